@@ -1,0 +1,199 @@
+//! The loop drivers, written once.
+//!
+//! Every driver is `#[inline(always)]`: the portable path calls them directly, and
+//! each x86-64 level instantiates them inside a `#[target_feature]` function, where
+//! the same loops compile to AVX2 or AVX-512 code. The element formula comes in as a
+//! closure (see [`lanes`](crate::lanes)). Callers guarantee equal lengths; the drivers
+//! zip slices, so they never read or write out of bounds even if they did not.
+
+use std::ops::Add;
+
+use crate::element::sealed::ElementOps;
+
+/// Elements per block of a blocked sum. Each of the [`SUM_LANES`] accumulators sees
+/// at most 256 terms of a block before the block's total goes into an `f64`.
+pub(crate) const SUM_BLOCK: usize = 4096;
+
+/// Independent accumulators in a blocked sum (one AVX-512 register of `f32`).
+pub(crate) const SUM_LANES: usize = 16;
+
+/// Elements per block of a streamed (non-temporal) output.
+pub(crate) const STREAM_BLOCK: usize = 512;
+
+/// `out[i] = f(x[i])`.
+#[inline(always)]
+pub(crate) fn map<T: Copy, U: Copy>(x: &[T], out: &mut [U], f: impl Fn(T) -> U) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = f(v);
+    }
+}
+
+/// `data[i] = f(data[i])`.
+#[inline(always)]
+pub(crate) fn map_inplace<T: Copy>(data: &mut [T], f: impl Fn(T) -> T) {
+    for v in data.iter_mut() {
+        *v = f(*v);
+    }
+}
+
+/// `out[i] = f(a[i], b[i])`.
+#[inline(always)]
+pub(crate) fn zip<A: Copy, B: Copy, U: Copy>(
+    a: &[A],
+    b: &[B],
+    out: &mut [U],
+    f: impl Fn(A, B) -> U,
+) {
+    for ((o, &u), &v) in out.iter_mut().zip(a).zip(b) {
+        *o = f(u, v);
+    }
+}
+
+/// `a[i] = f(a[i], b[i])`.
+#[inline(always)]
+pub(crate) fn zip_inplace<A: Copy, B: Copy>(a: &mut [A], b: &[B], f: impl Fn(A, B) -> A) {
+    for (u, &v) in a.iter_mut().zip(b) {
+        *u = f(*u, v);
+    }
+}
+
+/// `out[i] = f(a[i], b[i]).0`, returning the sum of the `.1` parts: blocks of
+/// [`SUM_BLOCK`] elements summed in [`SUM_LANES`] accumulators of type `C` (element
+/// `i` of a block goes to accumulator `i % SUM_LANES`), each block's total added to
+/// an `f64`. The order is fixed by the data alone, so every instruction set gives the
+/// same bits.
+#[inline(always)]
+pub(crate) fn zip_sum<A: Copy, B: Copy, U: Copy, C>(
+    a: &[A],
+    b: &[B],
+    out: &mut [U],
+    f: impl Fn(A, B) -> (U, C),
+) -> f64
+where
+    C: Copy + Default + Add<Output = C> + Into<f64>,
+{
+    let mut total = 0.0f64;
+    for ((a, b), out) in a
+        .chunks(SUM_BLOCK)
+        .zip(b.chunks(SUM_BLOCK))
+        .zip(out.chunks_mut(SUM_BLOCK))
+    {
+        let mut lanes = [C::default(); SUM_LANES];
+        let mut a_lanes = a.chunks_exact(SUM_LANES);
+        let mut b_lanes = b.chunks_exact(SUM_LANES);
+        let mut out_lanes = out.chunks_exact_mut(SUM_LANES);
+        for ((a, b), out) in (&mut a_lanes).zip(&mut b_lanes).zip(&mut out_lanes) {
+            for k in 0..SUM_LANES {
+                let (value, term) = f(a[k], b[k]);
+                out[k] = value;
+                lanes[k] = lanes[k] + term;
+            }
+        }
+        let tail = a_lanes.remainder().iter().zip(b_lanes.remainder());
+        for (k, ((&a, &b), o)) in tail.zip(out_lanes.into_remainder()).enumerate() {
+            let (value, term) = f(a, b);
+            *o = value;
+            lanes[k] = lanes[k] + term;
+        }
+        total += reduce_lanes(lanes).into();
+    }
+    total
+}
+
+/// Pairwise sum of the accumulators, in a fixed tree.
+#[inline(always)]
+fn reduce_lanes<C: Copy + Add<Output = C>>(mut lanes: [C; SUM_LANES]) -> C {
+    let mut width = SUM_LANES / 2;
+    while width > 0 {
+        for k in 0..width {
+            lanes[k] = lanes[k] + lanes[k + width];
+        }
+        width /= 2;
+    }
+    lanes[0]
+}
+
+/// `out[i] = f(a[i], b[i], w[i]).0` and `acc[i] += f(..).1`: PReLU backward over one
+/// period of a channel pattern, accumulating per position.
+#[inline(always)]
+pub(crate) fn zip3_accumulate<A: Copy, B: Copy, W: Copy, U: Copy, C>(
+    a: &[A],
+    b: &[B],
+    w: &[W],
+    out: &mut [U],
+    acc: &mut [C],
+    f: impl Fn(A, B, W) -> (U, C),
+) where
+    C: Copy + Add<Output = C>,
+{
+    let inputs = a.iter().zip(b).zip(w);
+    for ((((&a, &b), &w), o), s) in inputs.zip(out.iter_mut()).zip(acc.iter_mut()) {
+        let (value, term) = f(a, b, w);
+        *o = value;
+        *s = *s + term;
+    }
+}
+
+/// A block of output, aligned for whole-cache-line stores.
+#[repr(C, align(64))]
+struct StreamBuffer<U>([U; STREAM_BLOCK]);
+
+/// [`map`] with non-temporal stores: an ordinary head until `out` is 64-byte aligned,
+/// then blocks computed into an L1-resident buffer and streamed out with `stream`,
+/// then an ordinary tail. One buffer serves every operation and element type.
+///
+/// # Safety
+/// `stream(src, dst)` must write `src` to `dst` and be safe to call with `dst`
+/// 64-byte aligned and valid for `src.len()` elements, `src.len() == STREAM_BLOCK`.
+/// The caller issues the store fence afterwards.
+#[inline(always)]
+pub(crate) unsafe fn map_streamed<T: Copy, U: ElementOps>(
+    x: &[T],
+    out: &mut [U],
+    f: impl Fn(T) -> U,
+    stream: unsafe fn(&[U], *mut U),
+) {
+    let len = out.len().min(x.len());
+    let head = out.as_ptr().align_offset(64).min(len);
+    map(&x[..head], &mut out[..head], &f);
+    let body = (len - head) / STREAM_BLOCK * STREAM_BLOCK;
+    let mut buffer = StreamBuffer([U::ZERO; STREAM_BLOCK]);
+    let blocks = x[head..head + body].chunks_exact(STREAM_BLOCK);
+    for (x, out) in blocks.zip(out[head..head + body].chunks_exact_mut(STREAM_BLOCK)) {
+        map(x, &mut buffer.0, &f);
+        // SAFETY: `out` starts at a multiple of STREAM_BLOCK elements past the aligned
+        // head, and STREAM_BLOCK * size_of::<U>() is a multiple of 64, so it is 64-byte
+        // aligned; it holds exactly STREAM_BLOCK elements.
+        unsafe { stream(&buffer.0, out.as_mut_ptr()) };
+    }
+    map(&x[head + body..len], &mut out[head + body..len], &f);
+}
+
+/// [`zip`] with non-temporal stores; see [`map_streamed`].
+///
+/// # Safety
+/// As for [`map_streamed`].
+#[inline(always)]
+pub(crate) unsafe fn zip_streamed<A: Copy, B: Copy, U: ElementOps>(
+    a: &[A],
+    b: &[B],
+    out: &mut [U],
+    f: impl Fn(A, B) -> U,
+    stream: unsafe fn(&[U], *mut U),
+) {
+    let len = out.len().min(a.len()).min(b.len());
+    let head = out.as_ptr().align_offset(64).min(len);
+    zip(&a[..head], &b[..head], &mut out[..head], &f);
+    let body = (len - head) / STREAM_BLOCK * STREAM_BLOCK;
+    let mut buffer = StreamBuffer([U::ZERO; STREAM_BLOCK]);
+    let a_blocks = a[head..head + body].chunks_exact(STREAM_BLOCK);
+    let b_blocks = b[head..head + body].chunks_exact(STREAM_BLOCK);
+    let out_blocks = out[head..head + body].chunks_exact_mut(STREAM_BLOCK);
+    for ((a, b), out) in a_blocks.zip(b_blocks).zip(out_blocks) {
+        zip(a, b, &mut buffer.0, &f);
+        // SAFETY: as in `map_streamed`: `out` is 64-byte aligned and STREAM_BLOCK long.
+        unsafe { stream(&buffer.0, out.as_mut_ptr()) };
+    }
+    let rest = head + body..len;
+    zip(&a[rest.clone()], &b[rest.clone()], &mut out[rest], &f);
+}

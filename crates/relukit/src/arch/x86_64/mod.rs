@@ -1,0 +1,118 @@
+//! The x86-64 levels: the generic drivers compiled for AVX2 and for AVX-512, plus the
+//! one piece of hand-written SIMD relukit has, the non-temporal block store.
+
+pub(crate) mod avx2;
+pub(crate) mod avx512;
+
+/// Defines, in the invoking module, one `#[target_feature]` function per driver of
+/// [`generic`](crate::arch::generic), each compiled with `$features`, and the streamed
+/// variants that use the module's `stream_block`.
+macro_rules! instantiate_drivers {
+    ($features:literal) => {
+        use crate::arch::generic;
+        use crate::element::sealed::ElementOps;
+        use std::ops::Add;
+
+        #[target_feature(enable = $features)]
+        pub(crate) fn map<T: Copy, U: Copy>(x: &[T], out: &mut [U], f: impl Fn(T) -> U) {
+            generic::map(x, out, f)
+        }
+
+        #[target_feature(enable = $features)]
+        pub(crate) fn map_inplace<T: Copy>(data: &mut [T], f: impl Fn(T) -> T) {
+            generic::map_inplace(data, f)
+        }
+
+        #[target_feature(enable = $features)]
+        pub(crate) fn zip<A: Copy, B: Copy, U: Copy>(
+            a: &[A],
+            b: &[B],
+            out: &mut [U],
+            f: impl Fn(A, B) -> U,
+        ) {
+            generic::zip(a, b, out, f)
+        }
+
+        #[target_feature(enable = $features)]
+        pub(crate) fn zip_inplace<A: Copy, B: Copy>(a: &mut [A], b: &[B], f: impl Fn(A, B) -> A) {
+            generic::zip_inplace(a, b, f)
+        }
+
+        #[target_feature(enable = $features)]
+        pub(crate) fn zip_sum<A: Copy, B: Copy, U: Copy, C>(
+            a: &[A],
+            b: &[B],
+            out: &mut [U],
+            f: impl Fn(A, B) -> (U, C),
+        ) -> f64
+        where
+            C: Copy + Default + Add<Output = C> + Into<f64>,
+        {
+            generic::zip_sum(a, b, out, f)
+        }
+
+        #[target_feature(enable = $features)]
+        pub(crate) fn zip3_accumulate<A: Copy, B: Copy, W: Copy, U: Copy, C>(
+            a: &[A],
+            b: &[B],
+            w: &[W],
+            out: &mut [U],
+            acc: &mut [C],
+            f: impl Fn(A, B, W) -> (U, C),
+        ) where
+            C: Copy + Add<Output = C>,
+        {
+            generic::zip3_accumulate(a, b, w, out, acc, f)
+        }
+
+        #[target_feature(enable = $features)]
+        pub(crate) fn map_streamed<T: Copy, U: ElementOps>(
+            x: &[T],
+            out: &mut [U],
+            f: impl Fn(T) -> U,
+        ) {
+            // SAFETY: `stream_block` writes exactly `src` to a 64-byte aligned `dst`,
+            // which is what `map_streamed` requires of it.
+            unsafe { generic::map_streamed(x, out, f, super::stream_block::<U>) };
+            // Order the streamed stores before any later store, as non-temporal stores require.
+            std::arch::x86_64::_mm_sfence();
+        }
+
+        #[target_feature(enable = $features)]
+        pub(crate) fn zip_streamed<A: Copy, B: Copy, U: ElementOps>(
+            a: &[A],
+            b: &[B],
+            out: &mut [U],
+            f: impl Fn(A, B) -> U,
+        ) {
+            // SAFETY: as in `map_streamed`.
+            unsafe { generic::zip_streamed(a, b, out, f, super::stream_block::<U>) };
+            std::arch::x86_64::_mm_sfence();
+        }
+    };
+}
+pub(crate) use instantiate_drivers;
+
+use std::arch::x86_64::{__m256i, _mm256_load_si256, _mm256_stream_si256};
+
+/// Copies `src` to `dst` with 256-bit non-temporal stores, two per cache line. Both
+/// levels use it: on the reference machine 512-bit streaming stores were slower from
+/// DRAM than pairs of 256-bit ones.
+///
+/// # Safety
+/// The CPU supports AVX2; `src` and `dst` are 64-byte aligned, `dst` is valid for
+/// `src.len()` elements, and the byte length is a multiple of 64.
+#[target_feature(enable = "avx,avx2")]
+unsafe fn stream_block<U: Copy>(src: &[U], dst: *mut U) {
+    let vectors = std::mem::size_of_val(src) / 32;
+    let src = src.as_ptr().cast::<__m256i>();
+    let dst = dst.cast::<__m256i>();
+    for i in (0..vectors).step_by(2) {
+        // SAFETY: i + 1 < vectors (the byte length is a multiple of 64); both pointers
+        // are 32-byte aligned and in bounds by the function's contract.
+        unsafe {
+            _mm256_stream_si256(dst.add(i), _mm256_load_si256(src.add(i)));
+            _mm256_stream_si256(dst.add(i + 1), _mm256_load_si256(src.add(i + 1)));
+        }
+    }
+}

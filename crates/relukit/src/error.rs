@@ -1,0 +1,85 @@
+//! The one error type of relukit.
+
+use std::fmt;
+
+/// What kind of inconsistency an [`Error`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Two buffers that must have the same length do not.
+    LengthMismatch,
+    /// A [`ChannelLayout`](crate::ChannelLayout) does not describe the buffer
+    /// (its product differs from the length, or overflows `usize`).
+    LayoutMismatch,
+    /// A PReLU `weight` has neither 1 nor `channels` elements, or `grad_weight`
+    /// does not match `weight`.
+    WeightMismatch,
+    /// A slope (`negative_slope`) is NaN or infinite.
+    NonFiniteSlope,
+}
+
+/// An argument that does not fit the others. The message names the argument and
+/// the expected and actual sizes; nothing was written when an error is returned.
+///
+/// ```
+/// let x = [1.0f32, 2.0];
+/// let mut out = [0.0f32; 3];
+/// let err = relukit::relu(&x, &mut out).unwrap_err();
+/// assert_eq!(err.kind(), relukit::ErrorKind::LengthMismatch);
+/// assert_eq!(err.to_string(), "`output` has 3 elements, expected 2 (the length of `input`)");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: String) -> Self {
+        Self { kind, message }
+    }
+
+    /// The kind of the error, for matching.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Checks that buffer `name` has the length of `reference_name`.
+    pub(crate) fn check_len(
+        name: &str,
+        actual: usize,
+        reference_name: &str,
+        expected: usize,
+    ) -> Result<(), Error> {
+        if actual == expected {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::LengthMismatch,
+                format!(
+                    "`{name}` has {actual} elements, expected {expected} (the length of `{reference_name}`)"
+                ),
+            ))
+        }
+    }
+
+    /// Checks that a slope is finite.
+    pub(crate) fn check_slope(name: &str, slope: f64) -> Result<(), Error> {
+        if slope.is_finite() {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::NonFiniteSlope,
+                format!("`{name}` must be finite, got {slope}"),
+            ))
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,152 @@
+//! ReLU: forward, derivative and backward.
+
+use crate::parallel::{self, Exec};
+use crate::{Element, Error, Float, lanes};
+
+/// ReLU, `output[i] = max(0, input[i])`: `x` for `x > 0`, `+0` for every other non-NaN
+/// `x` (including `-0.0` and `-inf`); a NaN comes back with its bits unchanged.
+///
+/// # Errors
+/// [`ErrorKind::LengthMismatch`](crate::ErrorKind::LengthMismatch) if `output` is not
+/// as long as `input`; nothing is written then.
+///
+/// ```
+/// let x = [-2.0f32, -1.0, 0.0, 1.0, 2.0];
+/// let mut y = [0.0f32; 5];
+/// relukit::relu(&x, &mut y)?;
+/// assert_eq!(y, [0.0, 0.0, 0.0, 1.0, 2.0]);
+///
+/// let ints = [-2i32, -1, 0, 1, 2];
+/// let mut out = [0i32; 5];
+/// relukit::relu(&ints, &mut out)?;
+/// assert_eq!(out, [0, 0, 0, 1, 2]);
+/// # Ok::<(), relukit::Error>(())
+/// ```
+pub fn relu<T: Element>(input: &[T], output: &mut [T]) -> Result<(), Error> {
+    relu_with(&Exec::current(), input, output)
+}
+
+pub(crate) fn relu_with<T: Element>(
+    exec: &Exec,
+    input: &[T],
+    output: &mut [T],
+) -> Result<(), Error> {
+    Error::check_len("output", output.len(), "input", input.len())?;
+    parallel::map(exec, input, output, T::relu);
+    Ok(())
+}
+
+/// ReLU in place. Safe to use in training: [`relu_backward`] gives the same result
+/// whether it is passed the input or this output.
+///
+/// ```
+/// let mut x = [-2.0f64, -1.0, 0.0, 1.0, 2.0];
+/// relukit::relu_inplace(&mut x);
+/// assert_eq!(x, [0.0, 0.0, 0.0, 1.0, 2.0]);
+/// ```
+pub fn relu_inplace<T: Element>(data: &mut [T]) {
+    relu_inplace_with(&Exec::current(), data)
+}
+
+pub(crate) fn relu_inplace_with<T: Element>(exec: &Exec, data: &mut [T]) {
+    parallel::map_inplace(exec, data, T::relu)
+}
+
+/// The derivative of ReLU at each element, `f'(x)`: `1` for `x > 0`, `0` for `x <= 0`
+/// (the gradient at 0 is 0, as in PyTorch); a NaN comes back unchanged.
+///
+/// # Errors
+/// [`ErrorKind::LengthMismatch`](crate::ErrorKind::LengthMismatch) if `output` is not
+/// as long as `input`.
+///
+/// ```
+/// let x = [-2.0f32, -1.0, 0.0, 1.0, 2.0];
+/// let mut d = [0.0f32; 5];
+/// relukit::relu_derivative(&x, &mut d)?;
+/// assert_eq!(d, [0.0, 0.0, 0.0, 1.0, 1.0]);
+/// # Ok::<(), relukit::Error>(())
+/// ```
+pub fn relu_derivative<T: Float>(input: &[T], output: &mut [T]) -> Result<(), Error> {
+    relu_derivative_with(&Exec::current(), input, output)
+}
+
+pub(crate) fn relu_derivative_with<T: Float>(
+    exec: &Exec,
+    input: &[T],
+    output: &mut [T],
+) -> Result<(), Error> {
+    Error::check_len("output", output.len(), "input", input.len())?;
+    parallel::map(exec, input, output, lanes::relu_derivative);
+    Ok(())
+}
+
+/// ReLU backward: `grad_input[i] = grad_output[i]` where `input[i] > 0`, `+0` where
+/// `input[i] <= 0` (a select, not a multiply: an infinite or NaN gradient there still
+/// gives 0), and the NaN `input[i]` itself where it is NaN.
+///
+/// `input` may be the forward input `x` or the forward output `relu(x)`: the two give
+/// identical results, so an in-place forward pass loses nothing.
+///
+/// # Errors
+/// [`ErrorKind::LengthMismatch`](crate::ErrorKind::LengthMismatch) if the three
+/// lengths differ.
+///
+/// ```
+/// let x = [-2.0f32, -1.0, 0.0, 1.0, 2.0];
+/// let grad_output = [10.0f32; 5];
+/// let mut grad_input = [0.0f32; 5];
+/// relukit::relu_backward(&grad_output, &x, &mut grad_input)?;
+/// assert_eq!(grad_input, [0.0, 0.0, 0.0, 10.0, 10.0]);
+/// # Ok::<(), relukit::Error>(())
+/// ```
+pub fn relu_backward<T: Float>(
+    grad_output: &[T],
+    input: &[T],
+    grad_input: &mut [T],
+) -> Result<(), Error> {
+    relu_backward_with(&Exec::current(), grad_output, input, grad_input)
+}
+
+pub(crate) fn relu_backward_with<T: Float>(
+    exec: &Exec,
+    grad_output: &[T],
+    input: &[T],
+    grad_input: &mut [T],
+) -> Result<(), Error> {
+    Error::check_len("input", input.len(), "grad_output", grad_output.len())?;
+    Error::check_len(
+        "grad_input",
+        grad_input.len(),
+        "grad_output",
+        grad_output.len(),
+    )?;
+    parallel::zip(exec, grad_output, input, grad_input, lanes::relu_backward);
+    Ok(())
+}
+
+/// [`relu_backward`] writing the input gradient over `grad` (which holds the output
+/// gradient on entry), as PyTorch's in-place `threshold_backward` does.
+///
+/// # Errors
+/// [`ErrorKind::LengthMismatch`](crate::ErrorKind::LengthMismatch) if the lengths differ.
+///
+/// ```
+/// let x = [-2.0f32, -1.0, 0.0, 1.0, 2.0];
+/// let mut grad = [10.0f32; 5];
+/// relukit::relu_backward_inplace(&mut grad, &x)?;
+/// assert_eq!(grad, [0.0, 0.0, 0.0, 10.0, 10.0]);
+/// # Ok::<(), relukit::Error>(())
+/// ```
+pub fn relu_backward_inplace<T: Float>(grad: &mut [T], input: &[T]) -> Result<(), Error> {
+    relu_backward_inplace_with(&Exec::current(), grad, input)
+}
+
+pub(crate) fn relu_backward_inplace_with<T: Float>(
+    exec: &Exec,
+    grad: &mut [T],
+    input: &[T],
+) -> Result<(), Error> {
+    Error::check_len("input", input.len(), "grad", grad.len())?;
+    parallel::zip_inplace(exec, grad, input, lanes::relu_backward);
+    Ok(())
+}
