@@ -1,6 +1,7 @@
 //! Leaky ReLU: a fixed slope for `x <= 0`.
 
 use crate::parallel::{self, Exec};
+use crate::prelu::{self, Plan};
 use crate::{Error, Float, lanes};
 
 /// Leaky ReLU: `x` for `x > 0`, `negative_slope * x` otherwise; a NaN comes back
@@ -39,8 +40,12 @@ pub(crate) fn leaky_relu_with<T: Float>(
 ) -> Result<(), Error> {
     Error::check_slope("negative_slope", negative_slope)?;
     Error::check_len("output", output.len(), "input", input.len())?;
-    let slope = T::slope(negative_slope);
-    parallel::map(exec, input, output, move |x| lanes::leaky_relu(x, slope));
+    prelu::forward(
+        exec,
+        &Plan::shared(T::slope(negative_slope), input.len()),
+        input,
+        output,
+    );
     Ok(())
 }
 
@@ -66,8 +71,11 @@ pub(crate) fn leaky_relu_inplace_with<T: Float>(
     negative_slope: f64,
 ) -> Result<(), Error> {
     Error::check_slope("negative_slope", negative_slope)?;
-    let slope = T::slope(negative_slope);
-    parallel::map_inplace(exec, data, move |x| lanes::leaky_relu(x, slope));
+    prelu::forward_inplace(
+        exec,
+        &Plan::shared(T::slope(negative_slope), data.len()),
+        data,
+    );
     Ok(())
 }
 

@@ -19,6 +19,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use crate::arch::generic::Slopes;
 use crate::parallel::Exec;
 use crate::{ChannelLayout, Error, Float, lanes};
 
@@ -40,7 +41,7 @@ const ROWS_PER_FOLD: usize = 256;
 const PARTIAL_BUDGET: usize = 1 << 22;
 
 /// How the slopes map onto the flat buffer.
-enum Plan<C> {
+pub(crate) enum Plan<C> {
     /// Run `r` (elements `r*inner..(r+1)*inner`) has slope `slopes[r % slopes.len()]`.
     Runs { inner: usize, slopes: Vec<C> },
     /// Element `i` has slope `pattern[i % pattern.len()]`; the pattern is a whole
@@ -53,13 +54,15 @@ enum Plan<C> {
     },
 }
 
-/// The slope of one piece of a call.
-enum Slopes<'a, C> {
-    One(C),
-    Pattern(&'a [C]),
-}
-
 impl<C: Copy> Plan<C> {
+    /// One slope for all `len` elements.
+    pub(crate) fn shared(slope: C, len: usize) -> Self {
+        Plan::Runs {
+            inner: len.max(1),
+            slopes: vec![slope],
+        }
+    }
+
     fn new<T: Float<Compute = C>>(weight: &[T], layout: ChannelLayout, len: usize) -> Self {
         let slopes: Vec<C> = weight.iter().map(|w| w.widen()).collect();
         if weight.len() == 1 || layout.channels() == 1 {
@@ -157,20 +160,25 @@ pub(crate) fn prelu_with<T: Float>(
     if input.is_empty() {
         return Ok(());
     }
-    let plan = Plan::new(weight, layout, input.len());
+    forward(exec, &Plan::new(weight, layout, input.len()), input, output);
+    Ok(())
+}
+
+/// Leaky ReLU / PReLU forward under `plan`, over the whole call.
+pub(crate) fn forward<T: Float>(
+    exec: &Exec,
+    plan: &Plan<T::Compute>,
+    input: &[T],
+    output: &mut [T],
+) {
     let stream = exec.streams::<T>(output.len());
     let run = |offset: usize, x: &[T], out: &mut [T]| {
         plan.for_each_piece(offset, x.len(), |range, slopes| {
             let (x, out) = (&x[range.clone()], &mut out[range]);
-            match slopes {
-                Slopes::One(s) if stream => exec
-                    .simd
-                    .map_streamed(x, out, move |v| lanes::leaky_relu(v, s)),
-                Slopes::One(s) => exec.simd.map(x, out, move |v| lanes::leaky_relu(v, s)),
-                Slopes::Pattern(p) if stream => {
-                    exec.simd.zip_streamed(x, p, out, lanes::leaky_relu)
-                }
-                Slopes::Pattern(p) => exec.simd.zip(x, p, out, lanes::leaky_relu),
+            if stream {
+                exec.simd.leaky_streamed(x, slopes, out)
+            } else {
+                exec.simd.leaky(x, slopes, out)
             }
         })
     };
@@ -182,7 +190,6 @@ pub(crate) fn prelu_with<T: Float>(
             .enumerate()
             .for_each(|(i, (out, x))| run(i * chunk, x, out)),
     }
-    Ok(())
 }
 
 /// PReLU in place.
@@ -216,15 +223,15 @@ pub(crate) fn prelu_inplace_with<T: Float>(
     if data.is_empty() {
         return Ok(());
     }
-    let plan = Plan::new(weight, layout, data.len());
+    forward_inplace(exec, &Plan::new(weight, layout, data.len()), data);
+    Ok(())
+}
+
+/// [`forward`] in place.
+pub(crate) fn forward_inplace<T: Float>(exec: &Exec, plan: &Plan<T::Compute>, data: &mut [T]) {
     let run = |offset: usize, data: &mut [T]| {
-        plan.for_each_piece(offset, data.len(), |range, slopes| match slopes {
-            Slopes::One(s) => exec
-                .simd
-                .map_inplace(&mut data[range], move |v| lanes::leaky_relu(v, s)),
-            Slopes::Pattern(p) => exec
-                .simd
-                .zip_inplace(&mut data[range], p, lanes::leaky_relu),
+        plan.for_each_piece(offset, data.len(), |range, slopes| {
+            exec.simd.leaky_inplace(&mut data[range], slopes)
         })
     };
     match exec.chunk_len(data.len()) {
@@ -234,7 +241,6 @@ pub(crate) fn prelu_inplace_with<T: Float>(
             .enumerate()
             .for_each(|(i, data)| run(i * chunk, data)),
     }
-    Ok(())
 }
 
 /// PReLU backward, in one pass: writes `grad_input` (`grad_output` where `x > 0`,

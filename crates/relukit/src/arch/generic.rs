@@ -6,9 +6,10 @@
 //! closure (see [`lanes`](crate::lanes)). Callers guarantee equal lengths; the drivers
 //! zip slices, so they never read or write out of bounds even if they did not.
 
-use std::ops::Add;
+use std::ops::{Add, Range};
 
 use crate::element::sealed::ElementOps;
+use crate::{Float, lanes};
 
 /// Elements per block of a blocked sum. Each of the [`SUM_LANES`] accumulators sees
 /// at most 256 terms of a block before the block's total goes into an `f64`.
@@ -134,11 +135,49 @@ pub(crate) fn zip3_accumulate<A: Copy, B: Copy, W: Copy, U: Copy, C>(
     }
 }
 
+/// The slope of each element of a Leaky ReLU or PReLU forward call: one for all, or
+/// one per element (a slice as long as the data).
+#[derive(Debug, Clone, Copy)]
+pub enum Slopes<'a, C> {
+    One(C),
+    Pattern(&'a [C]),
+}
+
+impl<'a, C: Copy> Slopes<'a, C> {
+    /// The slopes of elements `range`.
+    #[inline(always)]
+    pub(crate) fn slice(self, range: Range<usize>) -> Slopes<'a, C> {
+        match self {
+            Slopes::One(s) => Slopes::One(s),
+            Slopes::Pattern(p) => Slopes::Pattern(&p[range]),
+        }
+    }
+}
+
+/// Leaky ReLU (and PReLU forward) with the given slopes.
+#[inline(always)]
+pub(crate) fn leaky<T: Float>(x: &[T], slopes: Slopes<'_, T::Compute>, out: &mut [T]) {
+    match slopes {
+        Slopes::One(s) => map(x, out, move |v| lanes::leaky_relu(v, s)),
+        Slopes::Pattern(p) => zip(x, p, out, lanes::leaky_relu),
+    }
+}
+
+/// [`leaky`] in place.
+#[inline(always)]
+pub(crate) fn leaky_inplace<T: Float>(data: &mut [T], slopes: Slopes<'_, T::Compute>) {
+    match slopes {
+        Slopes::One(s) => map_inplace(data, move |v| lanes::leaky_relu(v, s)),
+        Slopes::Pattern(p) => zip_inplace(data, p, lanes::leaky_relu),
+    }
+}
+
 /// A block of output, aligned for whole-cache-line stores.
 #[repr(C, align(64))]
 struct StreamBuffer<U>([U; STREAM_BLOCK]);
 
-/// [`map`] with non-temporal stores: an ordinary head until `out` is 64-byte aligned,
+/// Writes `out` with non-temporal stores, where `block(range, dst)` computes elements
+/// `range` of the result into `dst`: an ordinary head until `out` is 64-byte aligned,
 /// then blocks computed into an L1-resident buffer and streamed out with `stream`,
 /// then an ordinary tail. One buffer serves every operation and element type.
 ///
@@ -147,53 +186,26 @@ struct StreamBuffer<U>([U; STREAM_BLOCK]);
 /// 64-byte aligned and valid for `src.len()` elements, `src.len() == STREAM_BLOCK`.
 /// The caller issues the store fence afterwards.
 #[inline(always)]
-pub(crate) unsafe fn map_streamed<T: Copy, U: ElementOps>(
-    x: &[T],
+pub(crate) unsafe fn streamed<U: ElementOps>(
     out: &mut [U],
-    f: impl Fn(T) -> U,
+    block: impl Fn(Range<usize>, &mut [U]),
     stream: unsafe fn(&[U], *mut U),
 ) {
-    let len = out.len().min(x.len());
+    let len = out.len();
     let head = out.as_ptr().align_offset(64).min(len);
-    map(&x[..head], &mut out[..head], &f);
+    block(0..head, &mut out[..head]);
     let body = (len - head) / STREAM_BLOCK * STREAM_BLOCK;
     let mut buffer = StreamBuffer([U::ZERO; STREAM_BLOCK]);
-    let blocks = x[head..head + body].chunks_exact(STREAM_BLOCK);
-    for (x, out) in blocks.zip(out[head..head + body].chunks_exact_mut(STREAM_BLOCK)) {
-        map(x, &mut buffer.0, &f);
-        // SAFETY: `out` starts at a multiple of STREAM_BLOCK elements past the aligned
+    for (i, out) in out[head..head + body]
+        .chunks_exact_mut(STREAM_BLOCK)
+        .enumerate()
+    {
+        let start = head + i * STREAM_BLOCK;
+        block(start..start + STREAM_BLOCK, &mut buffer.0);
+        // SAFETY: `out` starts a multiple of STREAM_BLOCK elements past the aligned
         // head, and STREAM_BLOCK * size_of::<U>() is a multiple of 64, so it is 64-byte
         // aligned; it holds exactly STREAM_BLOCK elements.
         unsafe { stream(&buffer.0, out.as_mut_ptr()) };
     }
-    map(&x[head + body..len], &mut out[head + body..len], &f);
-}
-
-/// [`zip`] with non-temporal stores; see [`map_streamed`].
-///
-/// # Safety
-/// As for [`map_streamed`].
-#[inline(always)]
-pub(crate) unsafe fn zip_streamed<A: Copy, B: Copy, U: ElementOps>(
-    a: &[A],
-    b: &[B],
-    out: &mut [U],
-    f: impl Fn(A, B) -> U,
-    stream: unsafe fn(&[U], *mut U),
-) {
-    let len = out.len().min(a.len()).min(b.len());
-    let head = out.as_ptr().align_offset(64).min(len);
-    zip(&a[..head], &b[..head], &mut out[..head], &f);
-    let body = (len - head) / STREAM_BLOCK * STREAM_BLOCK;
-    let mut buffer = StreamBuffer([U::ZERO; STREAM_BLOCK]);
-    let a_blocks = a[head..head + body].chunks_exact(STREAM_BLOCK);
-    let b_blocks = b[head..head + body].chunks_exact(STREAM_BLOCK);
-    let out_blocks = out[head..head + body].chunks_exact_mut(STREAM_BLOCK);
-    for ((a, b), out) in a_blocks.zip(b_blocks).zip(out_blocks) {
-        zip(a, b, &mut buffer.0, &f);
-        // SAFETY: as in `map_streamed`: `out` is 64-byte aligned and STREAM_BLOCK long.
-        unsafe { stream(&buffer.0, out.as_mut_ptr()) };
-    }
-    let rest = head + body..len;
-    zip(&a[rest.clone()], &b[rest.clone()], &mut out[rest], &f);
+    block(head + body..len, &mut out[head + body..]);
 }

@@ -14,7 +14,9 @@ pub(crate) mod x86_64;
 use std::ops::Add;
 use std::sync::OnceLock;
 
+use crate::Float;
 use crate::element::sealed::ElementOps;
+use generic::Slopes;
 
 /// A code path relukit can run.
 ///
@@ -27,7 +29,7 @@ pub enum Isa {
     /// The portable path: plain Rust loops, vectorised by the compiler for the
     /// baseline of the target (SSE2 on x86-64). Selected with `RELUKIT_ISA=scalar`.
     Portable,
-    /// x86-64 with AVX2.
+    /// x86-64 with AVX2 and F16C.
     Avx2,
     /// x86-64 with AVX-512 F, BW, VL and DQ.
     Avx512,
@@ -48,10 +50,12 @@ impl Isa {
         match self {
             Isa::Portable => true,
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => std::is_x86_feature_detected!("avx2"),
+            Isa::Avx2 => {
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("f16c")
+            }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
-                std::is_x86_feature_detected!("avx2")
+                Isa::Avx2.is_supported()
                     && std::is_x86_feature_detected!("avx512f")
                     && std::is_x86_feature_detected!("avx512bw")
                     && std::is_x86_feature_detected!("avx512vl")
@@ -234,6 +238,35 @@ impl Simd {
         f: impl Fn(A, B) -> U,
     ) {
         dispatch!(self, zip_streamed(a, b, out, f), generic::zip(a, b, out, f))
+    }
+}
+
+/// Leaky ReLU and PReLU forward: their own drivers, so that `f16` can use the
+/// hardware conversions where the level has them.
+impl Simd {
+    #[inline]
+    pub(crate) fn leaky<T: Float>(self, x: &[T], slopes: Slopes<'_, T::Compute>, out: &mut [T]) {
+        dispatch!(self, leaky(x, slopes, out))
+    }
+
+    #[inline]
+    pub(crate) fn leaky_inplace<T: Float>(self, data: &mut [T], slopes: Slopes<'_, T::Compute>) {
+        dispatch!(self, leaky_inplace(data, slopes))
+    }
+
+    /// [`Simd::leaky`] with non-temporal stores where the level has them.
+    #[inline]
+    pub(crate) fn leaky_streamed<T: Float>(
+        self,
+        x: &[T],
+        slopes: Slopes<'_, T::Compute>,
+        out: &mut [T],
+    ) {
+        dispatch!(
+            self,
+            leaky_streamed(x, slopes, out),
+            generic::leaky(x, slopes, out)
+        )
     }
 }
 

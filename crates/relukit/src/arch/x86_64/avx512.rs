@@ -1,4 +1,8 @@
 //! AVX-512: the generic drivers compiled for 512-bit vectors, with the byte/word and
 //! vector-length extensions so that 16-bit patterns and masks vectorise too.
 
-super::instantiate_drivers!("avx,avx2,avx512f,avx512bw,avx512vl,avx512dq");
+super::instantiate_drivers!(
+    "avx,avx2,f16c,avx512f,avx512bw,avx512vl,avx512dq",
+    super::f16::leaky_avx512,
+    super::f16::leaky_inplace_avx512
+);

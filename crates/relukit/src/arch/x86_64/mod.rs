@@ -3,15 +3,17 @@
 
 pub(crate) mod avx2;
 pub(crate) mod avx512;
+mod f16;
 
 /// Defines, in the invoking module, one `#[target_feature]` function per driver of
 /// [`generic`](crate::arch::generic), each compiled with `$features`, and the streamed
 /// variants that use the module's `stream_block`.
 macro_rules! instantiate_drivers {
-    ($features:literal) => {
-        use crate::arch::generic;
+    ($features:literal, $leaky_f16:path, $leaky_f16_inplace:path) => {
+        use crate::Float;
+        use crate::arch::generic::{self, Slopes};
         use crate::element::sealed::ElementOps;
-        use std::ops::Add;
+        use std::ops::{Add, Range};
 
         #[target_feature(enable = $features)]
         pub(crate) fn map<T: Copy, U: Copy>(x: &[T], out: &mut [U], f: impl Fn(T) -> U) {
@@ -71,9 +73,10 @@ macro_rules! instantiate_drivers {
             out: &mut [U],
             f: impl Fn(T) -> U,
         ) {
+            let block = |range: Range<usize>, dst: &mut [U]| generic::map(&x[range], dst, &f);
             // SAFETY: `stream_block` writes exactly `src` to a 64-byte aligned `dst`,
-            // which is what `map_streamed` requires of it.
-            unsafe { generic::map_streamed(x, out, f, super::stream_block::<U>) };
+            // which is what `streamed` requires of it.
+            unsafe { generic::streamed(out, block, super::stream_block::<U>) };
             // Order the streamed stores before any later store, as non-temporal stores require.
             std::arch::x86_64::_mm_sfence();
         }
@@ -85,8 +88,42 @@ macro_rules! instantiate_drivers {
             out: &mut [U],
             f: impl Fn(A, B) -> U,
         ) {
+            let block =
+                |r: Range<usize>, dst: &mut [U]| generic::zip(&a[r.clone()], &b[r], dst, &f);
             // SAFETY: as in `map_streamed`.
-            unsafe { generic::zip_streamed(a, b, out, f, super::stream_block::<U>) };
+            unsafe { generic::streamed(out, block, super::stream_block::<U>) };
+            std::arch::x86_64::_mm_sfence();
+        }
+
+        /// Leaky ReLU / PReLU forward; `f16` uses the hardware conversions.
+        #[target_feature(enable = $features)]
+        pub(crate) fn leaky<T: Float>(x: &[T], slopes: Slopes<'_, T::Compute>, out: &mut [T]) {
+            match (T::as_f16_bits(x, slopes), T::as_f16_bits_mut(out, slopes)) {
+                (Some((x, slopes)), Some((out, _))) => $leaky_f16(x, slopes, out),
+                (_, None) | (None, _) => generic::leaky(x, slopes, out),
+            }
+        }
+
+        #[target_feature(enable = $features)]
+        pub(crate) fn leaky_inplace<T: Float>(data: &mut [T], slopes: Slopes<'_, T::Compute>) {
+            // (Checked first, so that `data` is free again for the portable branch.)
+            if T::as_f16_bits(data, slopes).is_some() {
+                if let Some((data, slopes)) = T::as_f16_bits_mut(data, slopes) {
+                    return $leaky_f16_inplace(data, slopes);
+                }
+            }
+            generic::leaky_inplace(data, slopes)
+        }
+
+        #[target_feature(enable = $features)]
+        pub(crate) fn leaky_streamed<T: Float>(
+            x: &[T],
+            slopes: Slopes<'_, T::Compute>,
+            out: &mut [T],
+        ) {
+            let block = |r: Range<usize>, dst: &mut [T]| leaky(&x[r.clone()], slopes.slice(r), dst);
+            // SAFETY: as in `map_streamed`.
+            unsafe { generic::streamed(out, block, super::stream_block::<T>) };
             std::arch::x86_64::_mm_sfence();
         }
     };
