@@ -1,1 +1,479 @@
-fn main() {}
+//! Kernel throughput against the physical limit, measured in the same run.
+//!
+//! Baselines: `copy_from_slice` of the same bytes (one-input operations), a 3-stream
+//! loop `c[i] = a[i] + b[i]` (two-input operations), and the naive `x.max(0.0)` loop.
+//! Throughput counts bytes read + written. Everything runs on one thread except the
+//! `threads` group, which compares one and two threads on the same call. Each
+//! benchmark checks its answer against the reference before it is timed, so
+//! `cargo test --benches` (one pass of each) is a correctness test too.
+//!
+//! After the run, a table of medians and ratios to the baseline is printed and written
+//! to `target/criterion/relukit-summary.md`.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, measurement::WallTime};
+use relukit::{ChannelLayout, bf16, f16, reference};
+
+const KIB: usize = 1 << 10;
+const MIB: usize = 1 << 20;
+/// Sizes of each input array, in bytes.
+const SIZES: [usize; 5] = [4 * KIB, 64 * KIB, MIB, 16 * MIB, 256 * MIB];
+
+fn label(bytes: usize) -> String {
+    if bytes >= MIB {
+        format!("{}MiB", bytes / MIB)
+    } else {
+        format!("{}KiB", bytes / KIB)
+    }
+}
+
+/// Deterministic values in [-8, 8), half of them negative.
+fn values(n: usize, seed: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            ((i.wrapping_mul(2_654_435_761).wrapping_add(seed * 97)) % 4093) as f32 / 256.0 - 8.0
+        })
+        .collect()
+}
+
+fn configure(group: &mut BenchmarkGroup<'_, WallTime>, bytes: usize) {
+    if bytes >= 16 * MIB {
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3));
+    } else {
+        group
+            .sample_size(30)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(1));
+    }
+}
+
+#[track_caller]
+fn check_bits<T: Copy + std::fmt::Debug>(got: &[T], expected: &[T], bits: impl Fn(T) -> u64) {
+    assert_eq!(got.len(), expected.len());
+    for (i, (&g, &e)) in got.iter().zip(expected).enumerate() {
+        assert_eq!(bits(g), bits(e), "element {i}: {g:?} vs {e:?}");
+    }
+}
+
+fn relu_f32(c: &mut Criterion) {
+    let mut group = c.benchmark_group("relu_f32");
+    for bytes in SIZES {
+        let n = bytes / 4;
+        let x = values(n, 1);
+        let mut out = vec![0.0f32; n];
+        relukit::relu(&x, &mut out).unwrap();
+        check_bits(
+            &out,
+            &x.iter().map(|&v| reference::relu(v)).collect::<Vec<_>>(),
+            |v| v.to_bits() as u64,
+        );
+        configure(&mut group, bytes);
+        group.throughput(Throughput::Bytes(2 * bytes as u64));
+        let id = |name: &str| BenchmarkId::new(name, label(bytes));
+        group.bench_function(id("copy"), |b| {
+            b.iter(|| out.copy_from_slice(black_box(&x)))
+        });
+        group.bench_function(id("naive_max"), |b| {
+            b.iter(|| {
+                for (o, &v) in out.iter_mut().zip(black_box(&x)) {
+                    *o = v.max(0.0);
+                }
+            })
+        });
+        group.bench_function(id("relu"), |b| {
+            b.iter(|| relukit::relu(black_box(&x), &mut out).unwrap())
+        });
+        group.bench_function(id("leaky_relu"), |b| {
+            b.iter(|| relukit::leaky_relu(black_box(&x), 0.01, &mut out).unwrap())
+        });
+        let mut data = x.clone();
+        group.bench_function(id("relu_inplace"), |b| {
+            b.iter(|| relukit::relu_inplace(black_box(&mut data)))
+        });
+    }
+    group.finish();
+}
+
+fn backward_f32(c: &mut Criterion) {
+    let mut group = c.benchmark_group("backward_f32");
+    for bytes in SIZES {
+        let n = bytes / 4;
+        let (x, g) = (values(n, 2), values(n, 3));
+        let mut out = vec![0.0f32; n];
+        relukit::leaky_relu_backward(&g, &x, 0.01, &mut out).unwrap();
+        let expected: Vec<f32> = g
+            .iter()
+            .zip(&x)
+            .map(|(&g, &x)| reference::leaky_relu_backward(g, x, 0.01))
+            .collect();
+        check_bits(&out, &expected, |v| v.to_bits() as u64);
+        configure(&mut group, bytes);
+        group.throughput(Throughput::Bytes(3 * bytes as u64));
+        let id = |name: &str| BenchmarkId::new(name, label(bytes));
+        group.bench_function(id("add3"), |b| {
+            b.iter(|| {
+                for ((o, &a), &v) in out.iter_mut().zip(black_box(&g)).zip(black_box(&x)) {
+                    *o = a + v;
+                }
+            })
+        });
+        group.bench_function(id("relu_backward"), |b| {
+            b.iter(|| relukit::relu_backward(black_box(&g), &x, &mut out).unwrap())
+        });
+        group.bench_function(id("leaky_relu_backward"), |b| {
+            b.iter(|| relukit::leaky_relu_backward(black_box(&g), &x, 0.01, &mut out).unwrap())
+        });
+    }
+    group.finish();
+}
+
+/// PReLU backward (grad_input and grad_weight) on NCHW (64 channels of `inner` >= 64)
+/// and NHWC (64 channels, interleaved) layouts, f32 and bf16.
+fn prelu_backward(c: &mut Criterion) {
+    let mut group = c.benchmark_group("prelu_backward");
+    for bytes in SIZES {
+        for (name, elem) in [("f32", 4usize), ("bf16", 2)] {
+            let n = bytes / elem;
+            let nchw = ChannelLayout::new(n / (64 * 64), 64, 64);
+            let nhwc = ChannelLayout::new(n / 64, 64, 1);
+            let x = values(n, 4);
+            let g = values(n, 5);
+            let weight: Vec<f32> = (0..64).map(|c| 0.25 - c as f32 / 512.0).collect();
+            configure(&mut group, bytes);
+            group.throughput(Throughput::Bytes(3 * bytes as u64));
+            let id = |op: &str| BenchmarkId::new(format!("{op}_{name}"), label(bytes));
+            if elem == 4 {
+                let mut out = vec![0.0f32; n];
+                let mut gw = vec![0.0f32; 64];
+                relukit::prelu_backward(&g, &x, &weight, nhwc, &mut out, &mut gw).unwrap();
+                check_bits(
+                    &out,
+                    &reference::prelu_backward(&g, &x, &weight, nhwc).0,
+                    |v| v.to_bits() as u64,
+                );
+                group.bench_function(id("add3"), |b| {
+                    b.iter(|| {
+                        for ((o, &a), &v) in out.iter_mut().zip(black_box(&g)).zip(black_box(&x)) {
+                            *o = a + v;
+                        }
+                    })
+                });
+                for (layout_name, layout) in [("nchw", nchw), ("nhwc", nhwc)] {
+                    if layout.len().unwrap() == 0 {
+                        continue;
+                    }
+                    let m = layout.len().unwrap();
+                    group.bench_function(id(&format!("prelu_backward_{layout_name}")), |b| {
+                        b.iter(|| {
+                            relukit::prelu_backward(
+                                black_box(&g[..m]),
+                                &x[..m],
+                                &weight,
+                                layout,
+                                &mut out[..m],
+                                &mut gw,
+                            )
+                            .unwrap()
+                        })
+                    });
+                }
+            } else {
+                let xb: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
+                let gb: Vec<bf16> = g.iter().map(|&v| bf16::from_f32(v)).collect();
+                let wb: Vec<bf16> = weight.iter().map(|&v| bf16::from_f32(v)).collect();
+                let (xu, gu): (Vec<u16>, Vec<u16>) = (
+                    xb.iter().map(|v| v.to_bits()).collect(),
+                    gb.iter().map(|v| v.to_bits()).collect(),
+                );
+                let mut out = vec![bf16::ZERO; n];
+                let mut out_u = vec![0u16; n];
+                let mut gw = vec![bf16::ZERO; 64];
+                relukit::prelu_backward(&gb, &xb, &wb, nhwc, &mut out, &mut gw).unwrap();
+                check_bits(
+                    &out,
+                    &reference::prelu_backward(&gb, &xb, &wb, nhwc).0,
+                    |v| v.to_bits() as u64,
+                );
+                group.bench_function(id("add3"), |b| {
+                    b.iter(|| {
+                        for ((o, &a), &v) in
+                            out_u.iter_mut().zip(black_box(&gu)).zip(black_box(&xu))
+                        {
+                            *o = a.wrapping_add(v);
+                        }
+                    })
+                });
+                for (layout_name, layout) in [("nchw", nchw), ("nhwc", nhwc)] {
+                    if layout.len().unwrap() == 0 {
+                        continue;
+                    }
+                    let m = layout.len().unwrap();
+                    group.bench_function(id(&format!("prelu_backward_{layout_name}")), |b| {
+                        b.iter(|| {
+                            relukit::prelu_backward(
+                                black_box(&gb[..m]),
+                                &xb[..m],
+                                &wb,
+                                layout,
+                                &mut out[..m],
+                                &mut gw,
+                            )
+                            .unwrap()
+                        })
+                    });
+                }
+            }
+        }
+    }
+    group.finish();
+}
+
+/// The 16-bit floats: ReLU on bit patterns, Leaky ReLU and PReLU through `f32`.
+fn half_floats(c: &mut Criterion) {
+    let mut group = c.benchmark_group("half");
+    for bytes in SIZES {
+        let n = bytes / 2;
+        let x = values(n, 6);
+        let xh: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();
+        let xb: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
+        let raw: Vec<u16> = xh.iter().map(|v| v.to_bits()).collect();
+        let mut raw_out = vec![0u16; n];
+        let mut oh = vec![f16::ZERO; n];
+        let mut ob = vec![bf16::ZERO; n];
+        let weight_h: Vec<f16> = (0..64)
+            .map(|c| f16::from_f32(0.25 - c as f32 / 512.0))
+            .collect();
+        let weight_b: Vec<bf16> = weight_h
+            .iter()
+            .map(|v| bf16::from_f32(v.to_f32()))
+            .collect();
+        let nhwc = ChannelLayout::new(n / 64, 64, 1);
+        relukit::leaky_relu(&xh, 0.01, &mut oh).unwrap();
+        check_bits(
+            &oh,
+            &xh.iter()
+                .map(|&v| reference::leaky_relu(v, 0.01))
+                .collect::<Vec<_>>(),
+            |v| v.to_bits() as u64,
+        );
+        relukit::prelu(&xb, &weight_b, nhwc, &mut ob).unwrap();
+        check_bits(&ob, &reference::prelu(&xb, &weight_b, nhwc), |v| {
+            v.to_bits() as u64
+        });
+        configure(&mut group, bytes);
+        group.throughput(Throughput::Bytes(2 * bytes as u64));
+        let id = |name: &str| BenchmarkId::new(name, label(bytes));
+        group.bench_function(id("copy"), |b| {
+            b.iter(|| raw_out.copy_from_slice(black_box(&raw)))
+        });
+        group.bench_function(id("relu_f16"), |b| {
+            b.iter(|| relukit::relu(black_box(&xh), &mut oh).unwrap())
+        });
+        group.bench_function(id("relu_bf16"), |b| {
+            b.iter(|| relukit::relu(black_box(&xb), &mut ob).unwrap())
+        });
+        group.bench_function(id("leaky_relu_f16"), |b| {
+            b.iter(|| relukit::leaky_relu(black_box(&xh), 0.01, &mut oh).unwrap())
+        });
+        group.bench_function(id("leaky_relu_bf16"), |b| {
+            b.iter(|| relukit::leaky_relu(black_box(&xb), 0.01, &mut ob).unwrap())
+        });
+        group.bench_function(id("prelu_nhwc_f16"), |b| {
+            b.iter(|| relukit::prelu(black_box(&xh), &weight_h, nhwc, &mut oh).unwrap())
+        });
+        group.bench_function(id("prelu_nhwc_bf16"), |b| {
+            b.iter(|| relukit::prelu(black_box(&xb), &weight_b, nhwc, &mut ob).unwrap())
+        });
+    }
+    group.finish();
+}
+
+/// One thread against two, on the same calls (the caller's pool decides).
+fn threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("threads");
+    for bytes in [16 * MIB, 256 * MIB] {
+        let n = bytes / 4;
+        let (x, g) = (values(n, 7), values(n, 8));
+        let mut out = vec![0.0f32; n];
+        let weight = vec![0.1f32; 64];
+        let mut gw = vec![0.0f32; 64];
+        let nhwc = ChannelLayout::new(n / 64, 64, 1);
+        configure(&mut group, bytes);
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            group.throughput(Throughput::Bytes(2 * bytes as u64));
+            group.bench_function(
+                BenchmarkId::new(format!("relu_{threads}t"), label(bytes)),
+                |b| {
+                    b.iter_custom(|iters| {
+                        pool.install(|| {
+                            timed(iters, || relukit::relu(black_box(&x), &mut out).unwrap())
+                        })
+                    })
+                },
+            );
+            group.throughput(Throughput::Bytes(3 * bytes as u64));
+            group.bench_function(
+                BenchmarkId::new(format!("prelu_backward_nhwc_{threads}t"), label(bytes)),
+                |b| {
+                    b.iter_custom(|iters| {
+                        pool.install(|| {
+                            timed(iters, || {
+                                relukit::prelu_backward(
+                                    black_box(&g),
+                                    &x,
+                                    &weight,
+                                    nhwc,
+                                    &mut out,
+                                    &mut gw,
+                                )
+                                .unwrap()
+                            })
+                        })
+                    })
+                },
+            );
+        }
+    }
+    group.finish();
+}
+
+/// The time of `iters` calls of `f`.
+fn timed(iters: u64, mut f: impl FnMut()) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        f();
+    }
+    start.elapsed()
+}
+
+fn criterion_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+        .join("criterion")
+}
+
+/// The median time of one benchmark, in nanoseconds, from criterion's estimates file.
+fn median_ns(group: &str, function: &str, parameter: &str) -> Option<f64> {
+    let path = criterion_dir()
+        .join(group)
+        .join(function)
+        .join(parameter)
+        .join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let median = &text[text.find("\"median\"")?..];
+    let estimate = &median[median.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
+    estimate[..estimate.find([',', '}'])?].trim().parse().ok()
+}
+
+/// (group, bytes moved per input byte, baseline, benchmarks compared with it)
+const TABLES: &[(&str, u64, &str, &[&str])] = &[
+    (
+        "relu_f32",
+        2,
+        "copy",
+        &["naive_max", "relu", "leaky_relu", "relu_inplace"],
+    ),
+    (
+        "backward_f32",
+        3,
+        "add3",
+        &["relu_backward", "leaky_relu_backward"],
+    ),
+    (
+        "prelu_backward",
+        3,
+        "add3_f32",
+        &["prelu_backward_nchw_f32", "prelu_backward_nhwc_f32"],
+    ),
+    (
+        "prelu_backward",
+        3,
+        "add3_bf16",
+        &["prelu_backward_nchw_bf16", "prelu_backward_nhwc_bf16"],
+    ),
+    (
+        "half",
+        2,
+        "copy",
+        &[
+            "relu_f16",
+            "relu_bf16",
+            "leaky_relu_f16",
+            "leaky_relu_bf16",
+            "prelu_nhwc_f16",
+            "prelu_nhwc_bf16",
+        ],
+    ),
+];
+
+fn summary() {
+    let mut table = String::from(
+        "| group | size | kernel | GB/s | baseline | baseline GB/s | ratio |\n|---|---|---|---|---|---|---|\n",
+    );
+    let gbps = |bytes: u64, ns: f64| bytes as f64 / ns;
+    for &(group, factor, baseline, kernels) in TABLES {
+        for bytes in SIZES {
+            let size = label(bytes);
+            let Some(base) = median_ns(group, baseline, &size) else {
+                continue;
+            };
+            let moved = factor * bytes as u64;
+            for kernel in kernels {
+                if let Some(ns) = median_ns(group, kernel, &size) {
+                    table += &format!(
+                        "| {group} | {size} | {kernel} | {:.1} | {baseline} | {:.1} | {:.2}x |\n",
+                        gbps(moved, ns),
+                        gbps(moved, base),
+                        base / ns
+                    );
+                }
+            }
+        }
+    }
+    for bytes in [16 * MIB, 256 * MIB] {
+        let size = label(bytes);
+        for kernel in ["relu", "prelu_backward_nhwc"] {
+            if let (Some(one), Some(two)) = (
+                median_ns("threads", &format!("{kernel}_1t"), &size),
+                median_ns("threads", &format!("{kernel}_2t"), &size),
+            ) {
+                table += &format!(
+                    "| threads | {size} | {kernel} 2 threads | | {kernel} 1 thread | | {:.2}x |\n",
+                    one / two
+                );
+            }
+        }
+    }
+    println!("\n{table}");
+    let _ = std::fs::write(criterion_dir().join("relukit-summary.md"), table);
+}
+
+fn main() {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global()
+        .expect("the global pool is set once");
+    let mut c = Criterion::default()
+        .output_directory(&criterion_dir())
+        .configure_from_args();
+    relu_f32(&mut c);
+    backward_f32(&mut c);
+    prelu_backward(&mut c);
+    half_floats(&mut c);
+    threads(&mut c);
+    c.final_summary();
+    if std::env::args().any(|a| a == "--bench") {
+        summary();
+    }
+}

@@ -14,7 +14,7 @@
 use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 
-use crate::arch::generic::Slopes;
+use crate::arch::generic::{Half, Slopes};
 use crate::half_bits;
 
 /// An element type `relu` and `relu_inplace` accept: the four [`Float`] types and
@@ -31,7 +31,7 @@ pub(crate) mod sealed {
     use std::fmt::Debug;
     use std::ops::{Add, Mul};
 
-    use crate::arch::generic::Slopes;
+    use crate::arch::generic::{Half, Slopes};
 
     /// Operations every element type has. Not nameable outside the crate.
     pub trait ElementOps: Copy + Send + Sync + Debug + Default + 'static {
@@ -82,19 +82,19 @@ pub(crate) mod sealed {
         fn widen(self) -> Self::Compute;
         /// Lane: rounding from the compute type, to nearest even.
         fn narrow(value: Self::Compute) -> Self;
-        /// For `f16` only: the data as bit patterns and the slopes as `f32`, for the
-        /// kernels that use the hardware conversions.
-        fn as_f16_bits<'a>(
+        /// For the 16-bit floats: which one, the data as bit patterns, and the slopes
+        /// as `f32`, for the kernels that convert with dedicated instructions.
+        fn half_bits<'a>(
             _x: &'a [Self],
             _slopes: Slopes<'a, Self::Compute>,
-        ) -> Option<(&'a [u16], Slopes<'a, f32>)> {
+        ) -> Option<(Half, &'a [u16], Slopes<'a, f32>)> {
             None
         }
-        /// For `f16` only: the data as bit patterns, writable, and the slopes as `f32`.
-        fn as_f16_bits_mut<'a>(
+        /// As [`FloatOps::half_bits`], writable.
+        fn half_bits_mut<'a>(
             _x: &'a mut [Self],
             _slopes: Slopes<'a, Self::Compute>,
-        ) -> Option<(&'a mut [u16], Slopes<'a, f32>)> {
+        ) -> Option<(Half, &'a mut [u16], Slopes<'a, f32>)> {
             None
         }
     }
@@ -214,7 +214,7 @@ impl FloatOps for f64 {
 
 /// The 16-bit floats: the lanes work on bit patterns, with `$inf` the pattern of +inf.
 macro_rules! half_float {
-    ($t:ty, $inf:expr, $one:expr, $widen:path, $narrow:path $(, $extra:item)*) => {
+    ($t:ty, $kind:expr, $inf:expr, $one:expr, $widen:path, $narrow:path) => {
         impl Element for $t {}
         impl Float for $t {}
         impl ElementOps for $t {
@@ -282,31 +282,32 @@ macro_rules! half_float {
             fn narrow(value: f32) -> Self {
                 <$t>::from_bits($narrow(value))
             }
-            $($extra)*
+            fn half_bits<'a>(
+                x: &'a [Self],
+                slopes: Slopes<'a, f32>,
+            ) -> Option<(Half, &'a [u16], Slopes<'a, f32>)> {
+                Some(($kind, x.reinterpret_cast(), slopes))
+            }
+            fn half_bits_mut<'a>(
+                x: &'a mut [Self],
+                slopes: Slopes<'a, f32>,
+            ) -> Option<(Half, &'a mut [u16], Slopes<'a, f32>)> {
+                Some(($kind, x.reinterpret_cast_mut(), slopes))
+            }
         }
     };
 }
 half_float!(
     f16,
+    Half::F16,
     0x7c00,
     0x3c00,
     half_bits::f16_to_f32,
-    half_bits::f32_to_f16,
-    fn as_f16_bits<'a>(
-        x: &'a [Self],
-        slopes: Slopes<'a, f32>,
-    ) -> Option<(&'a [u16], Slopes<'a, f32>)> {
-        Some((x.reinterpret_cast(), slopes))
-    },
-    fn as_f16_bits_mut<'a>(
-        x: &'a mut [Self],
-        slopes: Slopes<'a, f32>,
-    ) -> Option<(&'a mut [u16], Slopes<'a, f32>)> {
-        Some((x.reinterpret_cast_mut(), slopes))
-    }
+    half_bits::f32_to_f16
 );
 half_float!(
     bf16,
+    Half::Bf16,
     0x7f80,
     0x3f80,
     half_bits::bf16_to_f32,

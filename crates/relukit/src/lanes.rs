@@ -44,12 +44,13 @@ pub(crate) fn leaky_relu<T: Float>(x: T, slope: T::Compute) -> T {
 /// `grad` where `x > 0`, the NaN `x` where `x` is NaN, `slope * grad` otherwise.
 #[inline(always)]
 pub(crate) fn leaky_relu_backward<T: Float>(grad: T, x: T, slope: T::Compute) -> T {
+    let product = T::narrow(grad.widen() * slope);
     if x.gt_zero() {
         grad
     } else if x.is_nan() {
         x
     } else {
-        T::narrow(grad.widen() * slope)
+        product
     }
 }
 

@@ -70,6 +70,14 @@ impl ChannelLayout {
         }
     }
 
+    /// Whether the layout describes no elements (`None` if its size overflows).
+    pub const fn is_empty(&self) -> Option<bool> {
+        match self.len() {
+            Some(len) => Some(len == 0),
+            None => None,
+        }
+    }
+
     /// Checks that the layout describes a buffer of `len` elements named `name`.
     pub(crate) fn check(&self, name: &str, len: usize) -> Result<(), Error> {
         if self.len() == Some(len) {

@@ -40,12 +40,7 @@ pub(crate) fn leaky_relu_with<T: Float>(
 ) -> Result<(), Error> {
     Error::check_slope("negative_slope", negative_slope)?;
     Error::check_len("output", output.len(), "input", input.len())?;
-    prelu::forward(
-        exec,
-        &Plan::shared(T::slope(negative_slope), input.len()),
-        input,
-        output,
-    );
+    prelu::forward(exec, &Plan::Shared(T::slope(negative_slope)), input, output);
     Ok(())
 }
 
@@ -71,11 +66,7 @@ pub(crate) fn leaky_relu_inplace_with<T: Float>(
     negative_slope: f64,
 ) -> Result<(), Error> {
     Error::check_slope("negative_slope", negative_slope)?;
-    prelu::forward_inplace(
-        exec,
-        &Plan::shared(T::slope(negative_slope), data.len()),
-        data,
-    );
+    prelu::forward_inplace(exec, &Plan::Shared(T::slope(negative_slope)), data);
     Ok(())
 }
 

@@ -48,12 +48,12 @@
 //! NaN or infinite slope is an error. `relu_backward` gives the same result whether it
 //! is passed the forward input or the forward output, so an in-place forward pass is
 //! safe in training. Unlike `x.max(0.0)` (which candle and burn's CPU backend use),
-//! relukit never turns a NaN into 0. [`reference`] states all of this in code: every
+//! relukit never turns a NaN into 0. [`reference`](mod@reference) states all of this in code: every
 //! fast path is tested against it bit for bit.
 //!
 //! ## Speed
 //!
-//! The loops are written once ([`arch`]'s generic drivers) and compiled three times:
+//! The loops are written once (generic drivers in `src/arch/generic.rs`) and compiled three times:
 //! portable, AVX2 and AVX-512. The best level the CPU has is chosen once per process
 //! at run time, never by `target-cpu=native`; `RELUKIT_ISA=scalar|avx2|avx512` forces a
 //! lower one (see [`active_isa`]). `f16`/`bf16` ReLU works on the raw 16-bit patterns;

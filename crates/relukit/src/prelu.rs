@@ -23,10 +23,15 @@ use crate::arch::generic::Slopes;
 use crate::parallel::Exec;
 use crate::{ChannelLayout, Error, Float, lanes};
 
-/// `inner` from which each run is processed on its own.
-const RUN_MIN: usize = 64;
-/// Least length of an expanded slope pattern.
-const PERIOD_MIN: usize = 256;
+/// `inner` from which each run is processed on its own (below it, the fixed cost of
+/// a kernel call per run outweighs reading a slope pattern beside the data).
+const RUN_MIN: usize = 2048;
+/// Least length of an expanded slope pattern (4 KiB of `f32`: the pattern and the
+/// backward pass's accumulators stay in L1 beside the streaming data).
+const PERIOD_MIN: usize = 1024;
+/// Least length of a piece written with non-temporal stores (shorter pieces would
+/// spend more on the aligned head, tail and fence than streaming saves).
+const STREAM_PIECE_MIN: usize = 1 << 14;
 /// Fixed piece of a run whose partial weight gradient is kept (a multiple of the
 /// blocked-sum block).
 const SEGMENT: usize = 1 << 16;
@@ -42,6 +47,8 @@ const PARTIAL_BUDGET: usize = 1 << 22;
 
 /// How the slopes map onto the flat buffer.
 pub(crate) enum Plan<C> {
+    /// One slope for every element.
+    Shared(C),
     /// Run `r` (elements `r*inner..(r+1)*inner`) has slope `slopes[r % slopes.len()]`.
     Runs { inner: usize, slopes: Vec<C> },
     /// Element `i` has slope `pattern[i % pattern.len()]`; the pattern is a whole
@@ -55,14 +62,6 @@ pub(crate) enum Plan<C> {
 }
 
 impl<C: Copy> Plan<C> {
-    /// One slope for all `len` elements.
-    pub(crate) fn shared(slope: C, len: usize) -> Self {
-        Plan::Runs {
-            inner: len.max(1),
-            slopes: vec![slope],
-        }
-    }
-
     fn new<T: Float<Compute = C>>(weight: &[T], layout: ChannelLayout, len: usize) -> Self {
         let slopes: Vec<C> = weight.iter().map(|w| w.widen()).collect();
         if weight.len() == 1 || layout.channels() == 1 {
@@ -76,8 +75,13 @@ impl<C: Copy> Plan<C> {
             return Plan::Runs { inner, slopes };
         }
         let period = channels * inner;
-        let width = period * PERIOD_MIN.div_ceil(period).max(1);
-        let pattern = (0..width).map(|j| slopes[(j % period) / inner]).collect();
+        let width = period * PERIOD_MIN.min(len).div_ceil(period).max(1);
+        let mut pattern = Vec::with_capacity(width);
+        for _ in 0..width / period {
+            for &slope in &slopes {
+                pattern.extend(std::iter::repeat_n(slope, inner));
+            }
+        }
         Plan::Periodic {
             pattern,
             period,
@@ -95,6 +99,7 @@ impl<C: Copy> Plan<C> {
     ) {
         let mut i = 0;
         match self {
+            Plan::Shared(slope) => f(0..len, Slopes::One(*slope)),
             Plan::Runs { inner, slopes } => {
                 while i < len {
                     let run = (offset + i) / inner;
@@ -175,7 +180,7 @@ pub(crate) fn forward<T: Float>(
     let run = |offset: usize, x: &[T], out: &mut [T]| {
         plan.for_each_piece(offset, x.len(), |range, slopes| {
             let (x, out) = (&x[range.clone()], &mut out[range]);
-            if stream {
+            if stream && x.len() >= STREAM_PIECE_MIN {
                 exec.simd.leaky_streamed(x, slopes, out)
             } else {
                 exec.simd.leaky(x, slopes, out)
@@ -319,6 +324,9 @@ pub(crate) fn prelu_backward_with<T: Float>(
         vec![0.0; weight.len()]
     } else {
         match Plan::new(weight, layout, input.len()) {
+            Plan::Shared(slope) => {
+                runs_backward(exec, grad_output, input, grad_input, input.len(), &[slope])
+            }
             Plan::Runs { inner, slopes } => {
                 runs_backward(exec, grad_output, input, grad_input, inner, &slopes)
             }
@@ -462,9 +470,14 @@ fn periodic_backward<T: Float>(
                     lanes::prelu_backward,
                 );
             }
-            for (j, a) in acc.iter_mut().enumerate() {
-                sums[(j % period) / inner] += (*a).into();
-                *a = T::Compute::default();
+            // Position j of the pattern belongs to channel (j % period) / inner.
+            for period_acc in acc.chunks_exact_mut(period) {
+                for (sum, channel_acc) in sums.iter_mut().zip(period_acc.chunks_exact_mut(inner)) {
+                    for a in channel_acc {
+                        *sum += (*a).into();
+                        *a = T::Compute::default();
+                    }
+                }
             }
         }
         sums

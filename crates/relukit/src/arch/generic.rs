@@ -135,6 +135,13 @@ pub(crate) fn zip3_accumulate<A: Copy, B: Copy, W: Copy, U: Copy, C>(
     }
 }
 
+/// Which 16-bit float a bit pattern is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Half {
+    F16,
+    Bf16,
+}
+
 /// The slope of each element of a Leaky ReLU or PReLU forward call: one for all, or
 /// one per element (a slice as long as the data).
 #[derive(Debug, Clone, Copy)]

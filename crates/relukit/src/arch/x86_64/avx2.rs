@@ -1,7 +1,3 @@
 //! AVX2 (with F16C): the generic drivers compiled for 256-bit vectors.
 
-super::instantiate_drivers!(
-    "avx,avx2,f16c",
-    super::f16::leaky_avx2,
-    super::f16::leaky_inplace_avx2
-);
+super::instantiate_drivers!("avx,avx2,f16c", super::half::avx2);

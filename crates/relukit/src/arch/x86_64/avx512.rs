@@ -3,6 +3,5 @@
 
 super::instantiate_drivers!(
     "avx,avx2,f16c,avx512f,avx512bw,avx512vl,avx512dq",
-    super::f16::leaky_avx512,
-    super::f16::leaky_inplace_avx512
+    super::half::avx512
 );

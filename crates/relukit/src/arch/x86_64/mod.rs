@@ -1,15 +1,16 @@
 //! The x86-64 levels: the generic drivers compiled for AVX2 and for AVX-512, plus the
-//! one piece of hand-written SIMD relukit has, the non-temporal block store.
+//! hand-written SIMD relukit has: the non-temporal block store, and the 16-bit float
+//! Leaky ReLU/PReLU forward kernels in `half.rs`.
 
 pub(crate) mod avx2;
 pub(crate) mod avx512;
-mod f16;
+mod half;
 
 /// Defines, in the invoking module, one `#[target_feature]` function per driver of
 /// [`generic`](crate::arch::generic), each compiled with `$features`, and the streamed
 /// variants that use the module's `stream_block`.
 macro_rules! instantiate_drivers {
-    ($features:literal, $leaky_f16:path, $leaky_f16_inplace:path) => {
+    ($features:literal, $half:path) => {
         use crate::Float;
         use crate::arch::generic::{self, Slopes};
         use crate::element::sealed::ElementOps;
@@ -95,21 +96,23 @@ macro_rules! instantiate_drivers {
             std::arch::x86_64::_mm_sfence();
         }
 
-        /// Leaky ReLU / PReLU forward; `f16` uses the hardware conversions.
+        /// Leaky ReLU / PReLU forward; the 16-bit floats use dedicated kernels.
         #[target_feature(enable = $features)]
         pub(crate) fn leaky<T: Float>(x: &[T], slopes: Slopes<'_, T::Compute>, out: &mut [T]) {
-            match (T::as_f16_bits(x, slopes), T::as_f16_bits_mut(out, slopes)) {
-                (Some((x, slopes)), Some((out, _))) => $leaky_f16(x, slopes, out),
+            use $half as half;
+            match (T::half_bits(x, slopes), T::half_bits_mut(out, slopes)) {
+                (Some((kind, x, slopes)), Some((_, out, _))) => half::leaky(kind, x, slopes, out),
                 (_, None) | (None, _) => generic::leaky(x, slopes, out),
             }
         }
 
         #[target_feature(enable = $features)]
         pub(crate) fn leaky_inplace<T: Float>(data: &mut [T], slopes: Slopes<'_, T::Compute>) {
+            use $half as half;
             // (Checked first, so that `data` is free again for the portable branch.)
-            if T::as_f16_bits(data, slopes).is_some() {
-                if let Some((data, slopes)) = T::as_f16_bits_mut(data, slopes) {
-                    return $leaky_f16_inplace(data, slopes);
+            if T::half_bits(data, slopes).is_some() {
+                if let Some((kind, data, slopes)) = T::half_bits_mut(data, slopes) {
+                    return half::leaky_inplace(kind, data, slopes);
                 }
             }
             generic::leaky_inplace(data, slopes)
