@@ -58,7 +58,7 @@
 //! at run time, never by `target-cpu=native`; `RELUKIT_ISA=scalar|avx2|avx512` forces a
 //! lower one (see [`active_isa`]). `f16`/`bf16` ReLU works on the raw 16-bit patterns;
 //! out-of-place outputs larger than the last-level cache use non-temporal stores.
-//! Calls above 256K elements run on the caller's rayon pool, so
+//! Calls of 1M elements and more run on the caller's rayon pool, so
 //! `rayon::ThreadPool::install` caps or serialises them. PReLU's weight gradient has
 //! the same bits whatever the thread count. Measured figures are in `BENCHMARKS.md`.
 //!

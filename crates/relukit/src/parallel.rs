@@ -15,7 +15,7 @@ use crate::arch::Simd;
 use crate::element::sealed::ElementOps;
 
 /// Below this many elements a call runs on one thread (measured: see BENCHMARKS.md).
-pub(crate) const PARALLEL_MIN: usize = 1 << 18;
+pub(crate) const PARALLEL_MIN: usize = 1 << 20;
 
 /// Out-of-place outputs of at least this many bytes use non-temporal stores (about
 /// the last-level cache of the reference machine; measured: see BENCHMARKS.md).

@@ -76,11 +76,17 @@ impl<C: Copy> Plan<C> {
         }
         let period = channels * inner;
         let width = period * PERIOD_MIN.min(len).div_ceil(period).max(1);
+        // One period, then copies of it.
         let mut pattern = Vec::with_capacity(width);
-        for _ in 0..width / period {
+        if inner == 1 {
+            pattern.extend_from_slice(&slopes);
+        } else {
             for &slope in &slopes {
                 pattern.extend(std::iter::repeat_n(slope, inner));
             }
+        }
+        while pattern.len() < width {
+            pattern.extend_from_within(..period);
         }
         Plan::Periodic {
             pattern,
@@ -471,14 +477,20 @@ fn periodic_backward<T: Float>(
                 );
             }
             // Position j of the pattern belongs to channel (j % period) / inner.
-            for period_acc in acc.chunks_exact_mut(period) {
-                for (sum, channel_acc) in sums.iter_mut().zip(period_acc.chunks_exact_mut(inner)) {
-                    for a in channel_acc {
-                        *sum += (*a).into();
-                        *a = T::Compute::default();
+            for period_acc in acc.chunks_exact(period) {
+                if inner == 1 {
+                    for (sum, &a) in sums.iter_mut().zip(period_acc) {
+                        *sum += a.into();
+                    }
+                } else {
+                    for (sum, channel_acc) in sums.iter_mut().zip(period_acc.chunks_exact(inner)) {
+                        *sum += channel_acc
+                            .iter()
+                            .fold(0.0f64, |total, &a| total + a.into());
                     }
                 }
             }
+            acc.fill(T::Compute::default());
         }
         sums
     };
