@@ -10,9 +10,12 @@
 //! After the run, a table of medians and ratios to the baseline is printed and written
 //! to `target/criterion/relukit-summary.md`.
 
+mod common;
+
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+use common::{criterion_dir, median_ns};
 
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, measurement::WallTime};
 use relukit::{ChannelLayout, bf16, f16, reference};
@@ -356,26 +359,6 @@ fn timed(iters: u64, mut f: impl FnMut()) -> Duration {
     start.elapsed()
 }
 
-fn criterion_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-        .join("criterion")
-}
-
-/// The median time of one benchmark, in nanoseconds, from criterion's estimates file.
-fn median_ns(group: &str, function: &str, parameter: &str) -> Option<f64> {
-    let path = criterion_dir()
-        .join(group)
-        .join(function)
-        .join(parameter)
-        .join("new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let median = &text[text.find("\"median\"")?..];
-    let estimate = &median[median.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
-    estimate[..estimate.find([',', '}'])?].trim().parse().ok()
-}
-
 /// (group, bytes moved per input byte, baseline, benchmarks compared with it)
 const TABLES: &[(&str, u64, &str, &[&str])] = &[
     (
@@ -456,7 +439,7 @@ fn summary() {
         }
     }
     println!("\n{table}");
-    let _ = std::fs::write(criterion_dir().join("relukit-summary.md"), table);
+    let _ = std::fs::write(criterion_dir().join("relukit-kernels-summary.md"), table);
 }
 
 fn main() {

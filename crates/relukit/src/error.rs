@@ -16,6 +16,12 @@ pub enum ErrorKind {
     WeightMismatch,
     /// A slope (`negative_slope`) is NaN or infinite.
     NonFiniteSlope,
+    /// Two arrays that must have the same shape do not (the ndarray API).
+    ShapeMismatch,
+    /// An axis is not one of the array's axes (the ndarray API).
+    AxisOutOfRange,
+    /// A dead-unit monitor was given data for another number of units.
+    UnitMismatch,
 }
 
 /// An argument that does not fit the others. The message names the argument and

@@ -76,6 +76,9 @@ mod half_bits;
 mod lanes;
 mod layout;
 mod leaky;
+mod monitor;
+#[cfg(feature = "ndarray")]
+pub mod ndarray;
 mod parallel;
 mod prelu;
 pub mod reference;
@@ -90,5 +93,6 @@ pub use error::{Error, ErrorKind};
 pub use half::{bf16, f16};
 pub use layout::ChannelLayout;
 pub use leaky::{leaky_relu, leaky_relu_backward, leaky_relu_backward_inplace, leaky_relu_inplace};
+pub use monitor::DeadUnitMonitor;
 pub use prelu::{prelu, prelu_backward, prelu_inplace};
 pub use relu::{relu, relu_backward, relu_backward_inplace, relu_derivative, relu_inplace};

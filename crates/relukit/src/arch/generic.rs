@@ -179,6 +179,49 @@ pub(crate) fn leaky_inplace<T: Float>(data: &mut [T], slopes: Slopes<'_, T::Comp
     }
 }
 
+/// `out[i] = f(x[i]).0` and `acc[i] += f(x[i]).1`: a forward pass that also counts
+/// per position (the fused ReLU of the dead-unit monitor).
+#[inline(always)]
+pub(crate) fn map_accumulate<T: Copy, U: Copy, C>(
+    x: &[T],
+    out: &mut [U],
+    acc: &mut [C],
+    f: impl Fn(T) -> (U, C),
+) where
+    C: Copy + Add<Output = C>,
+{
+    for ((&v, o), a) in x.iter().zip(out.iter_mut()).zip(acc.iter_mut()) {
+        let (value, term) = f(v);
+        *o = value;
+        *a = *a + term;
+    }
+}
+
+/// `out[i] = f(x[i]).0`, returning the sum of the `.1` parts (an integer count: integer
+/// sums vectorise and do not depend on their order).
+#[inline(always)]
+pub(crate) fn map_sum<T: Copy, U: Copy, C>(x: &[T], out: &mut [U], f: impl Fn(T) -> (U, C)) -> C
+where
+    C: Copy + Default + Add<Output = C>,
+{
+    let mut total = C::default();
+    for (&v, o) in x.iter().zip(out.iter_mut()) {
+        let (value, term) = f(v);
+        *o = value;
+        total = total + term;
+    }
+    total
+}
+
+/// The sum of `f(x[i])` (an integer count).
+#[inline(always)]
+pub(crate) fn sum<T: Copy, C>(x: &[T], f: impl Fn(T) -> C) -> C
+where
+    C: Copy + Default + Add<Output = C>,
+{
+    x.iter().fold(C::default(), |total, &v| total + f(v))
+}
+
 /// A block of output, aligned for whole-cache-line stores.
 #[repr(C, align(64))]
 struct StreamBuffer<U>([U; STREAM_BLOCK]);

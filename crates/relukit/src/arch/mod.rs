@@ -217,6 +217,36 @@ impl Simd {
         dispatch!(self, zip3_accumulate(a, b, w, out, acc, f))
     }
 
+    #[inline]
+    pub(crate) fn map_accumulate<T: Copy, U: Copy, C: Copy + Add<Output = C>>(
+        self,
+        x: &[T],
+        out: &mut [U],
+        acc: &mut [C],
+        f: impl Fn(T) -> (U, C),
+    ) {
+        dispatch!(self, map_accumulate(x, out, acc, f))
+    }
+
+    #[inline]
+    pub(crate) fn map_sum<T: Copy, U: Copy, C: Copy + Default + Add<Output = C>>(
+        self,
+        x: &[T],
+        out: &mut [U],
+        f: impl Fn(T) -> (U, C),
+    ) -> C {
+        dispatch!(self, map_sum(x, out, f))
+    }
+
+    #[inline]
+    pub(crate) fn sum<T: Copy, C: Copy + Default + Add<Output = C>>(
+        self,
+        x: &[T],
+        f: impl Fn(T) -> C,
+    ) -> C {
+        dispatch!(self, sum(x, f))
+    }
+
     /// [`Simd::map`] with non-temporal stores where the level has them.
     #[inline]
     pub(crate) fn map_streamed<T: Copy, U: ElementOps>(

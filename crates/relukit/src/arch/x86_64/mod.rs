@@ -69,6 +69,33 @@ macro_rules! instantiate_drivers {
         }
 
         #[target_feature(enable = $features)]
+        pub(crate) fn map_accumulate<T: Copy, U: Copy, C: Copy + Add<Output = C>>(
+            x: &[T],
+            out: &mut [U],
+            acc: &mut [C],
+            f: impl Fn(T) -> (U, C),
+        ) {
+            generic::map_accumulate(x, out, acc, f)
+        }
+
+        #[target_feature(enable = $features)]
+        pub(crate) fn map_sum<T: Copy, U: Copy, C: Copy + Default + Add<Output = C>>(
+            x: &[T],
+            out: &mut [U],
+            f: impl Fn(T) -> (U, C),
+        ) -> C {
+            generic::map_sum(x, out, f)
+        }
+
+        #[target_feature(enable = $features)]
+        pub(crate) fn sum<T: Copy, C: Copy + Default + Add<Output = C>>(
+            x: &[T],
+            f: impl Fn(T) -> C,
+        ) -> C {
+            generic::sum(x, f)
+        }
+
+        #[target_feature(enable = $features)]
         pub(crate) fn map_streamed<T: Copy, U: ElementOps>(
             x: &[T],
             out: &mut [U],

@@ -1,0 +1,362 @@
+//! [`DeadUnitMonitor`]: which units of a layer never fire.
+
+use rayon::prelude::*;
+
+use crate::arch::Simd;
+use crate::parallel::Exec;
+use crate::{ChannelLayout, Error, ErrorKind, Float};
+
+/// Counts, per unit, over a window of batches, how often the unit was active
+/// (pre-activation `> 0`), to find *dead* units: units that never fired.
+///
+/// **Dead is not sparse.** A ReLU layer where 90% of the outputs are zero in a batch is
+/// *sparse*, and that is normal; a unit is *dead* when it is inactive for every sample
+/// over the whole window (the definition of CS231n and Keras-contrib's dead-ReLU
+/// callback), so no gradient reaches its weights and it cannot recover by itself. The
+/// monitor reports both: [`dead_units`](Self::dead_units) over the window, and
+/// [`batch_zero_fraction`](Self::batch_zero_fraction) for the last batch.
+///
+/// A window is whatever you make it: [`reset`](Self::reset) at the start of each epoch
+/// to ask "which units were dead this epoch". Monitors filled on different threads
+/// combine with [`merge`](Self::merge). NaN pre-activations count as not active and are
+/// counted separately ([`nan_count`](Self::nan_count)).
+///
+/// ```
+/// use relukit::{ChannelLayout, DeadUnitMonitor};
+/// // A batch of 3 samples of a layer of 4 units ([batch, units], row-major).
+/// let pre_activations = [
+///     -1.0f32, 2.0, -3.0, 0.5,
+///     -0.5, 1.0, -1.0, -2.0,
+///     -2.0, 3.0, f32::NAN, -1.0,
+/// ];
+/// let mut monitor = DeadUnitMonitor::new(4);
+/// monitor.observe_slice(&pre_activations, ChannelLayout::new(3, 4, 1))?;
+/// assert_eq!(monitor.dead_units(), vec![0, 2]);       // never > 0 in the window
+/// assert_eq!(monitor.dead_fraction(), 0.5);
+/// assert_eq!(monitor.activation_rate()[1], 1.0);
+/// assert_eq!(monitor.nan_count(), 1);
+/// assert_eq!(monitor.batch_zero_fraction(), Some(7.0 / 12.0)); // zeros after ReLU
+/// # Ok::<(), relukit::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadUnitMonitor {
+    active: Vec<u64>,
+    nan: Vec<u64>,
+    samples: u64,
+    last_batch: Option<BatchCounts>,
+}
+
+/// Elements and zeros (after ReLU) of the last observed batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct BatchCounts {
+    elements: u64,
+    zeros: u64,
+}
+
+/// Per-unit counts of one batch.
+#[derive(Debug, Clone, Default)]
+struct Counts {
+    active: Vec<u64>,
+    nan: Vec<u64>,
+}
+
+impl Counts {
+    fn zeros(units: usize) -> Self {
+        Counts {
+            active: vec![0; units],
+            nan: vec![0; units],
+        }
+    }
+
+    fn add(mut self, other: Counts) -> Counts {
+        for (a, b) in self.active.iter_mut().zip(other.active) {
+            *a += b;
+        }
+        for (a, b) in self.nan.iter_mut().zip(other.nan) {
+            *a += b;
+        }
+        self
+    }
+
+    /// Adds packed per-position counts (active in the low 32 bits, NaN in the high).
+    fn add_packed(&mut self, unit: usize, packed: u64) {
+        self.active[unit] += packed & 0xffff_ffff;
+        self.nan[unit] += packed >> 32;
+    }
+}
+
+impl DeadUnitMonitor {
+    /// A monitor for a layer of `units` units, with an empty window.
+    pub fn new(units: usize) -> Self {
+        DeadUnitMonitor {
+            active: vec![0; units],
+            nan: vec![0; units],
+            samples: 0,
+            last_batch: None,
+        }
+    }
+
+    /// The number of units.
+    pub fn units(&self) -> usize {
+        self.active.len()
+    }
+
+    /// Adds one batch of pre-activations, laid out as `layout` describes with the units
+    /// as its channels: `[batch, units]` is `ChannelLayout::new(batch, units, 1)`, an
+    /// NCHW convolution output is `ChannelLayout::nchw(n, units, h, w)`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::LayoutMismatch`] if `layout` does not describe the data,
+    /// [`ErrorKind::UnitMismatch`] if its channels are not this monitor's units. The
+    /// monitor is unchanged then.
+    pub fn observe_slice<T: Float>(
+        &mut self,
+        pre_activations: &[T],
+        layout: ChannelLayout,
+    ) -> Result<(), Error> {
+        layout.check("pre_activations", pre_activations.len())?;
+        self.check_units(layout.channels())?;
+        let counts = count(&Exec::current(), pre_activations, None, layout);
+        self.add_batch(counts, layout, false);
+        Ok(())
+    }
+
+    /// Checks that a batch has this monitor's number of units.
+    pub(crate) fn check_units(&self, units: usize) -> Result<(), Error> {
+        if units == self.units() {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::UnitMismatch,
+                format!(
+                    "`pre_activations` has {units} units along the unit axis, but the monitor was made for {}",
+                    self.units()
+                ),
+            ))
+        }
+    }
+
+    /// Adds the counts of one batch; `reversed` when unit `u` of the counts is unit
+    /// `units - 1 - u` of the monitor (a unit axis with a negative stride).
+    fn add_batch(&mut self, counts: Counts, layout: ChannelLayout, reversed: bool) {
+        let units = self.units();
+        for u in 0..units {
+            let target = if reversed { units - 1 - u } else { u };
+            self.active[target] += counts.active[u];
+            self.nan[target] += counts.nan[u];
+        }
+        let elements = layout.len().unwrap_or(0) as u64;
+        let nonzero: u64 = counts.active.iter().chain(&counts.nan).sum();
+        self.samples += (layout.outer() * layout.inner()) as u64;
+        self.last_batch = Some(BatchCounts {
+            elements,
+            zeros: elements - nonzero,
+        });
+    }
+
+    /// The units never active in the window (none if nothing was observed).
+    pub fn dead_units(&self) -> Vec<usize> {
+        if self.samples == 0 {
+            return Vec::new();
+        }
+        (0..self.units()).filter(|&u| self.active[u] == 0).collect()
+    }
+
+    /// The share of units never active in the window (0 if nothing was observed).
+    pub fn dead_fraction(&self) -> f64 {
+        if self.units() == 0 {
+            0.0
+        } else {
+            self.dead_units().len() as f64 / self.units() as f64
+        }
+    }
+
+    /// Per unit, the share of samples in the window where it was active (all zero if
+    /// nothing was observed).
+    pub fn activation_rate(&self) -> Vec<f64> {
+        let samples = self.samples.max(1) as f64;
+        self.active.iter().map(|&a| a as f64 / samples).collect()
+    }
+
+    /// Per unit, the number of samples in the window where it was active.
+    pub fn active_counts(&self) -> &[u64] {
+        &self.active
+    }
+
+    /// The number of NaN pre-activations in the window, all units together.
+    pub fn nan_count(&self) -> u64 {
+        self.nan.iter().sum()
+    }
+
+    /// Per unit, the number of NaN pre-activations in the window.
+    pub fn nan_counts(&self) -> &[u64] {
+        &self.nan
+    }
+
+    /// The number of samples each unit has seen in the window (for `[batch, units]`
+    /// data, the number of rows; for NCHW, `n * h * w` per batch).
+    pub fn samples(&self) -> u64 {
+        self.samples
+    }
+
+    /// The share of zeros among the ReLU outputs of the last observed batch (batch
+    /// sparsity, which is not death), or `None` before the first non-empty batch.
+    pub fn batch_zero_fraction(&self) -> Option<f64> {
+        self.last_batch
+            .filter(|b| b.elements > 0)
+            .map(|b| b.zeros as f64 / b.elements as f64)
+    }
+
+    /// Starts a new window (for example, a new epoch).
+    pub fn reset(&mut self) {
+        *self = DeadUnitMonitor::new(self.units());
+    }
+
+    /// Adds the window of `other` (filled on another thread, say) to this one. The last
+    /// batches of both are taken together as one.
+    ///
+    /// # Errors
+    /// [`ErrorKind::UnitMismatch`] if the monitors have different numbers of units;
+    /// this monitor is unchanged then.
+    pub fn merge(&mut self, other: &DeadUnitMonitor) -> Result<(), Error> {
+        self.check_units(other.units())?;
+        for (a, b) in self.active.iter_mut().zip(&other.active) {
+            *a += b;
+        }
+        for (a, b) in self.nan.iter_mut().zip(&other.nan) {
+            *a += b;
+        }
+        self.samples += other.samples;
+        self.last_batch = match (self.last_batch, other.last_batch) {
+            (Some(a), Some(b)) => Some(BatchCounts {
+                elements: a.elements + b.elements,
+                zeros: a.zeros + b.zeros,
+            }),
+            (a, b) => a.or(b),
+        };
+        Ok(())
+    }
+
+    /// ReLU of `input` into `output` while adding `input` as a batch, in one pass over
+    /// memory. The arguments are checked by the caller.
+    pub(crate) fn relu_observed_slices<T: Float>(
+        &mut self,
+        input: &[T],
+        output: &mut [T],
+        layout: ChannelLayout,
+        reversed: bool,
+    ) {
+        let counts = count(&Exec::current(), input, Some(output), layout);
+        self.add_batch(counts, layout, reversed);
+    }
+
+    /// Adds a batch whose units may run backwards in memory (the ndarray adapter).
+    pub(crate) fn observe_layout<T: Float>(
+        &mut self,
+        data: &[T],
+        layout: ChannelLayout,
+        reversed: bool,
+    ) {
+        let counts = count(&Exec::current(), data, None, layout);
+        self.add_batch(counts, layout, reversed);
+    }
+}
+
+/// A run of at least this many elements is counted on its own.
+const RUN_MIN: usize = 256;
+/// Rows summed per position in 16-bit halves before they are carried out.
+const ROWS_PER_FOLD: usize = u16::MAX as usize;
+
+/// Active in the low 32 bits, NaN in the high 32 bits (for sums over one run).
+#[inline(always)]
+fn code64<T: Float>(x: T) -> u64 {
+    (x.gt_zero() as u64) | ((x.is_nan() as u64) << 32)
+}
+
+/// Active in the low 16 bits, NaN in the high 16 bits (per position, over at most
+/// [`ROWS_PER_FOLD`] rows).
+#[inline(always)]
+fn code32<T: Float>(x: T) -> u32 {
+    (x.gt_zero() as u32) | ((x.is_nan() as u32) << 16)
+}
+
+/// Per-unit counts of `data` under `layout` (whose channels are the units), writing
+/// ReLU of the data to `out` when given. Parallel over whole rows above the threshold;
+/// integer sums, so the result never depends on the split.
+fn count<T: Float>(
+    exec: &Exec,
+    data: &[T],
+    out: Option<&mut [T]>,
+    layout: ChannelLayout,
+) -> Counts {
+    let (units, inner) = (layout.channels(), layout.inner());
+    let period = units * inner;
+    if data.is_empty() || period == 0 {
+        return Counts::zeros(units);
+    }
+    let rows_per_task = exec
+        .chunk_len(data.len())
+        .map(|chunk| chunk.div_ceil(period).max(1));
+    match (rows_per_task, out) {
+        (None, out) => count_rows(exec.simd, data, out, units, inner),
+        (Some(rows), None) => data
+            .par_chunks(rows * period)
+            .map(|data| count_rows(exec.simd, data, None, units, inner))
+            .reduce(|| Counts::zeros(units), Counts::add),
+        (Some(rows), Some(out)) => data
+            .par_chunks(rows * period)
+            .zip(out.par_chunks_mut(rows * period))
+            .map(|(data, out)| count_rows(exec.simd, data, Some(out), units, inner))
+            .reduce(|| Counts::zeros(units), Counts::add),
+    }
+}
+
+/// [`count`] on whole rows of `units * inner` elements, on one thread.
+fn count_rows<T: Float>(
+    simd: Simd,
+    data: &[T],
+    mut out: Option<&mut [T]>,
+    units: usize,
+    inner: usize,
+) -> Counts {
+    let mut counts = Counts::zeros(units);
+    if inner >= RUN_MIN {
+        // Each run belongs to one unit: one integer sum per run.
+        for (r, run) in data.chunks(inner).enumerate() {
+            let start = r * inner;
+            let packed = match out.as_deref_mut() {
+                Some(out) => simd.map_sum(run, &mut out[start..start + run.len()], |x: T| {
+                    (x.relu(), code64(x))
+                }),
+                None => simd.sum(run, code64),
+            };
+            counts.add_packed(r % units, packed);
+        }
+        return counts;
+    }
+    // Units interleave: count per position of a row, in 16-bit halves of a u32.
+    let period = units * inner;
+    let mut acc = vec![0u32; period];
+    let block = period.saturating_mul(ROWS_PER_FOLD);
+    for (b, rows) in data.chunks(block).enumerate() {
+        for (r, row) in rows.chunks(period).enumerate() {
+            let acc = &mut acc[..row.len()];
+            match out.as_deref_mut() {
+                Some(out) => {
+                    let start = b * block + r * period;
+                    let out = &mut out[start..start + row.len()];
+                    simd.map_accumulate(row, out, acc, |x: T| (x.relu(), code32(x)))
+                }
+                None => simd.zip_inplace(acc, row, |a, x| a + code32(x)),
+            }
+        }
+        for (unit, unit_acc) in acc.chunks_mut(inner).enumerate() {
+            for packed in unit_acc {
+                counts.active[unit] += (*packed & 0xffff) as u64;
+                counts.nan[unit] += (*packed >> 16) as u64;
+                *packed = 0;
+            }
+        }
+    }
+    counts
+}
