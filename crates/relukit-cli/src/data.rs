@@ -1,0 +1,230 @@
+//! The data: the 8x8 handwritten digits embedded in the binary (checked against their
+//! SHA-256), or another CSV of the same form; a stratified split; standardisation.
+
+use std::io::Read;
+
+use ndarray::{Array1, Array2, Axis};
+use sha2::{Digest, Sha256};
+
+use crate::rng::Rng;
+
+/// The vendored data set (`data/digits/`, see its NOTICE.md).
+const DIGITS_GZ: &[u8] = include_bytes!("../../../data/digits/digits.csv.gz");
+/// Its SHA-256, as published in the NOTICE.
+pub const DIGITS_SHA256: &str = "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22";
+
+/// Features (one row per sample) and class labels `0..classes`.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub features: Array2<f32>,
+    pub labels: Vec<usize>,
+    pub classes: usize,
+}
+
+/// Hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The embedded digits: 1,797 samples of 64 features, 10 classes.
+pub fn digits() -> Result<Dataset, String> {
+    let digest = sha256_hex(DIGITS_GZ);
+    if digest != DIGITS_SHA256 {
+        return Err(format!(
+            "the embedded digits data has SHA-256 {digest}, expected {DIGITS_SHA256}"
+        ));
+    }
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(DIGITS_GZ)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("the embedded digits data does not decompress: {e}"))?;
+    parse_csv(&text, "the embedded digits data")
+}
+
+/// A CSV file of rows `feature, ..., feature, label` (gzip-compressed if it ends in `.gz`).
+pub fn load_csv(path: &std::path::Path) -> Result<Dataset, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = if path.extension().is_some_and(|e| e == "gz") {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .map_err(|e| format!("{} is not valid gzip-compressed text: {e}", path.display()))?;
+        text
+    } else {
+        String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))?
+    };
+    parse_csv(&text, &path.display().to_string())
+}
+
+/// Parses `feature,...,feature,label` rows; every row must have the same number of
+/// fields, finite features and a non-negative integer label; at least two classes.
+pub fn parse_csv(text: &str, source: &str) -> Result<Dataset, String> {
+    let mut values = Vec::new();
+    let mut labels = Vec::new();
+    let mut width = None;
+    for (number, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
+        if line.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        if fields.len() < 2 {
+            return Err(format!(
+                "{source}, line {number}: expected features and a label, found {} field",
+                fields.len()
+            ));
+        }
+        let expected = *width.get_or_insert(fields.len());
+        if fields.len() != expected {
+            return Err(format!(
+                "{source}, line {number}: {} fields, but the first row has {expected}",
+                fields.len()
+            ));
+        }
+        for (column, field) in fields[..expected - 1].iter().enumerate() {
+            let value: f32 = field.parse().map_err(|_| {
+                format!(
+                    "{source}, line {number}, column {}: {field:?} is not a number",
+                    column + 1
+                )
+            })?;
+            if !value.is_finite() {
+                return Err(format!(
+                    "{source}, line {number}, column {}: {field:?} is not finite",
+                    column + 1
+                ));
+            }
+            values.push(value);
+        }
+        let label = fields[expected - 1];
+        labels.push(label.parse::<usize>().map_err(|_| {
+            format!("{source}, line {number}: the label {label:?} is not a non-negative integer")
+        })?);
+    }
+    let Some(width) = width else {
+        return Err(format!("{source}: no data rows"));
+    };
+    let classes = labels.iter().max().map_or(0, |m| m + 1);
+    if classes < 2 {
+        return Err(format!(
+            "{source}: at least two classes are needed, found {classes}"
+        ));
+    }
+    let features =
+        Array2::from_shape_vec((labels.len(), width - 1), values).map_err(|e| e.to_string())?;
+    Ok(Dataset {
+        features,
+        labels,
+        classes,
+    })
+}
+
+/// A split: training and test sets, features standardised with training statistics.
+#[derive(Debug, Clone)]
+pub struct Split {
+    pub train: Dataset,
+    pub test: Dataset,
+}
+
+/// Stratified split: `test_fraction` of each class (rounded) goes to the test set,
+/// chosen by `seed`; then every feature is standardised with the training mean and
+/// standard deviation (a constant feature is left centred, not divided by zero).
+pub fn stratified_split(data: &Dataset, test_fraction: f64, seed: u64) -> Split {
+    let mut rng = Rng::new(seed, 0x5917);
+    let (mut train_rows, mut test_rows) = (Vec::new(), Vec::new());
+    for class in 0..data.classes {
+        let mut rows: Vec<usize> = (0..data.labels.len())
+            .filter(|&i| data.labels[i] == class)
+            .collect();
+        rng.shuffle(&mut rows);
+        let test = (rows.len() as f64 * test_fraction).round() as usize;
+        test_rows.extend_from_slice(&rows[..test]);
+        train_rows.extend_from_slice(&rows[test..]);
+    }
+    rng.shuffle(&mut train_rows);
+    rng.shuffle(&mut test_rows);
+    let take = |rows: &[usize]| Dataset {
+        features: data.features.select(Axis(0), rows),
+        labels: rows.iter().map(|&i| data.labels[i]).collect(),
+        classes: data.classes,
+    };
+    let (mut train, mut test) = (take(&train_rows), take(&test_rows));
+    let mean: Array1<f32> = train
+        .features
+        .mean_axis(Axis(0))
+        .unwrap_or_else(|| Array1::zeros(data.features.ncols()));
+    let std: Array1<f32> = train
+        .features
+        .std_axis(Axis(0), 0.0)
+        .mapv(|s| if s > 0.0 { s } else { 1.0 });
+    for set in [&mut train, &mut test] {
+        set.features -= &mean;
+        set.features /= &std;
+    }
+    Split { train, test }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_load_with_their_checksum_shape_and_labels() {
+        assert_eq!(sha256_hex(DIGITS_GZ), DIGITS_SHA256);
+        let data = digits().unwrap();
+        assert_eq!(data.features.dim(), (1797, 64));
+        assert_eq!(data.classes, 10);
+        let mut counts = [0usize; 10];
+        data.labels.iter().for_each(|&l| counts[l] += 1);
+        assert!(
+            counts.iter().all(|&c| (174..=183).contains(&c)),
+            "{counts:?}"
+        );
+        assert!(data.features.iter().all(|&v| (0.0..=16.0).contains(&v)));
+    }
+
+    #[test]
+    fn the_split_is_stratified_standardised_and_reproducible() {
+        let data = digits().unwrap();
+        let split = stratified_split(&data, 0.2, 7);
+        assert_eq!(split.train.labels.len() + split.test.labels.len(), 1797);
+        for class in 0..10 {
+            let total = data.labels.iter().filter(|&&l| l == class).count();
+            let test = split.test.labels.iter().filter(|&&l| l == class).count();
+            assert_eq!(test, (total as f64 * 0.2).round() as usize, "class {class}");
+        }
+        let means = split.train.features.mean_axis(Axis(0)).unwrap();
+        assert!(means.iter().all(|m| m.abs() < 1e-4), "{means}");
+        let again = stratified_split(&data, 0.2, 7);
+        assert_eq!(again.test.labels, split.test.labels);
+        assert_ne!(
+            stratified_split(&data, 0.2, 8).test.labels,
+            split.test.labels
+        );
+    }
+
+    #[test]
+    fn malformed_csv_files_give_clear_errors() {
+        let cases = [
+            ("", "no data rows"),
+            ("1,2,0\n3,4\n", "line 2: 2 fields, but the first row has 3"),
+            ("1,x,0\n", "line 1, column 2: \"x\" is not a number"),
+            ("1,2,-1\n", "the label \"-1\" is not a non-negative integer"),
+            ("1,2,0\n3,4,0\n", "at least two classes"),
+            ("1,inf,0\n1,2,1\n", "is not finite"),
+            ("5\n", "expected features and a label"),
+        ];
+        for (text, message) in cases {
+            let err = parse_csv(text, "test.csv").unwrap_err();
+            assert!(err.contains(message), "{text:?}: {err}");
+            assert!(err.starts_with("test.csv"), "{err}");
+        }
+        let ok = parse_csv("1,2,0\n3,4,1\n", "ok.csv").unwrap();
+        assert_eq!(
+            (ok.features.dim(), ok.labels.clone(), ok.classes),
+            ((2, 2), vec![0, 1], 2)
+        );
+    }
+}

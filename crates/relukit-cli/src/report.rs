@@ -1,0 +1,375 @@
+//! The study's report folder: `report.md` with the tables and charts, `results.json`
+//! and CSV files with every number behind the charts.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::charts::{self, Axes, HistogramPanel, PALETTE, Panel, Series};
+use crate::mlp::Activation;
+use crate::study::{Condition, RunResult, StudyConfig, mean_std, summary_table};
+
+/// Checks, before any work, that `dir` can be created and written to.
+pub fn check_writable(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create the output folder {}: {e}", dir.display()))?;
+    let probe = dir.join(".relukit-write-test");
+    std::fs::write(&probe, b"ok")
+        .map_err(|e| format!("cannot write in the output folder {}: {e}", dir.display()))?;
+    std::fs::remove_file(&probe).map_err(|e| format!("cannot clean up in {}: {e}", dir.display()))
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Writes the whole report; returns the summary table.
+pub fn write_report(
+    config: &StudyConfig,
+    data_source: &str,
+    results: &[RunResult],
+    seconds: f64,
+) -> Result<String, String> {
+    let dir = &config.out;
+    let table = summary_table(config, results);
+    let json = serde_json::to_string_pretty(&serde_json::json!({
+        "data": data_source,
+        "hidden": config.hidden,
+        "epochs": config.epochs,
+        "seeds": config.seeds,
+        "batch_size": config.batch_size,
+        "optimizer": config.optimizer,
+        "runs": results,
+    }))
+    .map_err(|e| e.to_string())?;
+    write(&dir.join("results.json"), &json)?;
+    write(&dir.join("epochs.csv"), &epochs_csv(results))?;
+    write(&dir.join("prelu_slopes.csv"), &slopes_csv(results))?;
+    dead_fraction_chart(config, results, &dir.join("dead_fraction.png"))?;
+    accuracy_chart(config, results, &dir.join("test_accuracy.png"))?;
+    revived_chart(config, results, &dir.join("revived_units.png"))?;
+    dead_vs_zero_chart(config, results, &dir.join("dead_vs_batch_zero.png"))?;
+    let has_prelu = config.activations.contains(&Activation::Prelu);
+    if has_prelu {
+        slopes_chart(config, results, &dir.join("prelu_slopes.png"))?;
+    }
+    let mut md = String::new();
+    let _ = writeln!(md, "# The dying-ReLU study\n");
+    let _ = writeln!(
+        md,
+        "Data: {data_source}. Network: inputs -> {} -> classes, He-normal weights, softmax cross-entropy, minibatch {}, {:?}. \
+         {} epochs, {} seeds per cell, base learning rate {}, high learning rate {}, negative-bias initialisation {}. \
+         Ran in {seconds:.1} s.\n",
+        config
+            .hidden
+            .iter()
+            .map(|h| h.to_string())
+            .collect::<Vec<_>>()
+            .join(" -> "),
+        config.batch_size,
+        config.optimizer,
+        config.epochs,
+        config.seeds,
+        config.lr,
+        config.high_lr,
+        config.negative_bias
+    );
+    let _ = writeln!(
+        md,
+        "A unit is **dead** when its pre-activation is <= 0 for every training sample; the batch zero-fraction is the share of zero ReLU outputs in one minibatch. Final epoch, mean ± standard deviation over seeds (diverged runs excluded and counted):\n"
+    );
+    let _ = writeln!(md, "{table}");
+    let _ = writeln!(
+        md,
+        "![dead fraction](dead_fraction.png)\n\n![test accuracy](test_accuracy.png)\n\n![revived units](revived_units.png)\n\n![dead vs batch zeros](dead_vs_batch_zero.png)\n"
+    );
+    if has_prelu {
+        let _ = writeln!(md, "![learned PReLU slopes](prelu_slopes.png)\n");
+    }
+    let _ = writeln!(
+        md,
+        "Every number: `results.json`, `epochs.csv`, `prelu_slopes.csv`."
+    );
+    write(&dir.join("report.md"), &md)?;
+    Ok(table)
+}
+
+fn epochs_csv(results: &[RunResult]) -> String {
+    let mut csv = String::from(
+        "activation,condition,seed,diverged,epoch,layer,dead_fraction,revived,batch_zero_fraction,train_loss,test_accuracy\n",
+    );
+    for r in results {
+        for e in &r.epochs {
+            for layer in 0..e.dead_fraction.len() {
+                let _ = writeln!(
+                    csv,
+                    "{},{},{},{},{},{},{},{},{},{},{}",
+                    r.activation.name(),
+                    r.condition.name(),
+                    r.seed,
+                    r.diverged,
+                    e.epoch,
+                    layer + 1,
+                    e.dead_fraction[layer],
+                    e.revived[layer],
+                    e.batch_zero_fraction[layer],
+                    e.train_loss,
+                    e.test_accuracy
+                );
+            }
+        }
+    }
+    csv
+}
+
+fn slopes_csv(results: &[RunResult]) -> String {
+    let mut csv = String::from("condition,seed,layer,unit,slope\n");
+    for r in results.iter().filter(|r| r.activation == Activation::Prelu) {
+        for (layer, slopes) in r.prelu_slopes.iter().enumerate() {
+            for (unit, s) in slopes.iter().enumerate() {
+                let _ = writeln!(
+                    csv,
+                    "{},{},{},{},{}",
+                    r.condition.name(),
+                    r.seed,
+                    layer + 1,
+                    unit,
+                    s
+                );
+            }
+        }
+    }
+    csv
+}
+
+/// Per epoch: `(epoch, mean)` points and `(epoch, min, max)` bands.
+type MeanAndBand = (Vec<(f64, f64)>, Vec<(f64, f64, f64)>);
+
+/// Mean and min-max band over `runs` of `value(epoch record)`, per epoch.
+fn band(runs: &[&RunResult], value: impl Fn(&crate::study::EpochRecord) -> f64) -> MeanAndBand {
+    let epochs = runs.iter().map(|r| r.epochs.len()).max().unwrap_or(0);
+    let (mut mean, mut range) = (Vec::new(), Vec::new());
+    for e in 0..epochs {
+        let values: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r.epochs.get(e))
+            .map(&value)
+            .filter(|v| v.is_finite())
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        let (m, _) = mean_std(&values);
+        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        mean.push((e as f64, m));
+        range.push((e as f64, lo, hi));
+    }
+    (mean, range)
+}
+
+fn runs_of(results: &[RunResult], condition: Condition, activation: Activation) -> Vec<&RunResult> {
+    results
+        .iter()
+        .filter(|r| r.condition == condition && r.activation == activation)
+        .collect()
+}
+
+fn dead_fraction_chart(
+    config: &StudyConfig,
+    results: &[RunResult],
+    path: &Path,
+) -> Result<(), String> {
+    let mut panels = Vec::new();
+    for &condition in &config.conditions {
+        for &activation in &config.activations {
+            let runs = runs_of(results, condition, activation);
+            let series = (0..config.hidden.len())
+                .map(|layer| {
+                    let (points, band) = band(&runs, |e| e.dead_fraction[layer]);
+                    Series {
+                        label: format!("layer {}", layer + 1),
+                        color: PALETTE[layer % PALETTE.len()],
+                        points,
+                        band,
+                    }
+                })
+                .collect();
+            panels.push(Panel {
+                title: format!("{} / {}", activation.name(), condition.name()),
+                series,
+            });
+        }
+    }
+    let axes = Axes {
+        x_label: "epoch".into(),
+        y_label: "dead fraction".into(),
+        x_range: (0.0, config.epochs as f64),
+        y_range: (0.0, 1.05),
+    };
+    let grid = (config.conditions.len(), config.activations.len());
+    charts::line_figure(
+        path,
+        "Dead units per layer (mean over seeds, band: min-max)",
+        grid,
+        &axes,
+        &panels,
+    )
+}
+
+fn accuracy_chart(config: &StudyConfig, results: &[RunResult], path: &Path) -> Result<(), String> {
+    let panels: Vec<Panel> = config
+        .conditions
+        .iter()
+        .map(|&condition| Panel {
+            title: condition.name().to_string(),
+            series: config
+                .activations
+                .iter()
+                .enumerate()
+                .map(|(i, &activation)| {
+                    let (points, band) = band(&runs_of(results, condition, activation), |e| {
+                        e.test_accuracy
+                    });
+                    Series {
+                        label: activation.name().into(),
+                        color: PALETTE[i % PALETTE.len()],
+                        points,
+                        band,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let axes = Axes {
+        x_label: "epoch".into(),
+        y_label: "test accuracy".into(),
+        x_range: (0.0, config.epochs as f64),
+        y_range: (0.0, 1.05),
+    };
+    charts::line_figure(
+        path,
+        "Test accuracy (mean over seeds, band: min-max)",
+        (1, config.conditions.len()),
+        &axes,
+        &panels,
+    )
+}
+
+fn revived_chart(config: &StudyConfig, results: &[RunResult], path: &Path) -> Result<(), String> {
+    let mut panels = Vec::new();
+    let mut top: f64 = 1.0;
+    for &condition in &config.conditions {
+        for &activation in &config.activations {
+            let runs = runs_of(results, condition, activation);
+            let series: Vec<Series> = (0..config.hidden.len())
+                .map(|layer| {
+                    let (points, _) = band(&runs, |e| e.revived[layer] as f64);
+                    Series {
+                        label: format!("layer {}", layer + 1),
+                        color: PALETTE[layer % PALETTE.len()],
+                        points,
+                        band: Vec::new(),
+                    }
+                })
+                .collect();
+            top = series
+                .iter()
+                .flat_map(|s| s.points.iter().map(|p| p.1))
+                .fold(top, f64::max);
+            panels.push(Panel {
+                title: format!("{} / {}", activation.name(), condition.name()),
+                series,
+            });
+        }
+    }
+    let axes = Axes {
+        x_label: "epoch".into(),
+        y_label: "revived units".into(),
+        x_range: (0.0, config.epochs as f64),
+        y_range: (0.0, top * 1.1),
+    };
+    let grid = (config.conditions.len(), config.activations.len());
+    charts::line_figure(
+        path,
+        "Units dead at the previous epoch and active again (mean over seeds)",
+        grid,
+        &axes,
+        &panels,
+    )
+}
+
+fn dead_vs_zero_chart(
+    config: &StudyConfig,
+    results: &[RunResult],
+    path: &Path,
+) -> Result<(), String> {
+    let panels: Vec<Panel> = config
+        .conditions
+        .iter()
+        .map(|&condition| Panel {
+            title: condition.name().to_string(),
+            series: config
+                .activations
+                .iter()
+                .enumerate()
+                .map(|(i, &activation)| Series {
+                    label: activation.name().into(),
+                    color: PALETTE[i % PALETTE.len()],
+                    points: runs_of(results, condition, activation)
+                        .iter()
+                        .filter_map(|r| r.last())
+                        .flat_map(|e| {
+                            e.batch_zero_fraction
+                                .iter()
+                                .copied()
+                                .zip(e.dead_fraction.iter().copied())
+                        })
+                        .filter(|(x, y)| x.is_finite() && y.is_finite())
+                        .collect(),
+                    band: Vec::new(),
+                })
+                .collect(),
+        })
+        .collect();
+    let axes = Axes {
+        x_label: "batch zero-fraction".into(),
+        y_label: "dead fraction".into(),
+        x_range: (0.0, 1.0),
+        y_range: (0.0, 1.0),
+    };
+    charts::scatter_figure(
+        path,
+        "Dead units are not batch zeros (one point per layer and seed, final epoch)",
+        &axes,
+        &panels,
+    )
+}
+
+fn slopes_chart(config: &StudyConfig, results: &[RunResult], path: &Path) -> Result<(), String> {
+    let panels: Vec<HistogramPanel> = config
+        .conditions
+        .iter()
+        .map(|&condition| HistogramPanel {
+            title: condition.name().to_string(),
+            values: runs_of(results, condition, Activation::Prelu)
+                .iter()
+                .flat_map(|r| r.prelu_slopes.iter().flatten().map(|&s| s as f64))
+                .collect(),
+        })
+        .collect();
+    let all: Vec<f64> = panels
+        .iter()
+        .flat_map(|p| p.values.iter().copied())
+        .filter(|v| v.is_finite())
+        .collect();
+    let lo = all.iter().copied().fold(0.0, f64::min).min(-0.25);
+    let hi = all.iter().copied().fold(0.5, f64::max);
+    charts::histogram_figure(
+        path,
+        "Learned PReLU slopes (initially 0.25), all hidden units and seeds",
+        "slope",
+        (lo, hi * 1.05),
+        40,
+        &panels,
+    )
+}

@@ -1,0 +1,321 @@
+//! The dying-ReLU study: train the same network with each activation under each
+//! condition and several seeds, and measure, every epoch, how many hidden units are
+//! dead (never active over the whole training set), how many came back, and how that
+//! differs from the share of zeros in a batch.
+
+use std::path::PathBuf;
+
+use ndarray::{Axis, s};
+use rayon::prelude::*;
+use relukit::DeadUnitMonitor;
+use serde::Serialize;
+
+use crate::data::{Dataset, Split};
+use crate::mlp::{Activation, Mlp, Optimizer, OptimizerKind};
+use crate::rng::Rng;
+
+/// The conditions the study trains under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// Adam at the base learning rate (1e-3), biases initialised to 0.
+    Control,
+    /// Adam at the high learning rate (0.05): large updates push units into the
+    /// negative region for every input.
+    HighLr,
+    /// Biases initialised to -3 at the base learning rate: most units start inactive.
+    NegativeBias,
+}
+
+impl Condition {
+    pub fn name(self) -> &'static str {
+        match self {
+            Condition::Control => "control",
+            Condition::HighLr => "high_lr",
+            Condition::NegativeBias => "negative_bias",
+        }
+    }
+}
+
+/// Everything one study needs.
+#[derive(Debug, Clone)]
+pub struct StudyConfig {
+    pub activations: Vec<Activation>,
+    pub conditions: Vec<Condition>,
+    pub seeds: u64,
+    pub epochs: usize,
+    pub hidden: Vec<usize>,
+    pub lr: f64,
+    pub high_lr: f64,
+    pub negative_bias: f32,
+    pub batch_size: usize,
+    pub optimizer: OptimizerKind,
+    pub out: PathBuf,
+}
+
+/// The measurements of one epoch (epoch 0: at initialisation).
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    /// Mean training loss over the epoch's minibatches (NaN once diverged).
+    pub train_loss: f64,
+    pub test_accuracy: f64,
+    /// Per hidden layer: the share of units never active over the training set.
+    pub dead_fraction: Vec<f64>,
+    /// Per hidden layer: units dead at the previous epoch and active now.
+    pub revived: Vec<usize>,
+    /// Per hidden layer: the mean share of zero ReLU outputs in a minibatch.
+    pub batch_zero_fraction: Vec<f64>,
+}
+
+/// One training run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub activation: Activation,
+    pub condition: Condition,
+    pub seed: u64,
+    pub learning_rate: f64,
+    /// The loss became NaN; the run stopped at that epoch.
+    pub diverged: bool,
+    pub epochs: Vec<EpochRecord>,
+    /// Per hidden layer, the learned PReLU slopes at the end (empty for the others).
+    pub prelu_slopes: Vec<Vec<f32>>,
+}
+
+impl RunResult {
+    pub fn last(&self) -> Option<&EpochRecord> {
+        self.epochs.last()
+    }
+}
+
+/// One run's settings.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    activation: Activation,
+    condition: Condition,
+    seed: u64,
+}
+
+/// Runs every (activation, condition, seed) in parallel on the current rayon pool;
+/// `progress` is called once per finished epoch. Each run is deterministic given its
+/// seed: the data split is shared, the initialisation and batch order come from the seed.
+pub fn run_study(
+    config: &StudyConfig,
+    split: &Split,
+    progress: &(dyn Fn() + Sync),
+) -> Vec<RunResult> {
+    let mut runs = Vec::new();
+    for &condition in &config.conditions {
+        for &activation in &config.activations {
+            for seed in 0..config.seeds {
+                runs.push(Run {
+                    activation,
+                    condition,
+                    seed,
+                });
+            }
+        }
+    }
+    runs.par_iter()
+        .map(|&run| train(config, split, run, progress))
+        .collect()
+}
+
+fn train(config: &StudyConfig, split: &Split, run: Run, progress: &(dyn Fn() + Sync)) -> RunResult {
+    let (lr, bias) = match run.condition {
+        Condition::Control => (config.lr, 0.0),
+        Condition::HighLr => (config.high_lr, 0.0),
+        Condition::NegativeBias => (config.lr, config.negative_bias),
+    };
+    let mut sizes = vec![split.train.features.ncols()];
+    sizes.extend(&config.hidden);
+    sizes.push(split.train.classes);
+    let mut rng = Rng::new(run.seed, 1 + run.activation as u64);
+    // The same initial weights for every activation of a seed: only the activation differs.
+    let mut init_rng = Rng::new(run.seed, 0);
+    let mut model = Mlp::new(&sizes, run.activation, bias, &mut init_rng);
+    let mut optimizer = Optimizer::new(config.optimizer, lr, &mut model);
+    let mut result = RunResult {
+        activation: run.activation,
+        condition: run.condition,
+        seed: run.seed,
+        learning_rate: lr,
+        diverged: false,
+        epochs: Vec::new(),
+        prelu_slopes: Vec::new(),
+    };
+    let mut previous_dead: Vec<Vec<usize>> = vec![Vec::new(); config.hidden.len()];
+    let record = |model: &Mlp, epoch: usize, loss: f64, previous: &mut Vec<Vec<usize>>| {
+        let (dead, zero) = dead_units(model, &split.train, config.batch_size);
+        let revived = dead
+            .iter()
+            .zip(previous.iter())
+            .map(|(now, before)| before.iter().filter(|u| !now.contains(u)).count())
+            .collect();
+        let widths: Vec<usize> = model.layers[..model.hidden_layers()]
+            .iter()
+            .map(|l| l.bias.len())
+            .collect();
+        let dead_fraction = dead
+            .iter()
+            .zip(&widths)
+            .map(|(d, &w)| d.len() as f64 / w.max(1) as f64)
+            .collect();
+        *previous = dead;
+        EpochRecord {
+            epoch,
+            train_loss: loss,
+            test_accuracy: model.accuracy(split.test.features.view(), &split.test.labels),
+            dead_fraction,
+            revived,
+            batch_zero_fraction: zero,
+        }
+    };
+    result
+        .epochs
+        .push(record(&model, 0, f64::NAN, &mut previous_dead));
+    let samples = split.train.labels.len();
+    let mut order: Vec<usize> = (0..samples).collect();
+    for epoch in 1..=config.epochs {
+        rng.shuffle(&mut order);
+        let mut total = 0.0;
+        let mut batches = 0;
+        for rows in order.chunks(config.batch_size) {
+            let x = split.train.features.select(Axis(0), rows);
+            let labels: Vec<usize> = rows.iter().map(|&r| split.train.labels[r]).collect();
+            let (loss, grads) = model.loss_and_gradients(x.view(), &labels);
+            total += loss;
+            batches += 1;
+            if !loss.is_finite() {
+                break;
+            }
+            optimizer.step(&mut model, &grads);
+        }
+        let loss = total / batches.max(1) as f64;
+        if !loss.is_finite()
+            || model
+                .layers
+                .iter()
+                .any(|l| l.weight.iter().any(|w| !w.is_finite()))
+        {
+            result.diverged = true;
+            let mut last = record(&model, epoch, f64::NAN, &mut previous_dead);
+            last.test_accuracy = f64::NAN;
+            result.epochs.push(last);
+            for _ in epoch..=config.epochs {
+                progress();
+            }
+            break;
+        }
+        result
+            .epochs
+            .push(record(&model, epoch, loss, &mut previous_dead));
+        progress();
+    }
+    result.prelu_slopes = model
+        .layers
+        .iter()
+        .filter_map(|l| l.slope.as_ref().map(|s| s.to_vec()))
+        .collect();
+    result
+}
+
+/// Per hidden layer: the dead units over `data` (never active), and the mean share of
+/// zero outputs per minibatch of `batch_size`.
+pub fn dead_units(model: &Mlp, data: &Dataset, batch_size: usize) -> (Vec<Vec<usize>>, Vec<f64>) {
+    let hidden = model.hidden_layers();
+    let mut monitors: Vec<DeadUnitMonitor> = model.layers[..hidden]
+        .iter()
+        .map(|l| DeadUnitMonitor::new(l.bias.len()))
+        .collect();
+    let mut zero_sums = vec![0.0; hidden];
+    let mut batches = 0;
+    let rows = data.features.nrows();
+    for start in (0..rows).step_by(batch_size.max(1)) {
+        let x = data
+            .features
+            .slice(s![start..(start + batch_size).min(rows), ..]);
+        let forward = model.forward(x);
+        for (layer, z) in forward.pre_activations.iter().enumerate() {
+            // Shapes always match (the monitor is built from the layer); an error cannot occur.
+            let _ = monitors[layer].observe(z, Axis(1));
+            zero_sums[layer] += monitors[layer].batch_zero_fraction().unwrap_or(0.0);
+        }
+        batches += 1;
+    }
+    let dead = monitors.iter().map(DeadUnitMonitor::dead_units).collect();
+    (
+        dead,
+        zero_sums
+            .into_iter()
+            .map(|z| z / batches.max(1) as f64)
+            .collect(),
+    )
+}
+
+/// Mean and sample standard deviation.
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+/// The summary rows: per condition and activation, the final dead fraction per layer
+/// and the test accuracy over the seeds that did not diverge.
+pub fn summary_table(config: &StudyConfig, results: &[RunResult]) -> String {
+    let layers = config.hidden.len();
+    let mut header = String::from("| condition | activation | runs | diverged |");
+    let mut rule = String::from("|---|---|---|---|");
+    for l in 1..=layers {
+        header += &format!(" dead, layer {l} |");
+        rule += "---|";
+    }
+    header += " test accuracy |\n";
+    rule += "---|\n";
+    let mut table = header + &rule;
+    for &condition in &config.conditions {
+        for &activation in &config.activations {
+            let runs: Vec<&RunResult> = results
+                .iter()
+                .filter(|r| r.condition == condition && r.activation == activation)
+                .collect();
+            let finished: Vec<&&RunResult> = runs.iter().filter(|r| !r.diverged).collect();
+            let diverged = runs.len() - finished.len();
+            table += &format!(
+                "| {} | {} | {} | {} |",
+                condition.name(),
+                activation.name(),
+                runs.len(),
+                diverged
+            );
+            for l in 0..layers {
+                let values: Vec<f64> = finished
+                    .iter()
+                    .filter_map(|r| r.last().map(|e| e.dead_fraction[l]))
+                    .collect();
+                table += &format!(" {} |", percent_cell(&values));
+            }
+            let accuracy: Vec<f64> = finished
+                .iter()
+                .filter_map(|r| r.last().map(|e| e.test_accuracy))
+                .collect();
+            table += &format!(" {} |\n", percent_cell(&accuracy));
+        }
+    }
+    table
+}
+
+fn percent_cell(values: &[f64]) -> String {
+    if values.is_empty() {
+        return "diverged".to_string();
+    }
+    let (mean, std) = mean_std(values);
+    format!("{:.1}% ± {:.1}", 100.0 * mean, 100.0 * std)
+}

@@ -1,0 +1,283 @@
+//! The `relukit` program end to end: small runs of every subcommand, their files (the
+//! PNGs must decode), and clear errors with a non-zero exit for bad flags and files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn relukit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_relukit"))
+        .args(args)
+        .output()
+        .expect("the relukit binary runs")
+}
+
+/// A fresh folder under the target directory.
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[track_caller]
+fn assert_png(path: &Path) {
+    let image = image::open(path)
+        .unwrap_or_else(|e| panic!("{} does not decode as an image: {e}", path.display()));
+    assert!(
+        image.width() > 300 && image.height() > 200,
+        "{}: {}x{}",
+        path.display(),
+        image.width(),
+        image.height()
+    );
+}
+
+#[track_caller]
+fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[track_caller]
+fn assert_failure(output: &Output, words: &[&str]) {
+    assert!(!output.status.success(), "expected a failure, got success");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for word in words {
+        assert!(
+            stderr.contains(word),
+            "stderr should mention {word:?}:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_small_study_writes_the_whole_report() {
+    let out = scratch("study");
+    let output = relukit(&[
+        "study",
+        "--epochs",
+        "2",
+        "--seeds",
+        "2",
+        "--hidden",
+        "16,16",
+        "--conditions",
+        "control,high-lr",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_success(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("| control | relu |") && stdout.contains("| high_lr | prelu |"),
+        "{stdout}"
+    );
+    for png in [
+        "dead_fraction.png",
+        "test_accuracy.png",
+        "revived_units.png",
+        "dead_vs_batch_zero.png",
+        "prelu_slopes.png",
+    ] {
+        assert_png(&out.join(png));
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let runs = json["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3 * 2 * 2);
+    let first = &runs[0];
+    assert_eq!(
+        first["epochs"].as_array().unwrap().len(),
+        3,
+        "epoch 0 and two trained epochs"
+    );
+    assert_eq!(
+        first["epochs"][1]["dead_fraction"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let csv = std::fs::read_to_string(out.join("epochs.csv")).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        1 + 12 * 3 * 2,
+        "header + runs x epochs x layers"
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("![dead fraction](dead_fraction.png)"));
+}
+
+#[test]
+fn the_study_is_deterministic_whatever_the_thread_count() {
+    let (one, two) = (scratch("det1"), scratch("det2"));
+    for (dir, threads) in [(&one, "1"), (&two, "2")] {
+        assert_success(&relukit(&[
+            "study",
+            "--epochs",
+            "2",
+            "--seeds",
+            "2",
+            "--hidden",
+            "12",
+            "--threads",
+            threads,
+            "--out",
+            dir.to_str().unwrap(),
+        ]));
+    }
+    let read = |d: &Path| std::fs::read_to_string(d.join("epochs.csv")).unwrap();
+    assert_eq!(read(&one), read(&two));
+}
+
+#[test]
+fn born_dead_writes_its_table_chart_and_csv() {
+    let out = scratch("born");
+    let output = relukit(&[
+        "born-dead",
+        "--widths",
+        "1,3",
+        "--depths",
+        "2,6",
+        "--trials",
+        "400",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_success(&output);
+    assert_png(&out.join("born_dead.png"));
+    let csv = std::fs::read_to_string(out.join("born_dead.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 3 * 2 * 2);
+    // Width 1, zero biases, depth 2: born dead with probability 1/2.
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with("he_zero_bias,1,2,"))
+        .unwrap();
+    let p: f64 = row.split(',').nth(5).unwrap().parse().unwrap();
+    assert!((p - 0.5).abs() < 4.0 * (0.25f64 / 400.0).sqrt(), "{row}");
+}
+
+#[test]
+fn plot_writes_png_and_svg() {
+    let out = scratch("plot");
+    assert_success(&relukit(&["plot", "--out", out.to_str().unwrap()]));
+    assert_png(&out.join("activations.png"));
+    let svg = std::fs::read_to_string(out.join("activations.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("ReLU"),
+        "{}",
+        &svg[..200.min(svg.len())]
+    );
+}
+
+#[test]
+fn bench_measures_small_sizes() {
+    let out = scratch("bench");
+    let output = relukit(&[
+        "bench",
+        "--max-size",
+        "16KiB",
+        "--seconds",
+        "0.01",
+        "--threads",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_success(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("relu f32") && stdout.contains("16 KiB"),
+        "{stdout}"
+    );
+    assert_png(&out.join("bench.png"));
+    assert!(
+        std::fs::read_to_string(out.join("bench.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            > 10
+    );
+}
+
+#[test]
+fn bad_flags_and_files_fail_clearly() {
+    assert_failure(
+        &relukit(&["study", "--activations", "tanh"]),
+        &["invalid value 'tanh'", "relu"],
+    );
+    assert_failure(&relukit(&["study", "--epochs", "0"]), &["--epochs"]);
+    assert_failure(&relukit(&["study", "--hidden", "16,0"]), &["--hidden"]);
+    assert_failure(&relukit(&["study", "--lr=-1"]), &["--lr"]);
+    assert_failure(
+        &relukit(&["bench", "--max-size", "12 parsecs"]),
+        &["max-size"],
+    );
+    assert_failure(&relukit(&["born-dead", "--trials", "0"]), &["--trials"]);
+    assert_failure(&relukit(&["no-such-command"]), &["unrecognized subcommand"]);
+    let missing = scratch("missing").join("nothing.csv");
+    assert_failure(
+        &relukit(&["study", "--data", missing.to_str().unwrap()]),
+        &["cannot read", "nothing.csv"],
+    );
+    let bad = scratch("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    let file = bad.join("bad.csv");
+    std::fs::write(&file, "1,2,0\n1,oops,1\n").unwrap();
+    assert_failure(
+        &relukit(&[
+            "study",
+            "--data",
+            file.to_str().unwrap(),
+            "--out",
+            bad.to_str().unwrap(),
+        ]),
+        &["line 2, column 2", "oops"],
+    );
+    // An output "folder" that is a file: refused before any training.
+    let blocker = bad.join("not-a-folder");
+    std::fs::write(&blocker, "x").unwrap();
+    let output = relukit(&["study", "--out", blocker.join("report").to_str().unwrap()]);
+    assert_failure(&output, &["cannot create the output folder"]);
+}
+
+#[test]
+fn another_csv_can_be_studied() {
+    let dir = scratch("custom");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("xor.csv");
+    let mut text = String::new();
+    for i in 0..200 {
+        let (a, b) = ((i % 2) as f32, ((i / 2) % 2) as f32);
+        text += &format!(
+            "{},{},{}\n",
+            a + 0.01 * (i % 7) as f32,
+            b - 0.01 * (i % 5) as f32,
+            (a as usize) ^ (b as usize)
+        );
+    }
+    std::fs::write(&file, text).unwrap();
+    let output = relukit(&[
+        "study",
+        "--data",
+        file.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--seeds",
+        "1",
+        "--hidden",
+        "8",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_success(&output);
+    assert!(
+        std::fs::read_to_string(dir.join("report.md"))
+            .unwrap()
+            .contains("xor.csv")
+    );
+}
