@@ -237,8 +237,38 @@ impl DeadUnitMonitor {
         Ok(())
     }
 
-    /// ReLU of `input` into `output` while adding `input` as a batch, in one pass over
-    /// memory. The arguments are checked by the caller.
+    /// ReLU of `input` into `output` while adding `input` as a batch of
+    /// pre-activations laid out as `layout` (units as its channels), in one pass over
+    /// memory.
+    ///
+    /// # Errors
+    /// As [`observe_slice`](Self::observe_slice), and
+    /// [`ErrorKind::LengthMismatch`] if `output` is not as long as `input`. Nothing is
+    /// written and the monitor is unchanged then.
+    ///
+    /// ```
+    /// use relukit::{ChannelLayout, DeadUnitMonitor};
+    /// let x = [-1.0f32, 2.0, -3.0, 4.0]; // [batch 2, units 2]
+    /// let mut y = [0.0f32; 4];
+    /// let mut monitor = DeadUnitMonitor::new(2);
+    /// monitor.relu_observed_slice(&x, &mut y, ChannelLayout::new(2, 2, 1))?;
+    /// assert_eq!((y, monitor.dead_units()), ([0.0, 2.0, 0.0, 4.0], vec![0]));
+    /// # Ok::<(), relukit::Error>(())
+    /// ```
+    pub fn relu_observed_slice<T: Float>(
+        &mut self,
+        input: &[T],
+        output: &mut [T],
+        layout: ChannelLayout,
+    ) -> Result<(), Error> {
+        layout.check("pre_activations", input.len())?;
+        self.check_units(layout.channels())?;
+        Error::check_len("output", output.len(), "pre_activations", input.len())?;
+        self.relu_observed_slices(input, output, layout, false);
+        Ok(())
+    }
+
+    /// [`relu_observed_slice`](Self::relu_observed_slice) without the checks.
     pub(crate) fn relu_observed_slices<T: Float>(
         &mut self,
         input: &[T],
@@ -251,6 +281,7 @@ impl DeadUnitMonitor {
     }
 
     /// Adds a batch whose units may run backwards in memory (the ndarray adapter).
+    #[cfg(feature = "ndarray")]
     pub(crate) fn observe_layout<T: Float>(
         &mut self,
         data: &[T],

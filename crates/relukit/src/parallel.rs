@@ -41,8 +41,13 @@ impl Exec {
 
     /// The chunk length for a parallel run over `len` elements, or `None` to run serially.
     pub(crate) fn chunk_len(&self, len: usize) -> Option<usize> {
+        // Small calls never touch rayon (no pool is started, which also keeps a
+        // process that forked after using relukit safe for them).
+        if len < self.parallel_min.max(2) {
+            return None;
+        }
         let threads = rayon::current_num_threads();
-        if len < self.parallel_min.max(2) || threads < 2 {
+        if threads < 2 {
             return None;
         }
         // A few chunks per thread balance uneven progress; none smaller than half the

@@ -363,6 +363,7 @@ pub(crate) fn prelu_backward_with<T: Float>(
 
 /// PReLU backward with one slope for all of `input`; returns the weight gradient's sum
 /// (the ndarray adapter calls it on each block of a strided view).
+#[cfg(feature = "ndarray")]
 pub(crate) fn shared_backward<T: Float>(
     exec: &Exec,
     grad_output: &[T],
