@@ -281,3 +281,51 @@ fn another_csv_can_be_studied() {
             .contains("xor.csv")
     );
 }
+
+#[test]
+fn a_diverging_run_is_marked_and_the_others_go_on() {
+    let out = scratch("diverge");
+    let output = relukit(&[
+        "study",
+        "--conditions",
+        "control,high-lr",
+        "--high-lr",
+        "1e30",
+        "--epochs",
+        "2",
+        "--seeds",
+        "1",
+        "--hidden",
+        "8",
+        "--optimizer",
+        "sgd",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_success(&output);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let runs = json["runs"].as_array().unwrap();
+    let diverged: Vec<bool> = runs
+        .iter()
+        .map(|r| r["diverged"].as_bool().unwrap())
+        .collect();
+    assert!(
+        runs.iter()
+            .filter(|r| r["condition"] == "high_lr")
+            .all(|r| r["diverged"] == true),
+        "{diverged:?}"
+    );
+    assert!(
+        runs.iter()
+            .filter(|r| r["condition"] == "control")
+            .all(|r| r["diverged"] == false),
+        "{diverged:?}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("| high_lr | relu | 1 | 1 | diverged |"),
+        "{stdout}"
+    );
+    assert_png(&out.join("dead_fraction.png"));
+}
