@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -61,6 +62,33 @@ fn failed<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> String + '_ {
     move |e| format!("cannot draw {}: {e}", path.display())
 }
 
+/// One panel's axes: caption, margins, mesh and labels, shared by every figure kind.
+fn panel_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    axes: &Axes,
+    path: &Path,
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FAMILY, 16))
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d(
+            axes.x_range.0..axes.x_range.1,
+            axes.y_range.0..axes.y_range.1,
+        )
+        .map_err(failed(path))?;
+    chart
+        .configure_mesh()
+        .x_desc(axes.x_label.as_str())
+        .y_desc(axes.y_label.as_str())
+        .label_style((FAMILY, 12))
+        .draw()
+        .map_err(failed(path))?;
+    Ok(chart)
+}
+
 /// A figure of line panels in a `rows x columns` grid, as PNG (or SVG if `path` ends in `.svg`).
 pub fn line_figure(
     path: &Path,
@@ -103,23 +131,7 @@ fn draw_lines<DB: DrawingBackend>(
     root.fill(&WHITE).map_err(failed(path))?;
     let root = root.titled(title, (FAMILY, 24)).map_err(failed(path))?;
     for (area, panel) in root.split_evenly(grid).iter().zip(panels) {
-        let mut chart = ChartBuilder::on(area)
-            .caption(&panel.title, (FAMILY, 16))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(48)
-            .build_cartesian_2d(
-                axes.x_range.0..axes.x_range.1,
-                axes.y_range.0..axes.y_range.1,
-            )
-            .map_err(failed(path))?;
-        chart
-            .configure_mesh()
-            .x_desc(axes.x_label.as_str())
-            .y_desc(axes.y_label.as_str())
-            .label_style((FAMILY, 12))
-            .draw()
-            .map_err(failed(path))?;
+        let mut chart = panel_chart(area, &panel.title, axes, path)?;
         for series in &panel.series {
             if !series.band.is_empty() {
                 let mut outline: Vec<(f64, f64)> =
@@ -187,20 +199,13 @@ pub fn histogram_figure(
             }
         }
         let top = counts.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.1;
-        let mut chart = ChartBuilder::on(area)
-            .caption(&panel.title, (FAMILY, 16))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(48)
-            .build_cartesian_2d(range.0..range.1, 0.0..top)
-            .map_err(failed(path))?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc("units")
-            .label_style((FAMILY, 12))
-            .draw()
-            .map_err(failed(path))?;
+        let axes = Axes {
+            x_label: x_label.to_string(),
+            y_label: "units".into(),
+            x_range: range,
+            y_range: (0.0, top),
+        };
+        let mut chart = panel_chart(area, &panel.title, &axes, path)?;
         chart
             .draw_series(counts.iter().enumerate().map(|(i, &c)| {
                 let x0 = range.0 + i as f64 * width;
@@ -227,23 +232,7 @@ pub fn scatter_figure(
     root.fill(&WHITE).map_err(failed(path))?;
     let root = root.titled(title, (FAMILY, 22)).map_err(failed(path))?;
     for (area, panel) in root.split_evenly((1, columns)).iter().zip(panels) {
-        let mut chart = ChartBuilder::on(area)
-            .caption(&panel.title, (FAMILY, 16))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(48)
-            .build_cartesian_2d(
-                axes.x_range.0..axes.x_range.1,
-                axes.y_range.0..axes.y_range.1,
-            )
-            .map_err(failed(path))?;
-        chart
-            .configure_mesh()
-            .x_desc(axes.x_label.as_str())
-            .y_desc(axes.y_label.as_str())
-            .label_style((FAMILY, 12))
-            .draw()
-            .map_err(failed(path))?;
+        let mut chart = panel_chart(area, &panel.title, axes, path)?;
         chart
             .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.3)))
             .map_err(failed(path))?;

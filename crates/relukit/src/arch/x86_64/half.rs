@@ -63,6 +63,37 @@ macro_rules! round_to_bf16 {
     }};
 }
 
+/// The safe entry points of a level: `leaky` and `leaky_inplace`, calling the level's
+/// `f16_kernel` or `bf16_kernel` (both `unsafe fn(x, out, len, slopes)`).
+macro_rules! entry_points {
+    ($features:literal) => {
+        #[target_feature(enable = $features)]
+        pub(crate) fn leaky(kind: Half, x: &[u16], slopes: Slopes<'_, f32>, out: &mut [u16]) {
+            let len = bound(x.len().min(out.len()), slopes);
+            let kernel = match kind {
+                Half::F16 => f16_kernel,
+                Half::Bf16 => bf16_kernel,
+            };
+            // SAFETY: the level's features are enabled here; both slices hold `len`
+            // elements and, being a shared and a unique borrow, do not overlap.
+            unsafe { kernel(x.as_ptr(), out.as_mut_ptr(), len, slopes) }
+        }
+
+        #[target_feature(enable = $features)]
+        pub(crate) fn leaky_inplace(kind: Half, data: &mut [u16], slopes: Slopes<'_, f32>) {
+            let len = bound(data.len(), slopes);
+            let p = data.as_mut_ptr();
+            let kernel = match kind {
+                Half::F16 => f16_kernel,
+                Half::Bf16 => bf16_kernel,
+            };
+            // SAFETY: the level's features are enabled here; input and output are the
+            // same `len` elements, each read before it is written.
+            unsafe { kernel(p, p, len, slopes) }
+        }
+    };
+}
+
 pub(super) mod avx2 {
     use super::*;
 
@@ -164,32 +195,7 @@ pub(super) mod avx2 {
         unsafe { tail(Half::Bf16, x, out, i..len, slopes) }
     }
 
-    #[target_feature(enable = "avx,avx2,f16c")]
-    pub(crate) fn leaky(kind: Half, x: &[u16], slopes: Slopes<'_, f32>, out: &mut [u16]) {
-        let len = bound(x.len().min(out.len()), slopes);
-        // SAFETY: AVX2 and F16C are enabled here; both slices hold `len` elements and,
-        // being a shared and a unique borrow, do not overlap.
-        unsafe {
-            match kind {
-                Half::F16 => f16_kernel(x.as_ptr(), out.as_mut_ptr(), len, slopes),
-                Half::Bf16 => bf16_kernel(x.as_ptr(), out.as_mut_ptr(), len, slopes),
-            }
-        }
-    }
-
-    #[target_feature(enable = "avx,avx2,f16c")]
-    pub(crate) fn leaky_inplace(kind: Half, data: &mut [u16], slopes: Slopes<'_, f32>) {
-        let len = bound(data.len(), slopes);
-        let p = data.as_mut_ptr();
-        // SAFETY: AVX2 and F16C are enabled here; input and output are the same `len`
-        // elements, each read before it is written.
-        unsafe {
-            match kind {
-                Half::F16 => f16_kernel(p, p, len, slopes),
-                Half::Bf16 => bf16_kernel(p, p, len, slopes),
-            }
-        }
-    }
+    entry_points!("avx,avx2,f16c");
 }
 
 pub(super) mod avx512 {
@@ -297,30 +303,5 @@ pub(super) mod avx512 {
         unsafe { tail(Half::Bf16, x, out, i..len, slopes) }
     }
 
-    #[target_feature(enable = "avx,avx2,f16c,avx512f,avx512bw,avx512vl")]
-    pub(crate) fn leaky(kind: Half, x: &[u16], slopes: Slopes<'_, f32>, out: &mut [u16]) {
-        let len = bound(x.len().min(out.len()), slopes);
-        // SAFETY: the AVX-512 features are enabled here; the slices hold `len` elements
-        // and do not overlap.
-        unsafe {
-            match kind {
-                Half::F16 => f16_kernel(x.as_ptr(), out.as_mut_ptr(), len, slopes),
-                Half::Bf16 => bf16_kernel(x.as_ptr(), out.as_mut_ptr(), len, slopes),
-            }
-        }
-    }
-
-    #[target_feature(enable = "avx,avx2,f16c,avx512f,avx512bw,avx512vl")]
-    pub(crate) fn leaky_inplace(kind: Half, data: &mut [u16], slopes: Slopes<'_, f32>) {
-        let len = bound(data.len(), slopes);
-        let p = data.as_mut_ptr();
-        // SAFETY: the AVX-512 features are enabled here; input and output are the same
-        // `len` elements, each read before it is written.
-        unsafe {
-            match kind {
-                Half::F16 => f16_kernel(p, p, len, slopes),
-                Half::Bf16 => bf16_kernel(p, p, len, slopes),
-            }
-        }
-    }
+    entry_points!("avx,avx2,f16c,avx512f,avx512bw,avx512vl");
 }
