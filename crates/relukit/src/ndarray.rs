@@ -752,8 +752,7 @@ fn append<A: Copy>(piece: ArrayView1<'_, A>, buffer: &mut Vec<A>) {
 fn gather<const K: usize, A: Copy>(base: *const A, len: usize, buffer: &mut Vec<A>) {
     let start = buffer.len();
     buffer.reserve(len);
-    let spare = &mut buffer.spare_capacity_mut()[..len];
-    for (i, slot) in spare.iter_mut().enumerate() {
+    for (i, slot) in buffer.spare_capacity_mut()[..len].iter_mut().enumerate() {
         // SAFETY: the caller's view has `len` elements at stride K from `base`, all valid
         // for reads.
         slot.write(unsafe { *base.add(i * K) });
@@ -868,6 +867,11 @@ fn zip_lanes<A: Copy, B: Copy, C: Copy, D: Dimension>(
     if out.is_empty() {
         return;
     }
+    if out.ndim() > 0
+        && let Some(o) = out.as_slice_mut()
+    {
+        return into_standard_layout(a, b, o, kernel);
+    }
     let axis = lane_axis(&out);
     let mut batch = Batch {
         a: Vec::new(),
@@ -903,6 +907,41 @@ fn zip_lanes<A: Copy, B: Copy, C: Copy, D: Dimension>(
             }
         });
     batch.flush(&mut kernel);
+}
+
+/// [`zip_lanes`] into an output in standard (C) layout, whose memory order is the
+/// logical order: the inputs are gathered lane by lane in that order and the kernel
+/// writes straight into the output, a block at a time, with nothing to scatter.
+fn into_standard_layout<A: Copy, B: Copy, C: Copy, D: Dimension>(
+    a: ArrayView<'_, A, D>,
+    b: ArrayView<'_, B, D>,
+    out: &mut [C],
+    mut kernel: impl FnMut(&[A], &[B], &mut [C]),
+) {
+    let axis = Axis(a.ndim() - 1);
+    let (mut a_block, mut b_block) = (
+        Vec::with_capacity(2 * LANE_BLOCK),
+        Vec::with_capacity(2 * LANE_BLOCK),
+    );
+    let mut written = 0;
+    for (a, b) in a.lanes(axis).into_iter().zip(b.lanes(axis)) {
+        for start in (0..a.len()).step_by(LANE_BLOCK) {
+            let end = (start + LANE_BLOCK).min(a.len());
+            append(a.slice(s![start..end]), &mut a_block);
+            append(b.slice(s![start..end]), &mut b_block);
+            if a_block.len() >= LANE_BLOCK {
+                let n = a_block.len();
+                kernel(&a_block, &b_block, &mut out[written..written + n]);
+                written += n;
+                a_block.clear();
+                b_block.clear();
+            }
+        }
+    }
+    if !a_block.is_empty() {
+        let n = a_block.len();
+        kernel(&a_block, &b_block, &mut out[written..written + n]);
+    }
 }
 
 /// Calls `kernel(data)` over contiguous pieces covering `data`, batching strided lanes
