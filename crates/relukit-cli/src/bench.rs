@@ -53,7 +53,7 @@ pub fn run(
     threads: usize,
     budget: Duration,
     mut progress: impl FnMut(&Row) + Send,
-) -> Vec<Row> {
+) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
     let mut counts = vec![1];
     if threads > 1 {
@@ -63,7 +63,7 @@ pub fn run(
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(t)
             .build()
-            .expect("a rayon pool");
+            .map_err(|e| format!("cannot start {t} threads: {e}"))?;
         pool.install(|| {
             for bytes in sizes(max_bytes) {
                 for row in measure(bytes, t, budget) {
@@ -73,7 +73,7 @@ pub fn run(
             }
         });
     }
-    rows
+    Ok(rows)
 }
 
 fn measure(bytes: usize, threads: usize, budget: Duration) -> Vec<Row> {

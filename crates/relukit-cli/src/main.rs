@@ -410,7 +410,7 @@ fn bench(args: BenchArgs) -> Result<(), String> {
                 row.operation, row.threads, row.bytes
             )
         },
-    );
+    )?;
     print!("{}", bench::table(&rows));
     bench::write(&rows, &args.out)?;
     println!("Files: bench.csv, bench.png in {}", args.out.display());
