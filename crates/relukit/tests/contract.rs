@@ -11,7 +11,14 @@ fn bits32(v: &[f32]) -> Vec<u32> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    // A fixed seed: the same 200 cases on every run, so CI never depends on luck (change
+    // the seed to explore other cases); no regression files are written.
+    #![proptest_config(ProptestConfig {
+        cases: 200,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x7e1_c17),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn f32_functions_match_the_reference(bits in prop::collection::vec(any::<u32>(), 0..2000),
@@ -80,8 +87,15 @@ proptest! {
         relukit::prelu_backward(&g, &x, &weight, layout, &mut gx, &mut gw).unwrap();
         let (expected_gx, expected_gw) = reference::prelu_backward(&g, &x, &weight, layout);
         prop_assert_eq!(bits32(&gx), bits32(&expected_gx));
-        for (got, want) in gw.iter().zip(expected_gw) {
-            prop_assert!((*got as f64 - want).abs() <= 1e-5 * want.abs().max(1.0), "{} vs {}", got, want);
+        // The order of a float sum is an implementation choice: the error is bounded by the
+        // terms' magnitude (1e-5 of it), plus the final rounding to f32.
+        for (c, (got, want)) in gw.iter().zip(expected_gw).enumerate() {
+            let scale: f64 = (0..len)
+                .filter(|&i| (shared || (i / inner) % channels == c) && (x[i] <= 0.0 || x[i].is_nan()))
+                .map(|i| (g[i] as f64 * x[i] as f64).abs())
+                .sum();
+            let tolerance = 1e-5 * scale + f32::EPSILON as f64 * want.abs();
+            prop_assert!((*got as f64 - want).abs() <= tolerance, "{} vs {} (scale {})", got, want, scale);
         }
     }
 }
