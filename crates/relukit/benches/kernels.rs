@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use common::{criterion_dir, median_ns};
 
-use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, measurement::WallTime};
+use criterion::{
+    Bencher, BenchmarkGroup, BenchmarkId, Criterion, Throughput, measurement::WallTime,
+};
 use relukit::{ChannelLayout, bf16, f16, reference};
 
 const KIB: usize = 1 << 10;
@@ -151,58 +153,27 @@ fn prelu_backward(c: &mut Criterion) {
             configure(&mut group, bytes);
             group.throughput(Throughput::Bytes(3 * bytes as u64));
             let id = |op: &str| BenchmarkId::new(format!("{op}_{name}"), label(bytes));
+            let bits32 = |v: f32| v.to_bits() as u64;
+            let bits16 = |v: bf16| v.to_bits() as u64;
             if elem == 4 {
                 let mut out = vec![0.0f32; n];
-                let mut gw = vec![0.0f32; 64];
-                relukit::prelu_backward(&g, &x, &weight, nhwc, &mut out, &mut gw).unwrap();
-                check_bits(
-                    &out,
-                    &reference::prelu_backward(&g, &x, &weight, nhwc).0,
-                    |v| v.to_bits() as u64,
-                );
-                group.bench_function(id("add3"), |b| {
+                let add3 = |b: &mut Bencher<'_>| {
                     b.iter(|| {
                         for ((o, &a), &v) in out.iter_mut().zip(black_box(&g)).zip(black_box(&x)) {
                             *o = a + v;
                         }
                     })
-                });
-                for (layout_name, layout) in [("nchw", nchw), ("nhwc", nhwc)] {
-                    if layout.len().unwrap() == 0 {
-                        continue;
-                    }
-                    let m = layout.len().unwrap();
-                    group.bench_function(id(&format!("prelu_backward_{layout_name}")), |b| {
-                        b.iter(|| {
-                            relukit::prelu_backward(
-                                black_box(&g[..m]),
-                                &x[..m],
-                                &weight,
-                                layout,
-                                &mut out[..m],
-                                &mut gw,
-                            )
-                            .unwrap()
-                        })
-                    });
-                }
+                };
+                group.bench_function(id("add3"), add3);
+                prelu_backward_cases(&mut group, &id, &g, &x, &weight, [nchw, nhwc], bits32);
             } else {
-                let xb: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
-                let gb: Vec<bf16> = g.iter().map(|&v| bf16::from_f32(v)).collect();
-                let wb: Vec<bf16> = weight.iter().map(|&v| bf16::from_f32(v)).collect();
+                let to_bf16 = |v: &[f32]| v.iter().map(|&v| bf16::from_f32(v)).collect::<Vec<_>>();
+                let (xb, gb, wb) = (to_bf16(&x), to_bf16(&g), to_bf16(&weight));
                 let (xu, gu): (Vec<u16>, Vec<u16>) = (
                     xb.iter().map(|v| v.to_bits()).collect(),
                     gb.iter().map(|v| v.to_bits()).collect(),
                 );
-                let mut out = vec![bf16::ZERO; n];
                 let mut out_u = vec![0u16; n];
-                let mut gw = vec![bf16::ZERO; 64];
-                relukit::prelu_backward(&gb, &xb, &wb, nhwc, &mut out, &mut gw).unwrap();
-                check_bits(
-                    &out,
-                    &reference::prelu_backward(&gb, &xb, &wb, nhwc).0,
-                    |v| v.to_bits() as u64,
-                );
                 group.bench_function(id("add3"), |b| {
                     b.iter(|| {
                         for ((o, &a), &v) in
@@ -212,29 +183,58 @@ fn prelu_backward(c: &mut Criterion) {
                         }
                     })
                 });
-                for (layout_name, layout) in [("nchw", nchw), ("nhwc", nhwc)] {
-                    if layout.len().unwrap() == 0 {
-                        continue;
-                    }
-                    let m = layout.len().unwrap();
-                    group.bench_function(id(&format!("prelu_backward_{layout_name}")), |b| {
-                        b.iter(|| {
-                            relukit::prelu_backward(
-                                black_box(&gb[..m]),
-                                &xb[..m],
-                                &wb,
-                                layout,
-                                &mut out[..m],
-                                &mut gw,
-                            )
-                            .unwrap()
-                        })
-                    });
-                }
+                prelu_backward_cases(&mut group, &id, &gb, &xb, &wb, [nchw, nhwc], bits16);
             }
         }
     }
     group.finish();
+}
+
+/// `prelu_backward` on the NCHW and NHWC layouts (checked against the reference first).
+fn prelu_backward_cases<T: relukit::Float>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: &dyn Fn(&str) -> BenchmarkId,
+    g: &[T],
+    x: &[T],
+    weight: &[T],
+    layouts: [ChannelLayout; 2],
+    bits: impl Fn(T) -> u64,
+) {
+    let mut out = x.to_vec();
+    let mut grad_weight = weight.to_vec();
+    for (layout_name, layout) in ["nchw", "nhwc"].into_iter().zip(layouts) {
+        let m = layout.len().unwrap_or(0);
+        if m == 0 {
+            continue;
+        }
+        relukit::prelu_backward(
+            &g[..m],
+            &x[..m],
+            weight,
+            layout,
+            &mut out[..m],
+            &mut grad_weight,
+        )
+        .unwrap();
+        check_bits(
+            &out[..m],
+            &reference::prelu_backward(&g[..m], &x[..m], weight, layout).0,
+            &bits,
+        );
+        group.bench_function(id(&format!("prelu_backward_{layout_name}")), |b| {
+            b.iter(|| {
+                relukit::prelu_backward(
+                    black_box(&g[..m]),
+                    &x[..m],
+                    weight,
+                    layout,
+                    &mut out[..m],
+                    &mut grad_weight,
+                )
+                .unwrap()
+            })
+        });
+    }
 }
 
 /// The 16-bit floats: ReLU on bit patterns, Leaky ReLU and PReLU through `f32`.
@@ -443,20 +443,8 @@ fn summary() {
 }
 
 fn main() {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build_global()
-        .expect("the global pool is set once");
-    let mut c = Criterion::default()
-        .output_directory(&criterion_dir())
-        .configure_from_args();
-    relu_f32(&mut c);
-    backward_f32(&mut c);
-    prelu_backward(&mut c);
-    half_floats(&mut c);
-    threads(&mut c);
-    c.final_summary();
-    if std::env::args().any(|a| a == "--bench") {
-        summary();
-    }
+    common::run(
+        &[relu_f32, backward_f32, prelu_backward, half_floats, threads],
+        summary,
+    );
 }

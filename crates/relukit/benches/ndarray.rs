@@ -116,16 +116,5 @@ fn summary() {
 }
 
 fn main() {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build_global()
-        .expect("the global pool is set once");
-    let mut c = Criterion::default()
-        .output_directory(&criterion_dir())
-        .configure_from_args();
-    adapter(&mut c);
-    c.final_summary();
-    if std::env::args().any(|a| a == "--bench") {
-        summary();
-    }
+    common::run(&[adapter], summary);
 }
