@@ -89,6 +89,22 @@ fn panel_chart<'a, DB: DrawingBackend>(
     Ok(chart)
 }
 
+/// The legend of a panel, in one style for every figure.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    position: SeriesLabelPosition,
+    path: &Path,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .label_font((FAMILY, 12))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .position(position)
+        .draw()
+        .map_err(failed(path))
+}
+
 /// A figure of line panels in a `rows x columns` grid, as PNG (or SVG if `path` ends in `.svg`).
 pub fn line_figure(
     path: &Path,
@@ -156,14 +172,7 @@ fn draw_lines<DB: DrawingBackend>(
                     PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .label_font((FAMILY, 12))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(failed(path))?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight, path)?;
     }
     root.present().map_err(failed(path))
 }
@@ -249,14 +258,7 @@ pub fn scatter_figure(
                 .label(series.label.as_str())
                 .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
         }
-        chart
-            .configure_series_labels()
-            .label_font((FAMILY, 12))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(failed(path))?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, path)?;
     }
     root.present().map_err(failed(path))
 }

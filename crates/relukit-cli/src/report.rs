@@ -174,23 +174,26 @@ fn runs_of(results: &[RunResult], condition: Condition, activation: Activation) 
         .collect()
 }
 
-fn dead_fraction_chart(
+/// One panel per (condition, activation), each with one line per hidden layer: the mean
+/// over seeds of `value(epoch, layer)`, with its min-max band when `with_band`.
+fn per_layer_panels(
     config: &StudyConfig,
     results: &[RunResult],
-    path: &Path,
-) -> Result<(), String> {
+    with_band: bool,
+    value: impl Fn(&crate::study::EpochRecord, usize) -> f64,
+) -> Vec<Panel> {
     let mut panels = Vec::new();
     for &condition in &config.conditions {
         for &activation in &config.activations {
             let runs = runs_of(results, condition, activation);
             let series = (0..config.hidden.len())
                 .map(|layer| {
-                    let (points, band) = band(&runs, |e| e.dead_fraction[layer]);
+                    let (points, band) = band(&runs, |e| value(e, layer));
                     Series {
                         label: format!("layer {}", layer + 1),
                         color: PALETTE[layer % PALETTE.len()],
                         points,
-                        band,
+                        band: if with_band { band } else { Vec::new() },
                     }
                 })
                 .collect();
@@ -200,6 +203,15 @@ fn dead_fraction_chart(
             });
         }
     }
+    panels
+}
+
+fn dead_fraction_chart(
+    config: &StudyConfig,
+    results: &[RunResult],
+    path: &Path,
+) -> Result<(), String> {
+    let panels = per_layer_panels(config, results, true, |e, layer| e.dead_fraction[layer]);
     let axes = Axes {
         x_label: "epoch".into(),
         y_label: "dead fraction".into(),
@@ -256,32 +268,12 @@ fn accuracy_chart(config: &StudyConfig, results: &[RunResult], path: &Path) -> R
 }
 
 fn revived_chart(config: &StudyConfig, results: &[RunResult], path: &Path) -> Result<(), String> {
-    let mut panels = Vec::new();
-    let mut top: f64 = 1.0;
-    for &condition in &config.conditions {
-        for &activation in &config.activations {
-            let runs = runs_of(results, condition, activation);
-            let series: Vec<Series> = (0..config.hidden.len())
-                .map(|layer| {
-                    let (points, _) = band(&runs, |e| e.revived[layer] as f64);
-                    Series {
-                        label: format!("layer {}", layer + 1),
-                        color: PALETTE[layer % PALETTE.len()],
-                        points,
-                        band: Vec::new(),
-                    }
-                })
-                .collect();
-            top = series
-                .iter()
-                .flat_map(|s| s.points.iter().map(|p| p.1))
-                .fold(top, f64::max);
-            panels.push(Panel {
-                title: format!("{} / {}", activation.name(), condition.name()),
-                series,
-            });
-        }
-    }
+    let panels = per_layer_panels(config, results, false, |e, layer| e.revived[layer] as f64);
+    let points = panels
+        .iter()
+        .flat_map(|p| &p.series)
+        .flat_map(|s| &s.points);
+    let top = points.map(|p| p.1).fold(1.0, f64::max);
     let axes = Axes {
         x_label: "epoch".into(),
         y_label: "revived units".into(),

@@ -686,7 +686,7 @@ fn memory_layout<A, D: Dimension>(
 
 /// A new array of `like`'s shape in `like`'s memory order when `like` is contiguous
 /// (same strides, so the two share one slice order), else in C order.
-fn alloc_like<A: ElementZero, B, S: Data<Elem = B>, D: Dimension>(
+fn alloc_like<A: Element, B, S: Data<Elem = B>, D: Dimension>(
     like: &ArrayBase<S, D>,
 ) -> Array<A, D> {
     let len = like.len();
@@ -696,7 +696,7 @@ fn alloc_like<A: ElementZero, B, S: Data<Elem = B>, D: Dimension>(
             *a = s.unsigned_abs();
         }
         if let Ok(mut out) =
-            Array::from_shape_vec(like.raw_dim().strides(strides), vec![A::ZERO_ELEMENT; len])
+            Array::from_shape_vec(like.raw_dim().strides(strides), vec![A::ZERO; len])
         {
             for (i, &s) in like.strides().iter().enumerate() {
                 if s < 0 {
@@ -706,15 +706,7 @@ fn alloc_like<A: ElementZero, B, S: Data<Elem = B>, D: Dimension>(
             return out;
         }
     }
-    Array::from_elem(like.raw_dim(), A::ZERO_ELEMENT)
-}
-
-/// A zero to fill new arrays with (every element type relukit takes).
-trait ElementZero: Copy {
-    const ZERO_ELEMENT: Self;
-}
-impl<T: Element> ElementZero for T {
-    const ZERO_ELEMENT: Self = T::ZERO;
+    Array::from_elem(like.raw_dim(), A::ZERO)
 }
 
 /// The axis to walk lanes along: the smallest nonzero stride of `out` among axes longer
