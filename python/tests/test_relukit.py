@@ -163,9 +163,9 @@ def test_bad_input_fails_clearly():
     for slope in [np.nan, np.inf, [0.1, np.inf]]:
         with pytest.raises(ValueError, match="finite"):
             relukit.leaky_relu(np.ones(2), slope)
-    with pytest.raises(ValueError, match=r"weight has 2 elements, expected 1 \(a shared slope\) or 3"):
+    with pytest.raises(ValueError, match=r"`weight` has 2 elements, expected 1 \(a shared slope\) or 3"):
         relukit.prelu(np.ones((2, 3)), [0.1, 0.2])
-    with pytest.raises(ValueError, match="out of range"):
+    with pytest.raises(ValueError, match="out of bounds"):
         relukit.prelu(np.ones((2, 3)), [0.1], axis=2)
     with pytest.raises(TypeError):
         relukit.prelu(np.array(["x"]), [0.1], axis=0)

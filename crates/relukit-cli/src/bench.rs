@@ -40,6 +40,12 @@ fn gbps(bytes: usize, time: Duration) -> f64 {
     bytes as f64 / time.as_secs_f64().max(1e-12) / 1e9
 }
 
+/// The memory a run up to `max_bytes` needs: the f32 input, gradient and output, and
+/// the f16 and bf16 inputs and outputs, each of the same bytes.
+pub fn memory_needed(max_bytes: usize) -> Option<u128> {
+    (max_bytes as u128).checked_mul(7)
+}
+
 /// Sizes (bytes of the input array) from 4 KiB to `max_bytes`, by factors of 4.
 pub fn sizes(max_bytes: usize) -> Vec<usize> {
     std::iter::successors(Some(4096usize), |s| Some(s * 4))

@@ -94,6 +94,16 @@ fn layer(inputs: usize, outputs: usize, init: Init, rng: &mut Rng) -> (Array2<f3
     }
 }
 
+/// The memory `parallel` networks of width `width` need at once, in bytes (`None` if
+/// that overflows): a layer's weights and the activations on the grid.
+pub fn memory_needed(width: usize, parallel: usize) -> Option<u128> {
+    let width = width as u128;
+    let floats = width
+        .checked_mul(width)?
+        .checked_add(width.checked_mul(4 * GRID_POINTS as u128)?)?;
+    floats.checked_mul(4)?.checked_mul(parallel as u128)
+}
+
 /// Whether one freshly initialised network is constant on the input grid.
 pub fn born_dead(width: usize, depth: usize, init: Init, rng: &mut Rng) -> bool {
     let limit = 3f32.sqrt();

@@ -13,11 +13,17 @@ const DIGITS_GZ: &[u8] = include_bytes!("../../../data/digits/digits.csv.gz");
 /// Its SHA-256, as published in the NOTICE.
 pub const DIGITS_SHA256: &str = "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22";
 
-/// Features (one row per sample) and class labels `0..classes`.
+/// Most classes a data set may have (labels are class numbers `0..classes`).
+pub const MAX_CLASSES: usize = 1 << 16;
+
+/// Features (one row per sample) and class labels `0..classes`, every class present.
 #[derive(Debug, Clone)]
 pub struct Dataset {
+    /// One row per sample.
     pub features: Array2<f32>,
+    /// The class of each sample.
     pub labels: Vec<usize>,
+    /// The number of classes.
     pub classes: usize,
 }
 
@@ -60,7 +66,8 @@ pub fn load_csv(path: &std::path::Path) -> Result<Dataset, String> {
 }
 
 /// Parses `feature,...,feature,label` rows; every row must have the same number of
-/// fields, finite features and a non-negative integer label; at least two classes.
+/// fields, finite features and a label that is a class number below [`MAX_CLASSES`];
+/// the classes must be `0..k` with every one present, and at least two.
 pub fn parse_csv(text: &str, source: &str) -> Result<Dataset, String> {
     let mut values = Vec::new();
     let mut labels = Vec::new();
@@ -99,14 +106,33 @@ pub fn parse_csv(text: &str, source: &str) -> Result<Dataset, String> {
             values.push(value);
         }
         let label = fields[expected - 1];
-        labels.push(label.parse::<usize>().map_err(|_| {
+        let class = label.parse::<usize>().map_err(|_| {
             format!("{source}, line {number}: the label {label:?} is not a non-negative integer")
-        })?);
+        })?;
+        if class >= MAX_CLASSES {
+            return Err(format!(
+                "{source}, line {number}: the label {class} is not a class number below {MAX_CLASSES} (labels must be 0, 1, ..., k-1)"
+            ));
+        }
+        labels.push(class);
     }
     let Some(width) = width else {
         return Err(format!("{source}: no data rows"));
     };
     let classes = labels.iter().max().map_or(0, |m| m + 1);
+    let mut present = vec![false; classes];
+    labels.iter().for_each(|&l| present[l] = true);
+    let missing: Vec<String> = (0..classes)
+        .filter(|&c| !present[c])
+        .map(|c| c.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "{source}: labels must be the classes 0..{} with every class present, but class {} has no rows",
+            classes - 1,
+            missing.join(", ")
+        ));
+    }
     if classes < 2 {
         return Err(format!(
             "{source}: at least two classes are needed, found {classes}"
@@ -124,22 +150,38 @@ pub fn parse_csv(text: &str, source: &str) -> Result<Dataset, String> {
 /// A split: training and test sets, features standardised with training statistics.
 #[derive(Debug, Clone)]
 pub struct Split {
+    /// The training set.
     pub train: Dataset,
+    /// The test set (every class in it).
     pub test: Dataset,
 }
 
 /// Stratified split: `test_fraction` of each class (rounded) goes to the test set,
 /// chosen by `seed`; then every feature is standardised with the training mean and
 /// standard deviation (a constant feature is left centred, not divided by zero).
-pub fn stratified_split(data: &Dataset, test_fraction: f64, seed: u64) -> Split {
+///
+/// # Errors
+/// If a class would have no test sample or no training sample: a test accuracy that
+/// measured nothing, or a class never trained on, is refused, not reported.
+pub fn stratified_split(data: &Dataset, test_fraction: f64, seed: u64) -> Result<Split, String> {
     let mut rng = Rng::new(seed, 0x5917);
     let (mut train_rows, mut test_rows) = (Vec::new(), Vec::new());
-    for class in 0..data.classes {
-        let mut rows: Vec<usize> = (0..data.labels.len())
-            .filter(|&i| data.labels[i] == class)
-            .collect();
+    let mut rows_of = vec![Vec::new(); data.classes];
+    for (i, &label) in data.labels.iter().enumerate() {
+        rows_of[label].push(i);
+    }
+    for (class, mut rows) in rows_of.into_iter().enumerate() {
         rng.shuffle(&mut rows);
         let test = (rows.len() as f64 * test_fraction).round() as usize;
+        if test == 0 || test == rows.len() {
+            return Err(format!(
+                "class {class} has {} sample{}: a {:.0}% test split leaves it no {} sample (each class needs at least 3)",
+                rows.len(),
+                if rows.len() == 1 { "" } else { "s" },
+                100.0 * test_fraction,
+                if test == 0 { "test" } else { "training" }
+            ));
+        }
         test_rows.extend_from_slice(&rows[..test]);
         train_rows.extend_from_slice(&rows[test..]);
     }
@@ -163,7 +205,7 @@ pub fn stratified_split(data: &Dataset, test_fraction: f64, seed: u64) -> Split 
         set.features -= &mean;
         set.features /= &std;
     }
-    Split { train, test }
+    Ok(Split { train, test })
 }
 
 #[cfg(test)]
@@ -188,7 +230,7 @@ mod tests {
     #[test]
     fn the_split_is_stratified_standardised_and_reproducible() {
         let data = digits().unwrap();
-        let split = stratified_split(&data, 0.2, 7);
+        let split = stratified_split(&data, 0.2, 7).unwrap();
         assert_eq!(split.train.labels.len() + split.test.labels.len(), 1797);
         for class in 0..10 {
             let total = data.labels.iter().filter(|&&l| l == class).count();
@@ -197,10 +239,10 @@ mod tests {
         }
         let means = split.train.features.mean_axis(Axis(0)).unwrap();
         assert!(means.iter().all(|m| m.abs() < 1e-4), "{means}");
-        let again = stratified_split(&data, 0.2, 7);
+        let again = stratified_split(&data, 0.2, 7).unwrap();
         assert_eq!(again.test.labels, split.test.labels);
         assert_ne!(
-            stratified_split(&data, 0.2, 8).test.labels,
+            stratified_split(&data, 0.2, 8).unwrap().test.labels,
             split.test.labels
         );
     }
@@ -215,12 +257,24 @@ mod tests {
             ("1,2,0\n3,4,0\n", "at least two classes"),
             ("1,inf,0\n1,2,1\n", "is not finite"),
             ("5\n", "expected features and a label"),
+            (
+                "1,2,0\n1,2,4000000000\n",
+                "line 2: the label 4000000000 is not a class number below 65536",
+            ),
+            ("1,2,0\n1,2,2\n1,3,3\n", "class 1 has no rows"),
         ];
         for (text, message) in cases {
             let err = parse_csv(text, "test.csv").unwrap_err();
             assert!(err.contains(message), "{text:?}: {err}");
             assert!(err.starts_with("test.csv"), "{err}");
         }
+        // A split that leaves a class without a test (or training) sample is refused.
+        let small = parse_csv("1,2,0\n3,4,1\n5,6,1\n7,8,0\n9,9,0\n", "s.csv").unwrap();
+        let err = stratified_split(&small, 0.2, 0).unwrap_err();
+        assert!(
+            err.contains("class 1 has 2 samples") && err.contains("no test sample"),
+            "{err}"
+        );
         let ok = parse_csv("1,2,0\n3,4,1\n", "ok.csv").unwrap();
         assert_eq!(
             (ok.features.dim(), ok.labels.clone(), ok.classes),

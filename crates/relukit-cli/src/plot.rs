@@ -6,7 +6,7 @@ use crate::charts::{self, Axes, PALETTE, Panel, Series};
 
 /// Writes `activations.png` and `activations.svg` in `dir`: ReLU, Leaky ReLU (0.01)
 /// and PReLU with slopes 0.1, 0.25 and 0.5, and their derivatives, on shared axes.
-pub fn plot(dir: &Path) -> Result<Vec<std::path::PathBuf>, String> {
+pub fn plot(dir: &Path) -> Result<Vec<&'static str>, String> {
     let x: Vec<f32> = (0..=600).map(|i| -3.0 + i as f32 / 100.0).collect();
     let ones = vec![1.0f32; x.len()];
     let mut y = vec![0.0f32; x.len()];
@@ -65,11 +65,9 @@ pub fn plot(dir: &Path) -> Result<Vec<std::path::PathBuf>, String> {
         x_range: (-3.0, 3.0),
         y_range: (-1.6, 3.1),
     };
-    let mut written = Vec::new();
-    for name in ["activations.png", "activations.svg"] {
-        let path = dir.join(name);
-        charts::line_figure(&path, "The ReLU family", (1, 2), &axes, &panels)?;
-        written.push(path);
+    let files = ["activations.png", "activations.svg"];
+    for name in files {
+        charts::line_figure(&dir.join(name), "The ReLU family", (1, 2), &axes, &panels)?;
     }
-    Ok(written)
+    Ok(files.to_vec())
 }

@@ -1,22 +1,14 @@
-//! The study's report folder: `report.md` with the tables and charts, `results.json`
-//! and CSV files with every number behind the charts.
+//! The report folders: the study's (`report.md` with the tables and charts,
+//! `results.json` and CSV files with every number behind the charts) and born-dead's
+//! (Markdown table, CSV and chart).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::born_dead::{self, Cell};
 use crate::charts::{self, Axes, HistogramPanel, PALETTE, Panel, Series};
 use crate::mlp::Activation;
 use crate::study::{Condition, RunResult, StudyConfig, mean_std, summary_table};
-
-/// Checks, before any work, that `dir` can be created and written to.
-pub fn check_writable(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create the output folder {}: {e}", dir.display()))?;
-    let probe = dir.join(".relukit-write-test");
-    std::fs::write(&probe, b"ok")
-        .map_err(|e| format!("cannot write in the output folder {}: {e}", dir.display()))?;
-    std::fs::remove_file(&probe).map_err(|e| format!("cannot clean up in {}: {e}", dir.display()))
-}
 
 fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
@@ -25,11 +17,11 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
 /// Writes the whole report; returns the summary table.
 pub fn write_report(
     config: &StudyConfig,
+    dir: &Path,
     data_source: &str,
     results: &[RunResult],
     seconds: f64,
 ) -> Result<String, String> {
-    let dir = &config.out;
     let table = summary_table(config, results);
     let json = serde_json::to_string_pretty(&serde_json::json!({
         "data": data_source,
@@ -362,6 +354,83 @@ fn slopes_chart(config: &StudyConfig, results: &[RunResult], path: &Path) -> Res
         "slope",
         (lo, hi * 1.05),
         40,
+        &panels,
+    )
+}
+
+/// Writes born-dead's `born_dead.csv`, `born_dead.md` (the `table`) and `born_dead.png`.
+pub fn write_born_dead(
+    dir: &Path,
+    cells: &[Cell],
+    depths: &[usize],
+    table: &str,
+) -> Result<(), String> {
+    let mut csv = String::from("init,width,depth,trials,dead,probability,standard_error\n");
+    for c in cells {
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{},{}",
+            c.init.name(),
+            c.width,
+            c.depth,
+            c.trials,
+            c.dead,
+            c.probability,
+            c.standard_error
+        );
+    }
+    write(&dir.join("born_dead.csv"), &csv)?;
+    let trials = cells.first().map_or(0, |c| c.trials);
+    write(
+        &dir.join("born_dead.md"),
+        &format!("# Born-dead probability (trials per cell: {trials})\n\n{table}"),
+    )?;
+    let mut inits: Vec<born_dead::Init> = cells.iter().map(|c| c.init).collect();
+    inits.dedup();
+    let mut widths: Vec<usize> = cells.iter().map(|c| c.width).collect();
+    widths.sort_unstable();
+    widths.dedup();
+    let panels: Vec<Panel> = inits
+        .iter()
+        .map(|&init| Panel {
+            title: init.name().to_string(),
+            series: widths
+                .iter()
+                .enumerate()
+                .map(|(i, &w)| {
+                    let of_width = || cells.iter().filter(move |c| c.init == init && c.width == w);
+                    Series {
+                        label: format!("width {w}"),
+                        color: PALETTE[i % PALETTE.len()],
+                        points: of_width()
+                            .map(|c| (c.depth as f64, c.probability))
+                            .collect(),
+                        band: of_width()
+                            .map(|c| {
+                                (
+                                    c.depth as f64,
+                                    (c.probability - 2.0 * c.standard_error).max(0.0),
+                                    (c.probability + 2.0 * c.standard_error).min(1.0),
+                                )
+                            })
+                            .collect(),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let max_depth = depths.iter().copied().max().unwrap_or(1) as f64;
+    let axes = Axes {
+        x_label: "depth (hidden layers)".into(),
+        y_label: "P(born dead)".into(),
+        x_range: (0.0, max_depth),
+        y_range: (0.0, 1.05),
+    };
+    charts::line_figure(
+        &dir.join("born_dead.png"),
+        "Probability that a ReLU network is born dead (band: ±2 standard errors)",
+        (1, panels.len()),
+        &axes,
         &panels,
     )
 }

@@ -3,8 +3,6 @@
 //! dead (never active over the whole training set), how many came back, and how that
 //! differs from the share of zeros in a batch.
 
-use std::path::PathBuf;
-
 use ndarray::{Axis, s};
 use rayon::prelude::*;
 use relukit::DeadUnitMonitor;
@@ -50,7 +48,6 @@ pub struct StudyConfig {
     pub negative_bias: f32,
     pub batch_size: usize,
     pub optimizer: OptimizerKind,
-    pub out: PathBuf,
 }
 
 /// The measurements of one epoch (epoch 0: at initialisation).
@@ -251,6 +248,27 @@ pub fn dead_units(model: &Mlp, data: &Dataset, batch_size: usize) -> (Vec<Vec<us
             .map(|z| z / batches.max(1) as f64)
             .collect(),
     )
+}
+
+/// The memory `parallel` runs at once need, in bytes (`None` if that overflows): per
+/// run, the parameters with their gradients and Adam's two moments, and the activations
+/// of a minibatch and of the test set.
+pub fn memory_needed(config: &StudyConfig, split: &Split, parallel: usize) -> Option<u128> {
+    let mut sizes = vec![split.train.features.ncols() as u128];
+    sizes.extend(config.hidden.iter().map(|&h| h as u128));
+    sizes.push(split.train.classes as u128);
+    let mut parameters = 0u128;
+    for pair in sizes.windows(2) {
+        // Weights, biases and (PReLU) slopes.
+        parameters =
+            parameters.checked_add(pair[0].checked_mul(pair[1])?.checked_add(2 * pair[1])?)?;
+    }
+    let units: u128 = sizes.iter().sum();
+    let rows = (config.batch_size.max(split.test.labels.len()) as u128).max(1);
+    // Inputs, pre-activations, activations and gradients of every layer.
+    let activations = units.checked_mul(rows)?.checked_mul(4)?;
+    let floats = parameters.checked_mul(4)?.checked_add(activations)?;
+    floats.checked_mul(4)?.checked_mul(parallel as u128)
 }
 
 /// Mean and sample standard deviation.

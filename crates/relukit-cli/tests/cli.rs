@@ -329,3 +329,202 @@ fn a_diverging_run_is_marked_and_the_others_go_on() {
     );
     assert_png(&out.join("dead_fraction.png"));
 }
+
+#[test]
+fn absurd_flags_are_refused_with_the_limit() {
+    let cases: [(&[&str], &[&str]); 9] = [
+        (
+            &["study", "--seeds", "18446744073709551615"],
+            &["--seeds", "between 1 and"],
+        ),
+        (
+            &["study", "--epochs", "1000000000"],
+            &["--epochs", "between 1 and"],
+        ),
+        (
+            &["study", "--negative-bias", "nan"],
+            &["--negative-bias", "finite"],
+        ),
+        (&["study", "--lr", "inf"], &["--lr", "finite"]),
+        (
+            &["study", "--threads", "100000"],
+            &["--threads", "per core"],
+        ),
+        (
+            &["study", "--hidden", "100000000"],
+            &["needs about", "available"],
+        ),
+        (
+            &["bench", "--max-size", "17179869184G"],
+            &["max-size", "larger than"],
+        ),
+        (
+            &["bench", "--max-size", "16384GiB"],
+            &["needs about", "available"],
+        ),
+        (
+            &["born-dead", "--widths", "10000000"],
+            &["needs about", "available"],
+        ),
+    ];
+    for (args, words) in cases {
+        let start = std::time::Instant::now();
+        assert_failure(&relukit(args), words);
+        assert!(
+            start.elapsed().as_secs() < 10,
+            "{args:?} took {:?} to fail",
+            start.elapsed()
+        );
+    }
+}
+
+#[test]
+fn bad_labels_and_splits_are_refused_before_training() {
+    let dir = scratch("labels");
+    std::fs::create_dir_all(&dir).unwrap();
+    let huge = dir.join("huge.csv");
+    std::fs::write(&huge, "1,2,0\n3,4,1\n5,6,4000000000\n").unwrap();
+    let start = std::time::Instant::now();
+    assert_failure(
+        &relukit(&[
+            "study",
+            "--data",
+            huge.to_str().unwrap(),
+            "--out",
+            dir.join("r").to_str().unwrap(),
+        ]),
+        &["line 3", "4000000000", "65536"],
+    );
+    assert!(start.elapsed().as_secs() < 10);
+    let gap = dir.join("gap.csv");
+    std::fs::write(&gap, "1,2,0\n3,4,2\n").unwrap();
+    assert_failure(
+        &relukit(&["study", "--data", gap.to_str().unwrap()]),
+        &["class 1 has no rows"],
+    );
+    // Two rows: no test sample in any class. Refused, never "0.0% test accuracy".
+    let tiny = dir.join("tiny.csv");
+    std::fs::write(&tiny, "1,2,0\n3,4,1\n").unwrap();
+    let out = dir.join("tiny-report");
+    assert_failure(
+        &relukit(&[
+            "study",
+            "--data",
+            tiny.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        &["class 0 has 1 sample", "no test sample"],
+    );
+    assert!(!out.exists(), "a report was written for a refused run");
+}
+
+/// Every file of a report folder, by name.
+fn contents(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().into_string().unwrap(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The trial count a born-dead report states.
+fn trials_of(dir: &Path) -> usize {
+    let md = std::fs::read_to_string(dir.join("born_dead.md")).unwrap();
+    md.split("trials per cell: ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no trial count in {md}"))
+}
+
+/// Kills runs of `relukit born-dead` at random points and checks, after each, that the
+/// report folder is byte for byte the complete report of one run (born-dead is
+/// deterministic, so a run with the same trials, to completion, gives the reference).
+#[test]
+fn an_interrupted_run_leaves_the_old_report_or_the_new_one() {
+    let root = scratch("killed");
+    std::fs::create_dir_all(&root).unwrap();
+    let out = root.join("report");
+    let args = |trials: usize, out: &Path| -> Vec<String> {
+        [
+            "born-dead",
+            "--widths",
+            "2,3",
+            "--depths",
+            "2,4",
+            "--trials",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([
+            trials.to_string(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+        ])
+        .collect()
+    };
+    let run = |trials: usize, out: &Path| {
+        assert_success(&relukit(
+            &args(trials, out)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        ))
+    };
+    let started = std::time::Instant::now();
+    run(50, &out);
+    let full_run = started.elapsed();
+    let references = scratch("killed-references");
+    let mut reference = |trials: usize| {
+        let dir = references.join(trials.to_string());
+        if !dir.exists() {
+            run(trials, &dir);
+        }
+        contents(&dir)
+    };
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let (mut finished, mut interrupted) = (0, 0);
+    for i in 0..60 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let delay = full_run.mul_f64((state % 1000) as f64 / 500.0);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_relukit"))
+            .args(args(100 + i, &out))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        let trials = trials_of(&out);
+        assert!(
+            contents(&out) == reference(trials),
+            "after a kill at {delay:?}, the folder is not the report of one run of {trials} trials"
+        );
+        if trials == 100 + i {
+            finished += 1;
+        } else {
+            interrupted += 1;
+        }
+    }
+    assert!(
+        finished > 0 && interrupted > 0,
+        "finished {finished}, interrupted {interrupted}"
+    );
+    // The next complete run removes what killed runs left beside the report.
+    run(60, &out);
+    let left: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("report")], "{left:?}");
+    assert_eq!(trials_of(&out), 60);
+}

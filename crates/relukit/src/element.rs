@@ -62,6 +62,10 @@ pub(crate) mod sealed {
             + 'static;
         /// One (`1.0`).
         const ONE: Self;
+        /// The type's name, for messages (`"f32"`, `"bf16"`...).
+        const NAME: &'static str;
+        /// The compute type's name, for messages.
+        const COMPUTE_NAME: &'static str;
         /// Reference: exact conversion to the compute type (the `half` crate for 16-bit).
         fn ref_widen(self) -> Self::Compute;
         /// Reference: rounding from the compute type, to nearest even.
@@ -133,6 +137,8 @@ native_float!(f64, u64);
 impl FloatOps for f32 {
     type Compute = f32;
     const ONE: Self = 1.0;
+    const NAME: &'static str = "f32";
+    const COMPUTE_NAME: &'static str = "f32";
     fn ref_widen(self) -> f32 {
         self
     }
@@ -174,6 +180,8 @@ impl FloatOps for f32 {
 impl FloatOps for f64 {
     type Compute = f64;
     const ONE: Self = 1.0;
+    const NAME: &'static str = "f64";
+    const COMPUTE_NAME: &'static str = "f64";
     fn ref_widen(self) -> f64 {
         self
     }
@@ -244,6 +252,8 @@ macro_rules! half_float {
         impl FloatOps for $t {
             type Compute = f32;
             const ONE: Self = <$t>::from_bits($one);
+            const NAME: &'static str = stringify!($t);
+            const COMPUTE_NAME: &'static str = "f32";
             fn ref_widen(self) -> f32 {
                 self.to_f32()
             }

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::Float;
+
 /// What kind of inconsistency an [`Error`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -14,7 +16,8 @@ pub enum ErrorKind {
     /// A PReLU `weight` has neither 1 nor `channels` elements, or `grad_weight`
     /// does not match `weight`.
     WeightMismatch,
-    /// A slope (`negative_slope`) is NaN or infinite.
+    /// A slope (`negative_slope`) is NaN, or infinite once converted to the compute
+    /// type (`f32` for `f32`, `f16` and `bf16`; `f64` for `f64`).
     NonFiniteSlope,
     /// Two arrays that must have the same shape do not (the ndarray API).
     ShapeMismatch,
@@ -22,6 +25,13 @@ pub enum ErrorKind {
     AxisOutOfRange,
     /// A dead-unit monitor was given data for another number of units.
     UnitMismatch,
+    /// A count is outside its allowed range (a thread count above
+    /// [`threads::max_threads`](crate::threads::max_threads), say).
+    OutOfRange,
+    /// Bytes given to [`DeadUnitMonitor::from_bytes`](crate::DeadUnitMonitor::from_bytes)
+    /// are not a monitor written by [`to_bytes`](crate::DeadUnitMonitor::to_bytes):
+    /// truncated, corrupted, or of an unknown format version.
+    InvalidData,
 }
 
 /// An argument that does not fit the others. The message names the argument and
@@ -69,14 +79,21 @@ impl Error {
         }
     }
 
-    /// Checks that a slope is finite.
-    pub(crate) fn check_slope(name: &str, slope: f64) -> Result<(), Error> {
-        if slope.is_finite() {
-            Ok(())
+    /// Converts a slope to the compute type of `T` (rounding to nearest) and checks
+    /// that it is finite there: `1e39` is finite as an `f64` but infinite as an `f32`,
+    /// the compute type of `f32`, `f16` and `bf16`.
+    pub(crate) fn check_slope<T: Float>(name: &str, slope: f64) -> Result<T::Compute, Error> {
+        let converted = T::slope(slope);
+        if converted.into().is_finite() {
+            Ok(converted)
         } else {
             Err(Error::new(
                 ErrorKind::NonFiniteSlope,
-                format!("`{name}` must be finite, got {slope}"),
+                format!(
+                    "`{name}` must be finite in {} (the compute type of {}), got {slope}",
+                    T::COMPUTE_NAME,
+                    T::NAME
+                ),
             ))
         }
     }

@@ -38,9 +38,9 @@ pub(crate) fn leaky_relu_with<T: Float>(
     negative_slope: f64,
     output: &mut [T],
 ) -> Result<(), Error> {
-    Error::check_slope("negative_slope", negative_slope)?;
+    let slope = Error::check_slope::<T>("negative_slope", negative_slope)?;
     Error::check_len("output", output.len(), "input", input.len())?;
-    prelu::forward(exec, &Plan::Shared(T::slope(negative_slope)), input, output);
+    prelu::forward(exec, &Plan::Shared(slope), input, output);
     Ok(())
 }
 
@@ -65,8 +65,8 @@ pub(crate) fn leaky_relu_inplace_with<T: Float>(
     data: &mut [T],
     negative_slope: f64,
 ) -> Result<(), Error> {
-    Error::check_slope("negative_slope", negative_slope)?;
-    prelu::forward_inplace(exec, &Plan::Shared(T::slope(negative_slope)), data);
+    let slope = Error::check_slope::<T>("negative_slope", negative_slope)?;
+    prelu::forward_inplace(exec, &Plan::Shared(slope), data);
     Ok(())
 }
 
@@ -109,7 +109,7 @@ pub(crate) fn leaky_relu_backward_with<T: Float>(
     negative_slope: f64,
     grad_input: &mut [T],
 ) -> Result<(), Error> {
-    Error::check_slope("negative_slope", negative_slope)?;
+    let slope = Error::check_slope::<T>("negative_slope", negative_slope)?;
     Error::check_len("input", input.len(), "grad_output", grad_output.len())?;
     Error::check_len(
         "grad_input",
@@ -117,7 +117,6 @@ pub(crate) fn leaky_relu_backward_with<T: Float>(
         "grad_output",
         grad_output.len(),
     )?;
-    let slope = T::slope(negative_slope);
     parallel::zip(exec, grad_output, input, grad_input, move |g, x| {
         lanes::leaky_relu_backward(g, x, slope)
     });
@@ -150,9 +149,8 @@ pub(crate) fn leaky_relu_backward_inplace_with<T: Float>(
     input: &[T],
     negative_slope: f64,
 ) -> Result<(), Error> {
-    Error::check_slope("negative_slope", negative_slope)?;
+    let slope = Error::check_slope::<T>("negative_slope", negative_slope)?;
     Error::check_len("input", input.len(), "grad", grad.len())?;
-    let slope = T::slope(negative_slope);
     parallel::zip_inplace(exec, grad, input, move |g, x| {
         lanes::leaky_relu_backward(g, x, slope)
     });

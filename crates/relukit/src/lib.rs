@@ -83,6 +83,10 @@ mod parallel;
 mod prelu;
 pub mod reference;
 mod relu;
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod testing;
+pub mod threads;
 
 #[cfg(test)]
 mod tests;

@@ -116,9 +116,37 @@ impl DeadUnitMonitor {
     ) -> Result<(), Error> {
         layout.check("pre_activations", pre_activations.len())?;
         self.check_units(layout.channels())?;
+        let samples = self.check_samples(layout)?;
         let counts = count(&Exec::current(), pre_activations, None, layout);
-        self.add_batch(counts, layout, false);
+        self.add_batch(counts, layout, samples, false);
         Ok(())
+    }
+
+    /// The samples a batch under `layout` adds (`outer * inner`), checked so that
+    /// neither it nor the window's total overflows.
+    pub(crate) fn check_samples(&self, layout: ChannelLayout) -> Result<u64, Error> {
+        let per_batch = layout
+            .outer()
+            .checked_mul(layout.inner())
+            .and_then(|n| u64::try_from(n).ok());
+        match per_batch.and_then(|n| self.samples.checked_add(n).map(|_| n)) {
+            Some(n) => Ok(n),
+            None => Err(Error::new(
+                ErrorKind::LayoutMismatch,
+                format!(
+                    "`layout` [outer {}, channels {}, inner {}] describes {} samples per unit, and the window holds {}: more than {} in all",
+                    layout.outer(),
+                    layout.channels(),
+                    layout.inner(),
+                    match layout.outer().checked_mul(layout.inner()) {
+                        Some(n) => n.to_string(),
+                        None => "more than usize::MAX".to_string(),
+                    },
+                    self.samples,
+                    u64::MAX
+                ),
+            )),
+        }
     }
 
     /// Checks that a batch has this monitor's number of units.
@@ -136,9 +164,12 @@ impl DeadUnitMonitor {
         }
     }
 
-    /// Adds the counts of one batch; `reversed` when unit `u` of the counts is unit
-    /// `units - 1 - u` of the monitor (a unit axis with a negative stride).
-    fn add_batch(&mut self, counts: Counts, layout: ChannelLayout, reversed: bool) {
+    /// Adds the counts of one batch of `samples` samples ([`check_samples`]'s result);
+    /// `reversed` when unit `u` of the counts is unit `units - 1 - u` of the monitor (a
+    /// unit axis with a negative stride).
+    ///
+    /// [`check_samples`]: Self::check_samples
+    fn add_batch(&mut self, counts: Counts, layout: ChannelLayout, samples: u64, reversed: bool) {
         let units = self.units();
         for u in 0..units {
             let target = if reversed { units - 1 - u } else { u };
@@ -147,7 +178,7 @@ impl DeadUnitMonitor {
         }
         let elements = layout.len().unwrap_or(0) as u64;
         let nonzero: u64 = counts.active.iter().chain(&counts.nan).sum();
-        self.samples += (layout.outer() * layout.inner()) as u64;
+        self.samples += samples;
         self.last_batch = Some(BatchCounts {
             elements,
             zeros: elements - nonzero,
@@ -219,7 +250,25 @@ impl DeadUnitMonitor {
     /// [`ErrorKind::UnitMismatch`] if the monitors have different numbers of units;
     /// this monitor is unchanged then.
     pub fn merge(&mut self, other: &DeadUnitMonitor) -> Result<(), Error> {
-        self.check_units(other.units())?;
+        if other.units() != self.units() {
+            return Err(Error::new(
+                ErrorKind::UnitMismatch,
+                format!(
+                    "cannot merge a monitor of {} units into a monitor of {} units",
+                    other.units(),
+                    self.units()
+                ),
+            ));
+        }
+        if self.samples.checked_add(other.samples).is_none() {
+            return Err(Error::new(
+                ErrorKind::LayoutMismatch,
+                format!(
+                    "the merged window would hold more than {} samples per unit",
+                    u64::MAX
+                ),
+            ));
+        }
         for (a, b) in self.active.iter_mut().zip(&other.active) {
             *a += b;
         }
@@ -264,20 +313,22 @@ impl DeadUnitMonitor {
         layout.check("pre_activations", input.len())?;
         self.check_units(layout.channels())?;
         Error::check_len("output", output.len(), "pre_activations", input.len())?;
-        self.relu_observed_slices(input, output, layout, false);
-        Ok(())
+        self.relu_observed_slices(input, output, layout, false)
     }
 
-    /// [`relu_observed_slice`](Self::relu_observed_slice) without the checks.
+    /// [`relu_observed_slice`](Self::relu_observed_slice) with the units possibly
+    /// reversed in memory; the caller has checked the layout and the units.
     pub(crate) fn relu_observed_slices<T: Float>(
         &mut self,
         input: &[T],
         output: &mut [T],
         layout: ChannelLayout,
         reversed: bool,
-    ) {
+    ) -> Result<(), Error> {
+        let samples = self.check_samples(layout)?;
         let counts = count(&Exec::current(), input, Some(output), layout);
-        self.add_batch(counts, layout, reversed);
+        self.add_batch(counts, layout, samples, reversed);
+        Ok(())
     }
 
     /// Adds a batch whose units may run backwards in memory (the ndarray adapter).
@@ -287,9 +338,150 @@ impl DeadUnitMonitor {
         data: &[T],
         layout: ChannelLayout,
         reversed: bool,
-    ) {
+    ) -> Result<(), Error> {
+        let samples = self.check_samples(layout)?;
         let counts = count(&Exec::current(), data, None, layout);
-        self.add_batch(counts, layout, reversed);
+        self.add_batch(counts, layout, samples, reversed);
+        Ok(())
+    }
+}
+
+/// The serialised form: what [`DeadUnitMonitor::to_bytes`] writes.
+mod bytes {
+    /// The first bytes of every serialised monitor.
+    pub const MAGIC: &[u8; 4] = b"RKDM";
+    /// The format version this relukit writes and reads.
+    pub const VERSION: u8 = 1;
+    /// Magic, version, units, samples, last-batch flag, elements and zeros.
+    pub const HEADER: usize = 4 + 1 + 8 + 8 + 1 + 8 + 8;
+    /// The trailing checksum.
+    pub const CHECKSUM: usize = 8;
+
+    /// FNV-1a, 64 bits: catches truncation and flipped bits (not tampering).
+    pub fn checksum(bytes: &[u8]) -> u64 {
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+            (hash ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    }
+
+    /// Reads little-endian `u64`s from a slice, front to back.
+    pub struct Reader<'a>(pub &'a [u8]);
+
+    impl Reader<'_> {
+        pub fn u8(&mut self) -> u8 {
+            let (first, rest) = self.0.split_at(1);
+            self.0 = rest;
+            first[0]
+        }
+        pub fn u64(&mut self) -> u64 {
+            let (first, rest) = self.0.split_at(8);
+            self.0 = rest;
+            u64::from_le_bytes(first.try_into().unwrap_or_default())
+        }
+    }
+}
+
+impl DeadUnitMonitor {
+    /// The monitor as bytes, to send a window filled in a worker process back to be
+    /// [`merge`](Self::merge)d, or to store it. The format is stable: a magic number, a
+    /// version byte, the counts as little-endian integers and a checksum;
+    /// [`from_bytes`](Self::from_bytes) reads it back on any platform.
+    ///
+    /// ```
+    /// use relukit::{ChannelLayout, DeadUnitMonitor};
+    /// let mut monitor = DeadUnitMonitor::new(2);
+    /// monitor.observe_slice(&[1.0f32, -1.0], ChannelLayout::new(1, 2, 1))?;
+    /// let copy = DeadUnitMonitor::from_bytes(&monitor.to_bytes())?;
+    /// assert_eq!(copy, monitor);
+    /// # Ok::<(), relukit::Error>(())
+    /// ```
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(bytes::HEADER + 16 * self.units() + bytes::CHECKSUM);
+        out.extend_from_slice(bytes::MAGIC);
+        out.push(bytes::VERSION);
+        out.extend_from_slice(&(self.units() as u64).to_le_bytes());
+        out.extend_from_slice(&self.samples.to_le_bytes());
+        let last = self.last_batch.unwrap_or_default();
+        out.push(self.last_batch.is_some() as u8);
+        out.extend_from_slice(&last.elements.to_le_bytes());
+        out.extend_from_slice(&last.zeros.to_le_bytes());
+        for count in self.active.iter().chain(&self.nan) {
+            out.extend_from_slice(&count.to_le_bytes());
+        }
+        out.extend_from_slice(&bytes::checksum(&out).to_le_bytes());
+        out
+    }
+
+    /// A monitor from the bytes [`to_bytes`](Self::to_bytes) wrote.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidData`] if the bytes are truncated or corrupted (a wrong
+    /// checksum, counts that cannot come from observing data), or were written by a
+    /// format version this relukit does not read.
+    pub fn from_bytes(data: &[u8]) -> Result<DeadUnitMonitor, Error> {
+        let invalid = |why: String| {
+            Err(Error::new(
+                ErrorKind::InvalidData,
+                format!("not a serialised DeadUnitMonitor: {why}"),
+            ))
+        };
+        if data.len() < bytes::HEADER + bytes::CHECKSUM {
+            return invalid(format!(
+                "{} bytes, fewer than the {} of an empty monitor",
+                data.len(),
+                bytes::HEADER + bytes::CHECKSUM
+            ));
+        }
+        if &data[..4] != bytes::MAGIC {
+            return invalid("it does not start with the magic bytes \"RKDM\"".into());
+        }
+        if data[4] != bytes::VERSION {
+            return invalid(format!(
+                "format version {}, but this relukit reads version {}",
+                data[4],
+                bytes::VERSION
+            ));
+        }
+        let (body, tail) = data.split_at(data.len() - bytes::CHECKSUM);
+        let mut reader = bytes::Reader(&body[5..]);
+        let units = reader.u64();
+        let expected = usize::try_from(units)
+            .ok()
+            .and_then(|u| u.checked_mul(16))
+            .and_then(|n| n.checked_add(bytes::HEADER + bytes::CHECKSUM));
+        if expected != Some(data.len()) {
+            return invalid(format!(
+                "{} bytes, but a monitor of {units} units takes {}",
+                data.len(),
+                expected.map_or("more than usize::MAX".to_string(), |n| n.to_string())
+            ));
+        }
+        if tail != bytes::checksum(body).to_le_bytes() {
+            return invalid("the checksum does not match (corrupted bytes)".into());
+        }
+        let samples = reader.u64();
+        let has_last = reader.u8();
+        let (elements, zeros) = (reader.u64(), reader.u64());
+        let units = units as usize;
+        let active: Vec<u64> = (0..units).map(|_| reader.u64()).collect();
+        let nan: Vec<u64> = (0..units).map(|_| reader.u64()).collect();
+        if has_last > 1 || zeros > elements || (has_last == 0 && (elements, zeros) != (0, 0)) {
+            return invalid("the last batch's counts are inconsistent".into());
+        }
+        if let Some(u) =
+            (0..units).find(|&u| active[u].checked_add(nan[u]).is_none_or(|n| n > samples))
+        {
+            return invalid(format!(
+                "unit {u} is counted {} + {} times in a window of {samples} samples",
+                active[u], nan[u]
+            ));
+        }
+        Ok(DeadUnitMonitor {
+            active,
+            nan,
+            samples,
+            last_batch: (has_last == 1).then_some(BatchCounts { elements, zeros }),
+        })
     }
 }
 

@@ -22,7 +22,12 @@
 //! # Ok::<(), relukit::Error>(())
 //! ```
 //!
-//! The results are the slice API's, bit for bit. Arrays that are contiguous in any
+//! The results are the slice API's, bit for bit: element by element for every function,
+//! and for PReLU's weight gradient, the slice API's on the data in logical (C) order,
+//! `[product of the axes before axis, shape[axis], product of the axes after]`. So
+//! `grad_weight` has the same bits for C order, F order, permuted axes, strided views
+//! and any thread count (inputs in another layout than C order are copied into it
+//! first, one pass). Arrays that are contiguous in any
 //! memory order (C, Fortran, reversed or permuted axes) go to the slice kernels in one
 //! call, and new arrays keep the input's memory order (F in, F out). Other views are
 //! walked lane by lane along their smallest stride, in blocks: contiguous lanes go to
@@ -156,8 +161,7 @@ where
         A: Float,
         S: DataMut,
     {
-        Error::check_slope("negative_slope", negative_slope)?;
-        let plan = Plan::Shared(A::slope(negative_slope));
+        let plan = Plan::Shared(Error::check_slope::<A>("negative_slope", negative_slope)?);
         inplace_lanes(self.view_mut(), |d| {
             prelu_slices::forward_inplace(&Exec::current(), &plan, d)
         });
@@ -247,9 +251,8 @@ pub fn leaky_relu_into<A: Float, S: Data<Elem = A>, D: Dimension>(
     negative_slope: f64,
     output: ArrayViewMut<'_, A, D>,
 ) -> Result<(), Error> {
-    Error::check_slope("negative_slope", negative_slope)?;
+    let plan = Plan::Shared(Error::check_slope::<A>("negative_slope", negative_slope)?);
     check_shape("output", output.shape(), "input", input.shape())?;
-    let plan = Plan::Shared(A::slope(negative_slope));
     map_lanes(input.view(), output, |x, o| {
         prelu_slices::forward(&Exec::current(), &plan, x, o)
     });
@@ -345,7 +348,7 @@ pub fn leaky_relu_backward_into<A: Float, S1: Data<Elem = A>, S2: Data<Elem = A>
     negative_slope: f64,
     grad_input: ArrayViewMut<'_, A, D>,
 ) -> Result<(), Error> {
-    Error::check_slope("negative_slope", negative_slope)?;
+    let slope = Error::check_slope::<A>("negative_slope", negative_slope)?;
     check_shape("input", input.shape(), "grad_output", grad_output.shape())?;
     check_shape(
         "grad_input",
@@ -353,7 +356,6 @@ pub fn leaky_relu_backward_into<A: Float, S1: Data<Elem = A>, S2: Data<Elem = A>
         "grad_output",
         grad_output.shape(),
     )?;
-    let slope = A::slope(negative_slope);
     zip_lanes(grad_output.view(), input.view(), grad_input, |g, x, o| {
         parallel::zip(&Exec::current(), g, x, o, move |g, x| {
             lanes::leaky_relu_backward(g, x, slope)
@@ -364,6 +366,10 @@ pub fn leaky_relu_backward_into<A: Float, S1: Data<Elem = A>, S2: Data<Elem = A>
 
 /// PReLU backward: `(grad_input, grad_weight)`, as the slice
 /// [`prelu_backward`](crate::prelu_backward) with the channels along `axis`.
+///
+/// `grad_weight` is the slice API's result on the data in logical (C) order, whatever
+/// the memory layout of the arguments: the same bits for C order, F order, views and
+/// any thread count.
 ///
 /// # Errors
 /// [`ErrorKind::AxisOutOfRange`], [`ErrorKind::WeightMismatch`],
@@ -427,57 +433,28 @@ where
             ),
         ));
     }
+    // The weight gradient is the slice API's on the data in logical (C) order, so its
+    // bits depend on the logical shape alone: inputs in another layout are copied into
+    // that order first (one pass; C-order inputs are borrowed).
+    let layout = logical_layout(input.shape(), axis);
+    let (g, x) = (grad_output.as_standard_layout(), input.as_standard_layout());
+    let (g, x) = (
+        g.as_slice().unwrap_or_default(),
+        x.as_slice().unwrap_or_default(),
+    );
+    let mut sums = vec![A::ZERO; weight.len()];
     let exec = Exec::current();
-    let same = input.strides() == grad_output.strides() && input.strides() == grad_input.strides();
-    if same
-        && let Some((layout, reversed)) = memory_layout(input.view(), axis)
-        && let (Some(g), Some(x), Some(gx)) = (
-            grad_output.as_slice_memory_order(),
-            input.as_slice_memory_order(),
-            grad_input.as_slice_memory_order_mut(),
-        )
-    {
-        let mut sums = vec![A::ZERO; weight.len()];
-        prelu_slices::prelu_backward_with(
-            &exec,
-            g,
-            x,
-            &in_memory_order(weight, reversed),
-            layout,
-            gx,
-            &mut sums,
-        )?;
-        let sums = in_memory_order(sums, reversed);
-        grad_weight.iter_mut().zip(sums).for_each(|(gw, s)| *gw = s);
-        return Ok(());
-    }
-    // Strided: one channel at a time, each summed in f64 over its blocks.
-    let mut sums = vec![0.0f64; weight.len()];
-    if weight.len() == 1 {
-        let slope = weight[0].widen();
-        zip_lanes(
-            grad_output.view(),
-            input.view(),
-            grad_input.view_mut(),
-            |g, x, o| {
-                sums[0] += prelu_slices::shared_backward(&exec, g, x, o, slope);
-            },
-        );
-    } else {
-        for (c, w) in weight.iter().enumerate() {
-            let (mut g, mut x, mut gx) = (grad_output.view(), input.view(), grad_input.view_mut());
-            g.collapse_axis(axis, c);
-            x.collapse_axis(axis, c);
-            gx.collapse_axis(axis, c);
-            let slope = w.widen();
-            zip_lanes(g, x, gx, |g, x, o| {
-                sums[c] += prelu_slices::shared_backward(&exec, g, x, o, slope)
-            });
+    match grad_input.as_slice_mut() {
+        Some(gx) => prelu_slices::prelu_backward_with(&exec, g, x, &weight, layout, gx, &mut sums)?,
+        None => {
+            let mut gx = vec![A::ZERO; x.len()];
+            prelu_slices::prelu_backward_with(&exec, g, x, &weight, layout, &mut gx, &mut sums)?;
+            let gx = ArrayView::from_shape(grad_input.raw_dim(), &gx)
+                .map_err(|e| Error::new(ErrorKind::ShapeMismatch, e.to_string()))?;
+            grad_input.assign(&gx);
         }
     }
-    for (gw, sum) in grad_weight.iter_mut().zip(sums) {
-        *gw = A::from_f64(if sum.is_nan() { f64::NAN } else { sum });
-    }
+    grad_weight.iter_mut().zip(sums).for_each(|(gw, s)| *gw = s);
     Ok(())
 }
 
@@ -521,6 +498,7 @@ pub fn relu_observed_into<A: Float, S: Data<Elem = A>, D: Dimension>(
     check_axis(unit_axis, input.shape(), "unit_axis")?;
     monitor.check_units(input.len_of(unit_axis))?;
     check_shape("output", output.shape(), "input", input.shape())?;
+    monitor.check_samples(logical_layout(input.shape(), unit_axis))?;
     if input.strides() == output.strides()
         && let (Some((layout, reversed)), Some(x)) = (
             memory_layout(input.view(), unit_axis),
@@ -528,8 +506,7 @@ pub fn relu_observed_into<A: Float, S: Data<Elem = A>, D: Dimension>(
         )
         && let Some(out) = output.as_slice_memory_order_mut()
     {
-        monitor.relu_observed_slices(x, out, layout, reversed);
-        return Ok(());
+        return monitor.relu_observed_slices(x, out, layout, reversed);
     }
     relu_into(input, output)?;
     observe(monitor, input, unit_axis)
@@ -551,20 +528,13 @@ pub fn observe<A: Float, S: Data<Elem = A>, D: Dimension>(
         memory_layout(pre_activations.view(), unit_axis),
         pre_activations.as_slice_memory_order(),
     ) {
-        monitor.observe_layout(data, layout, reversed);
+        monitor.observe_layout(data, layout, reversed)
     } else {
         // A strided view: counted from a copy in C order.
-        let shape = pre_activations.shape();
-        let k = unit_axis.index();
-        let layout = ChannelLayout::new(
-            shape[..k].iter().product(),
-            shape[k],
-            shape[k + 1..].iter().product(),
-        );
+        let layout = logical_layout(pre_activations.shape(), unit_axis);
         let standard = pre_activations.as_standard_layout();
-        monitor.observe_layout(standard.as_slice().unwrap_or_default(), layout, false);
+        monitor.observe_layout(standard.as_slice().unwrap_or_default(), layout, false)
     }
-    Ok(())
 }
 
 impl DeadUnitMonitor {
@@ -645,6 +615,17 @@ fn check_prelu<A: Float, S: Data<Elem = A>>(
         ));
     }
     Ok(weight.to_vec())
+}
+
+/// `[product of the axes before axis, shape[axis], product of the axes after]`: the
+/// layout of the array's data in logical (C) order.
+fn logical_layout(shape: &[usize], axis: Axis) -> ChannelLayout {
+    let k = axis.index();
+    ChannelLayout::new(
+        shape[..k].iter().product(),
+        shape[k],
+        shape[k + 1..].iter().product(),
+    )
 }
 
 /// `values` in memory order: reversed when the axis runs backwards in memory.

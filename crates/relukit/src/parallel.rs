@@ -14,8 +14,7 @@ use rayon::prelude::*;
 use crate::arch::Simd;
 use crate::element::sealed::ElementOps;
 
-/// Below this many elements a call runs on one thread (measured: see BENCHMARKS.md).
-pub(crate) const PARALLEL_MIN: usize = 1 << 20;
+use crate::threads::PARALLEL_MIN;
 
 /// Out-of-place outputs of at least this many bytes use non-temporal stores (about
 /// the last-level cache of the reference machine; measured: see BENCHMARKS.md).
@@ -31,7 +30,13 @@ pub(crate) struct Exec {
 }
 
 impl Exec {
+    /// How calls run: the machine's level and thresholds (or, in tests, what
+    /// [`testing::with`](crate::testing::with) set).
     pub(crate) fn current() -> Exec {
+        #[cfg(any(test, feature = "testing"))]
+        if let Some(exec) = crate::testing::current() {
+            return exec;
+        }
         Exec {
             simd: Simd::active(),
             parallel_min: PARALLEL_MIN,

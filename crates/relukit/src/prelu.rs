@@ -361,22 +361,6 @@ pub(crate) fn prelu_backward_with<T: Float>(
     Ok(())
 }
 
-/// PReLU backward with one slope for all of `input`; returns the weight gradient's sum
-/// (the ndarray adapter calls it on each block of a strided view).
-#[cfg(feature = "ndarray")]
-pub(crate) fn shared_backward<T: Float>(
-    exec: &Exec,
-    grad_output: &[T],
-    input: &[T],
-    grad_input: &mut [T],
-    slope: T::Compute,
-) -> f64 {
-    if input.is_empty() {
-        return 0.0;
-    }
-    runs_backward(exec, grad_output, input, grad_input, input.len(), &[slope])[0]
-}
-
 /// Backward over runs: one partial sum per [`SEGMENT`]-piece of each run, combined in
 /// order into one sum per slope.
 fn runs_backward<T: Float>(

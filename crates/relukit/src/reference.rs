@@ -48,23 +48,41 @@ pub fn relu_backward<T: Float>(grad_output: T, x: T) -> T {
 
 /// `x` for `x > 0` (and NaN, unchanged); `negative_slope * x` otherwise, computed in
 /// the compute type (`f32` for the 16-bit floats) and rounded once.
+///
+/// # Panics
+/// If `negative_slope` is NaN or is infinite once converted to the compute type
+/// (`1e39` for `f32`, `f16` and `bf16`); the fast API returns
+/// [`ErrorKind::NonFiniteSlope`](crate::ErrorKind::NonFiniteSlope) instead.
 pub fn leaky_relu<T: Float>(x: T, negative_slope: f64) -> T {
+    let slope = slope::<T>(negative_slope);
     if x.ref_is_nan() || x.ref_gt_zero() {
         x
     } else {
-        T::ref_narrow(x.ref_widen() * T::slope(negative_slope))
+        T::ref_narrow(x.ref_widen() * slope)
+    }
+}
+
+/// A slope in the compute type of `T`; panics if it is not finite there.
+fn slope<T: Float>(negative_slope: f64) -> T::Compute {
+    match crate::Error::check_slope::<T>("negative_slope", negative_slope) {
+        Ok(slope) => slope,
+        Err(error) => panic!("{error}"),
     }
 }
 
 /// `grad_output` where `x > 0`, `negative_slope * grad_output` where `x <= 0`; a NaN
 /// `x` comes back unchanged.
+///
+/// # Panics
+/// As [`leaky_relu`], for a slope that is not finite in the compute type.
 pub fn leaky_relu_backward<T: Float>(grad_output: T, x: T, negative_slope: f64) -> T {
+    let slope = slope::<T>(negative_slope);
     if x.ref_is_nan() {
         x
     } else if x.ref_gt_zero() {
         grad_output
     } else {
-        T::ref_narrow(grad_output.ref_widen() * T::slope(negative_slope))
+        T::ref_narrow(grad_output.ref_widen() * slope)
     }
 }
 

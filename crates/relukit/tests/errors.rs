@@ -264,3 +264,172 @@ fn empty_inputs_are_fine() {
     .unwrap();
     assert_eq!(gw, [0.0; 4], "an empty channel has a zero gradient");
 }
+
+/// A slope that is finite as an `f64` but not in the compute type (`f32` for `f32`,
+/// `f16` and `bf16`) is an error at every entry point that takes one, and the
+/// reference refuses it too; `f64` computes in `f64`, where `1e39` is an ordinary slope.
+#[test]
+fn a_slope_that_overflows_the_compute_type_is_an_error() {
+    use ndarray::{Array1, ArrayViewMut1};
+    use relukit::ndarray::{
+        ReluExt, leaky_relu_backward, leaky_relu_backward_into, leaky_relu_into,
+    };
+    use relukit::{Float, bf16, f16};
+
+    fn check<T: Float + From<i8> + PartialEq>(name: &str) {
+        let sentinel = T::from(7);
+        let x = [T::from(-1), T::from(0), T::from(2)];
+        let same = |v: &[T]| v.iter().all(|&e| e == sentinel);
+        for slope in [1e39, -1e39, f64::MAX, f64::NAN] {
+            let words = ["`negative_slope`", "finite in f32", name];
+            let mut out = [sentinel; 3];
+            expect_kind(relukit::leaky_relu(&x, slope, &mut out), &words);
+            assert!(same(&out), "{name}: leaky_relu wrote");
+            let mut data = [sentinel; 3];
+            expect_kind(relukit::leaky_relu_inplace(&mut data, slope), &words);
+            assert!(same(&data), "{name}: leaky_relu_inplace wrote");
+            expect_kind(
+                relukit::leaky_relu_backward(&x, &x, slope, &mut out),
+                &words,
+            );
+            assert!(same(&out), "{name}: leaky_relu_backward wrote");
+            let mut grad = [sentinel; 3];
+            expect_kind(
+                relukit::leaky_relu_backward_inplace(&mut grad, &x, slope),
+                &words,
+            );
+            assert!(same(&grad), "{name}: leaky_relu_backward_inplace wrote");
+
+            let a = Array1::from(x.to_vec());
+            expect_kind(a.leaky_relu(slope).map(drop), &words);
+            let mut b = Array1::from(vec![sentinel; 3]);
+            expect_kind(b.leaky_relu_inplace(slope), &words);
+            assert!(
+                same(b.as_slice().unwrap()),
+                "{name}: ndarray in place wrote"
+            );
+            let mut o = vec![sentinel; 3];
+            expect_kind(
+                leaky_relu_into(&a, slope, ArrayViewMut1::from(&mut o[..])),
+                &words,
+            );
+            assert!(same(&o), "{name}: leaky_relu_into wrote");
+            expect_kind(leaky_relu_backward(&a, &a, slope).map(drop), &words);
+            expect_kind(
+                leaky_relu_backward_into(&a, &a, slope, ArrayViewMut1::from(&mut o[..])),
+                &words,
+            );
+            assert!(same(&o), "{name}: leaky_relu_backward_into wrote");
+
+            let x0 = std::panic::AssertUnwindSafe(x[0]);
+            let forward = std::panic::catch_unwind(|| relukit::reference::leaky_relu(*x0, slope));
+            assert!(forward.is_err(), "{name}: the reference took slope {slope}");
+            let backward = std::panic::catch_unwind(|| {
+                relukit::reference::leaky_relu_backward(*x0, *x0, slope)
+            });
+            assert!(
+                backward.is_err(),
+                "{name}: the reference took slope {slope}"
+            );
+        }
+    }
+
+    #[track_caller]
+    fn expect_kind(result: Result<(), Error>, words: &[&str]) {
+        expect(result, ErrorKind::NonFiniteSlope, words);
+    }
+
+    check::<f32>("f32");
+    check::<f16>("f16");
+    check::<bf16>("bf16");
+
+    // f64 computes in f64: 1e39 is a slope like any other, and ±0 keeps its sign.
+    let x = [-0.0f64, 0.0, -1.0];
+    let mut out = [0.0f64; 3];
+    relukit::leaky_relu(&x, 1e39, &mut out).unwrap();
+    assert_eq!(
+        out.map(f64::to_bits),
+        [(-0.0f64).to_bits(), 0, (-1e39f64).to_bits()]
+    );
+    let mut out32 = [0.0f32; 3];
+    relukit::leaky_relu(&[-0.0f32, 0.0, -1.0], 3.0e38, &mut out32).unwrap();
+    assert_eq!(
+        out32.map(f32::to_bits),
+        [(-0.0f32).to_bits(), 0, (-3.0e38f32).to_bits()]
+    );
+}
+
+#[test]
+fn monitors_round_trip_through_bytes_and_reject_corruption() {
+    use relukit::DeadUnitMonitor;
+    let mut monitor = DeadUnitMonitor::new(3);
+    let data = [1.0f32, -1.0, f32::NAN, 2.0, -3.0, 0.0];
+    monitor
+        .observe_slice(&data, ChannelLayout::new(2, 3, 1))
+        .unwrap();
+    let bytes = monitor.to_bytes();
+    assert_eq!(DeadUnitMonitor::from_bytes(&bytes).unwrap(), monitor);
+    assert_eq!(
+        DeadUnitMonitor::from_bytes(&DeadUnitMonitor::new(0).to_bytes()).unwrap(),
+        DeadUnitMonitor::new(0)
+    );
+    // A clone is independent of the original.
+    let mut copy = monitor.clone();
+    copy.observe_slice(&data, ChannelLayout::new(2, 3, 1))
+        .unwrap();
+    assert_eq!(monitor.samples(), 2);
+    assert_eq!(copy.samples(), 4);
+    // Every truncation, every extension and every flipped bit is refused.
+    for len in 0..bytes.len() {
+        let err = DeadUnitMonitor::from_bytes(&bytes[..len]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidData, "{len}: {err}");
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert_eq!(
+        DeadUnitMonitor::from_bytes(&longer).unwrap_err().kind(),
+        ErrorKind::InvalidData
+    );
+    for i in 0..bytes.len() {
+        for bit in 0..8 {
+            let mut corrupt = bytes.clone();
+            corrupt[i] ^= 1 << bit;
+            let err = DeadUnitMonitor::from_bytes(&corrupt).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                ErrorKind::InvalidData,
+                "byte {i} bit {bit}: {err}"
+            );
+        }
+    }
+    let mut future = bytes.clone();
+    future[4] = 2;
+    let err = DeadUnitMonitor::from_bytes(&future).unwrap_err();
+    assert!(err.to_string().contains("format version 2"), "{err}");
+}
+
+#[test]
+fn monitors_refuse_sample_counts_that_overflow() {
+    use relukit::DeadUnitMonitor;
+    let mut monitor = DeadUnitMonitor::new(0);
+    let err = monitor
+        .observe_slice::<f32>(&[], ChannelLayout::new(usize::MAX, 0, 3))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LayoutMismatch, "{err}");
+    assert!(err.to_string().contains("samples"), "{err}");
+    assert_eq!(monitor, DeadUnitMonitor::new(0), "the monitor changed");
+    let mut out: [f32; 0] = [];
+    let err = monitor
+        .relu_observed_slice::<f32>(&[], &mut out, ChannelLayout::new(usize::MAX, 0, 2))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LayoutMismatch, "{err}");
+
+    let mut a = DeadUnitMonitor::new(4);
+    let b = DeadUnitMonitor::new(3);
+    let err = a.merge(&b).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnitMismatch);
+    assert_eq!(
+        err.to_string(),
+        "cannot merge a monitor of 3 units into a monitor of 4 units"
+    );
+}

@@ -23,6 +23,10 @@ impl Rng {
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
+    /// Uniform in [-1, 1), with all the bits of an f32.
+    fn uniform(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u32 << 23) as f32 - 1.0
+    }
     fn value(&mut self) -> f32 {
         match self.below(16) {
             0 => f32::NAN,
@@ -283,6 +287,16 @@ fn prelu_matches_the_reference_along_every_axis() {
                             );
                         }
                     }
+                    // The reduction order is a function of the logical shape only: every
+                    // layout gives the bits of the same data in C order.
+                    let standard = (g.as_standard_layout(), x.as_standard_layout());
+                    let (_, gw_c) =
+                        prelu_backward(&standard.0, &standard.1, &weight, Axis(k)).unwrap();
+                    assert_eq!(
+                        gw.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        gw_c.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        "grad_weight {what} differs from the C-order copy's"
+                    );
                     let mut into_gx = ArrayD::<f32>::zeros(x.raw_dim().f());
                     let mut into_gw = Array1::<f32>::zeros(weights);
                     prelu_backward_into(
@@ -301,6 +315,65 @@ fn prelu_matches_the_reference_along_every_axis() {
                     );
                 }
             }
+        }
+    }
+}
+
+/// Views such as `x.slice(s![..;2, ..])` of a (2000, 3) array, F-order and permuted
+/// arrays give the grad_weight of the same data made contiguous, bit for bit, on any
+/// thread count.
+#[test]
+fn prelu_weight_gradient_does_not_depend_on_the_memory_layout() {
+    use ndarray::{Array2, ArrayView2, s};
+    let mut rng = Rng(77);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let weight = array![0.25f32, -0.5, 0.125];
+    let bits = |a: &Array1<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for case in 0..3000 {
+        let rows = 1 + rng.below(4000);
+        let x = Array2::from_shape_simple_fn((rows, 3), || rng.uniform() * 3.7 + 0.01);
+        let g = Array2::from_shape_simple_fn((rows, 3), || rng.uniform() * 1.3 - 0.2);
+        // The same logical values as F-order arrays (transposes of C-order ones).
+        let (xt, gt) = (
+            x.t().as_standard_layout().into_owned(),
+            g.t().as_standard_layout().into_owned(),
+        );
+        let (step, start) = (1 + rng.below(3), rng.below(2).min(rows - 1));
+        let views: [(&str, ArrayView2<'_, f32>, ArrayView2<'_, f32>); 3] = [
+            (
+                "stepped",
+                x.slice(s![start..;step, ..]),
+                g.slice(s![start..;step, ..]),
+            ),
+            ("F order", xt.t(), gt.t()),
+            ("reversed", x.slice(s![..;-1, ..]), g.slice(s![..;-1, ..])),
+        ];
+        for (name, xv, gv) in views {
+            let contiguous = (
+                gv.as_standard_layout().into_owned(),
+                xv.as_standard_layout().into_owned(),
+            );
+            let (_, expected) =
+                prelu_backward(&contiguous.0, &contiguous.1, &weight, Axis(1)).unwrap();
+            let (_, got) = prelu_backward(&gv, &xv, &weight, Axis(1)).unwrap();
+            let (_, threaded) = pool
+                .install(|| prelu_backward(&gv, &xv, &weight, Axis(1)))
+                .unwrap();
+            assert_eq!(
+                bits(&got),
+                bits(&expected),
+                "case {case} {name}: {:?} strides {:?}",
+                xv.shape(),
+                xv.strides()
+            );
+            assert_eq!(
+                bits(&threaded),
+                bits(&expected),
+                "case {case} {name} on 2 threads"
+            );
         }
     }
 }

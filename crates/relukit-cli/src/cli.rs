@@ -1,0 +1,381 @@
+//! The command line: arguments (clap), their checks, and dispatch to the subcommands.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::born_dead::{self, Init};
+use crate::mlp::{Activation, OptimizerKind};
+use crate::staging::Staging;
+use crate::study::{Condition, StudyConfig};
+use crate::{bench, data, limits, plot, report, study};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "relukit",
+    version,
+    about = "See dying ReLU happen: train, count dead units, compare ReLU, Leaky ReLU and PReLU",
+    long_about = "relukit trains small networks on real data (the 8x8 handwritten digits, built in) with \
+ReLU, Leaky ReLU and PReLU and shows, in tables and charts, units dying: a ReLU unit whose \
+pre-activation is <= 0 for every input outputs 0 and gets no gradient, so it cannot recover. \
+Run without arguments for the full study (about a minute on two cores); see `relukit help study`."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The dying-ReLU study (the default): every activation x condition x seed.
+    #[command(
+        long_about = "Trains an MLP 64 -> 128 -> 128 -> 128 -> 10 on the digits (80/20 stratified split, \
+features standardised with training statistics) with each activation under three conditions: \
+control (Adam, learning rate 1e-3), high_lr (Adam, 0.05) and negative_bias (hidden biases start at -3). \
+After every epoch it passes the whole training set through the network and counts, per hidden layer, \
+the dead units (never active on any training sample), the units that came back, and the share of zeros \
+in a minibatch (sparsity, which is not death). Writes report.md, PNG charts, results.json and CSV files."
+    )]
+    Study(StudyArgs),
+    /// Probability that a deep, narrow ReLU network is born dead (Lu et al. 2020).
+    #[command(
+        long_about = "Monte Carlo reproduction of Lu, Shin, Su and Karniadakis, \"Dying ReLU and \
+Initialization: Theory and Numerical Examples\" (Commun. Comput. Phys. 28, 2020; arXiv:1903.06733). \
+A network with one input on [-sqrt 3, sqrt 3], `depth` hidden ReLU layers of `width` units and a linear output \
+is born dead when it is a constant function right after initialisation: we draw many networks, evaluate \
+each on a grid of inputs, and count those whose last hidden layer gives the same output everywhere. \
+Initialisations: He-normal weights with zero biases, with He-normal biases, and the paper's randomized \
+asymmetric initialisation (RAI). The paper proves that the probability goes to 1 as depth grows, faster \
+for narrow networks, and that RAI lowers it."
+    )]
+    BornDead(BornDeadArgs),
+    /// Plots ReLU, Leaky ReLU and PReLU and their derivatives (PNG and SVG).
+    Plot(OutArgs),
+    /// Measures the kernels against a copy of the same bytes, on one thread and on all.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct StudyArgs {
+    /// Activations to compare.
+    #[arg(long, value_delimiter = ',', default_values = ["relu", "leaky-relu", "prelu"])]
+    activations: Vec<Activation>,
+    /// Conditions to train under.
+    #[arg(long, value_delimiter = ',', default_values = ["control", "high-lr", "negative-bias"])]
+    conditions: Vec<Condition>,
+    /// Seeds per (activation, condition): different initial weights and batch orders.
+    #[arg(long, default_value_t = 5)]
+    seeds: u64,
+    /// Training epochs.
+    #[arg(long, default_value_t = 30)]
+    epochs: usize,
+    /// Hidden layer widths.
+    #[arg(long, value_delimiter = ',', default_values_t = [128, 128, 128])]
+    hidden: Vec<usize>,
+    /// Learning rate of the control and negative_bias conditions.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Learning rate of the high_lr condition.
+    #[arg(long, default_value_t = 0.05)]
+    high_lr: f64,
+    /// Initial hidden bias of the negative_bias condition.
+    #[arg(long, default_value_t = -3.0, allow_negative_numbers = true)]
+    negative_bias: f32,
+    /// Optimiser.
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
+    optimizer: OptimizerKind,
+    /// Minibatch size.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Another data set: a CSV of rows `feature,...,feature,label` (labels 0..k), optionally .gz.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Seed of the train/test split.
+    #[arg(long, default_value_t = 0)]
+    split_seed: u64,
+    /// Threads for the runs (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Report folder (replaced whole when the run finishes; an interrupted run leaves the previous one).
+    #[arg(long, default_value = "relukit-report")]
+    out: PathBuf,
+}
+
+impl Default for StudyArgs {
+    fn default() -> Self {
+        match Cli::parse_from(["relukit", "study"]).command {
+            Some(Command::Study(args)) => args,
+            _ => unreachable!("`relukit study` parses to the study command"),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct BornDeadArgs {
+    /// Widths (units per hidden layer).
+    #[arg(long, value_delimiter = ',', default_values_t = [2, 3, 4, 5, 10])]
+    widths: Vec<usize>,
+    /// Depths (number of hidden layers).
+    #[arg(long, value_delimiter = ',', default_values_t = [5, 10, 20, 50])]
+    depths: Vec<usize>,
+    /// Networks drawn per cell.
+    #[arg(long, default_value_t = 2000)]
+    trials: usize,
+    /// Initialisations.
+    #[arg(long, value_delimiter = ',', default_values = ["he-zero-bias", "he-normal-bias", "rai"])]
+    inits: Vec<Init>,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output folder (replaced whole when the run finishes).
+    #[arg(long, default_value = "relukit-born-dead")]
+    out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct OutArgs {
+    /// Output folder (replaced whole when the run finishes).
+    #[arg(long, default_value = "relukit-plot")]
+    out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Largest input size, e.g. 256MiB, 16MiB, 64KiB.
+    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    max_size: usize,
+    /// Threads of the multi-threaded run (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Seconds spent on each measurement.
+    #[arg(long, default_value_t = 0.2)]
+    seconds: f64,
+    /// Output folder (replaced whole when the run finishes).
+    #[arg(long, default_value = "relukit-bench")]
+    out: PathBuf,
+}
+
+fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| c.is_ascii_alphabetic())
+            .unwrap_or(text.len()),
+    );
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 64KiB or 16MiB"))?;
+    let factor = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1 << 10,
+        "m" | "mib" | "mb" => 1 << 20,
+        "g" | "gib" | "gb" => 1 << 30,
+        _ => return Err(format!("unknown unit {unit:?} (use KiB, MiB or GiB)")),
+    };
+    let size = number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("{text} is larger than this machine can address"))?;
+    if size < 4096 {
+        Err(format!("{text} is below the smallest size, 4KiB"))
+    } else {
+        Ok(size)
+    }
+}
+
+/// Runs the program with `args` (the first is the program's name) and returns its exit
+/// code: 0 on success, 1 on an error (printed to stderr), 2 for bad arguments.
+pub fn run<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(error.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    let result = match cli.command {
+        None => study(StudyArgs::default()),
+        Some(Command::Study(args)) => study(args),
+        Some(Command::BornDead(args)) => born_dead(args),
+        Some(Command::Plot(args)) => plot(args),
+        Some(Command::Bench(args)) => bench(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn study(args: StudyArgs) -> Result<(), String> {
+    limits::check_count("--seeds", args.seeds, limits::MAX_SEEDS)?;
+    limits::check_count("--epochs", args.epochs, limits::MAX_EPOCHS)?;
+    limits::check_count("--batch-size", args.batch_size, limits::MAX_BATCH)?;
+    if args.hidden.is_empty() || args.hidden.contains(&0) || args.hidden.len() > limits::MAX_DEPTH {
+        return Err(format!(
+            "--hidden needs 1 to {} layers, each at least 1 unit wide",
+            limits::MAX_DEPTH
+        ));
+    }
+    limits::check_finite("--lr", args.lr, true)?;
+    limits::check_finite("--high-lr", args.high_lr, true)?;
+    limits::check_finite("--negative-bias", args.negative_bias as f64, false)?;
+    let threads = limits::threads(args.threads)?;
+    let (data, source) = match &args.data {
+        Some(path) => (data::load_csv(path)?, path.display().to_string()),
+        None => (
+            data::digits()?,
+            "the 8x8 handwritten digits (UCI, via scikit-learn; 1,797 samples)".to_string(),
+        ),
+    };
+    let split = data::stratified_split(&data, 0.2, args.split_seed)
+        .map_err(|e| format!("{source}: {e}"))?;
+    let config = StudyConfig {
+        activations: args.activations,
+        conditions: args.conditions,
+        seeds: args.seeds,
+        epochs: args.epochs,
+        hidden: args.hidden,
+        lr: args.lr,
+        high_lr: args.high_lr,
+        negative_bias: args.negative_bias,
+        batch_size: args.batch_size,
+        optimizer: args.optimizer,
+    };
+    let runs = config.activations.len() * config.conditions.len() * config.seeds as usize;
+    limits::check_memory(
+        &format!("training {} runs at once", threads.min(runs)),
+        study::memory_needed(&config, &split, threads.min(runs)),
+    )?;
+    let staging = Staging::new(&args.out)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| format!("cannot start {threads} threads: {e}"))?;
+    eprintln!(
+        "relukit study: {runs} runs ({} activations x {} conditions x {} seeds), {} epochs, {} train / {} test samples, {threads} threads",
+        config.activations.len(),
+        config.conditions.len(),
+        config.seeds,
+        config.epochs,
+        split.train.labels.len(),
+        split.test.labels.len()
+    );
+    let bar = indicatif::ProgressBar::new((runs as u64).saturating_mul(config.epochs as u64));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} epochs, {elapsed} elapsed, ~{eta} left",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let start = Instant::now();
+    let results = pool.install(|| study::run_study(&config, &split, &|| bar.inc(1)));
+    bar.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    let table = report::write_report(&config, staging.path(), &source, &results, seconds)?;
+    let out = staging.target().to_path_buf();
+    staging.commit()?;
+    println!("{table}");
+    println!(
+        "Trained {runs} runs in {seconds:.1} s. Report: {}",
+        out.join("report.md").display()
+    );
+    Ok(())
+}
+
+fn born_dead(args: BornDeadArgs) -> Result<(), String> {
+    limits::check_count("--trials", args.trials, limits::MAX_TRIALS)?;
+    if args.widths.is_empty() || args.widths.contains(&0) {
+        return Err("--widths needs at least one width, each at least 1".into());
+    }
+    if args.depths.is_empty() || args.depths.iter().any(|&d| d == 0 || d > limits::MAX_DEPTH) {
+        return Err(format!(
+            "--depths needs at least one depth, each between 1 and {}",
+            limits::MAX_DEPTH
+        ));
+    }
+    let threads = limits::threads(None)?;
+    let widest = args.widths.iter().copied().max().unwrap_or(1);
+    limits::check_memory(
+        &format!("--widths up to {widest}"),
+        born_dead::memory_needed(widest, threads),
+    )?;
+    let staging = Staging::new(&args.out)?;
+    let start = Instant::now();
+    let cells = born_dead::estimate(
+        &args.inits,
+        &args.widths,
+        &args.depths,
+        args.trials,
+        args.seed,
+    );
+    let table = born_dead::table(&cells, &args.depths);
+    report::write_born_dead(staging.path(), &cells, &args.depths, &table)?;
+    let out = staging.target().to_path_buf();
+    staging.commit()?;
+    println!("{table}");
+    println!(
+        "{} networks in {:.1} s. Files: born_dead.md, born_dead.csv, born_dead.png in {}",
+        cells.len() * args.trials,
+        start.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn plot(args: OutArgs) -> Result<(), String> {
+    let staging = Staging::new(&args.out)?;
+    let files = plot::plot(staging.path())?;
+    let out = staging.target().to_path_buf();
+    staging.commit()?;
+    for file in files {
+        println!("wrote {}", out.join(file).display());
+    }
+    Ok(())
+}
+
+fn bench(args: BenchArgs) -> Result<(), String> {
+    limits::check_finite("--seconds", args.seconds, true)?;
+    if args.seconds > limits::MAX_SECONDS {
+        return Err(format!(
+            "--seconds must be at most {}, got {}",
+            limits::MAX_SECONDS,
+            args.seconds
+        ));
+    }
+    let threads = limits::threads(args.threads)?;
+    limits::check_memory(
+        &format!("--max-size {}", args.max_size),
+        bench::memory_needed(args.max_size),
+    )?;
+    let staging = Staging::new(&args.out)?;
+    println!(
+        "relukit {} kernels, instruction set {}",
+        env!("CARGO_PKG_VERSION"),
+        relukit::active_isa()
+    );
+    let rows = bench::run(
+        args.max_size,
+        threads,
+        Duration::from_secs_f64(args.seconds),
+        |row| {
+            eprintln!(
+                "  measured {} on {} thread(s) at {} bytes",
+                row.operation, row.threads, row.bytes
+            )
+        },
+    )?;
+    print!("{}", bench::table(&rows));
+    bench::write(&rows, staging.path())?;
+    let out = staging.target().to_path_buf();
+    staging.commit()?;
+    println!("Files: bench.csv, bench.png in {}", out.display());
+    Ok(())
+}

@@ -1,0 +1,23 @@
+//! The `relukit` program as a library: [`run`] is the whole program (the binary calls
+//! it, and so can the Python package's `relukit` command); [`data`] is public for the
+//! fuzz target of the CSV reader.
+//!
+//! `relukit` (or `relukit study`) trains small networks on the 8x8 digits with ReLU,
+//! Leaky ReLU and PReLU under three conditions and reports how many units die;
+//! `relukit born-dead` reproduces Lu et al.'s born-dead probabilities; `relukit plot`
+//! draws the functions; `relukit bench` measures the kernels.
+
+mod bench;
+mod born_dead;
+mod charts;
+mod cli;
+pub mod data;
+mod limits;
+mod mlp;
+mod plot;
+mod report;
+mod rng;
+mod staging;
+mod study;
+
+pub use cli::run;

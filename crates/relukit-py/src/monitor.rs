@@ -1,0 +1,240 @@
+//! `DeadUnitMonitor` and `relu_observed`: the Rust monitor as a Python class that copies,
+//! pickles and merges, fed through `relukit::ndarray`.
+
+use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyType};
+use relukit::{Float, f16};
+
+use crate::arrays::{self, Dtype};
+use crate::errors::to_py;
+use crate::pool;
+use crate::prelu::{Channels, by_dtype, normalize_axis, shaped};
+
+/// The unit axis of `ndim` dimensions: `axis` (default -1, the last); a 0-d array (one
+/// sample of one unit) takes the default only.
+fn unit_axis(function: &str, axis: Option<&Bound<'_, PyAny>>, ndim: usize) -> PyResult<Channels> {
+    match axis {
+        None if ndim == 0 => Ok(Channels::One),
+        None => Ok(Channels::Axis(ndim - 1)),
+        Some(axis) => normalize_axis(function, axis, ndim).map(Channels::Axis),
+    }
+}
+
+/// Finds dead units: units never active (pre-activation > 0) over a window of batches.
+///
+/// Dead is not sparse: `batch_zero_fraction` is the share of zero ReLU outputs in the
+/// last batch (sparsity), `dead_units` the units that never fired over the window (call
+/// `reset()` at each epoch). NaN pre-activations count as not active. Monitors copy
+/// (`copy.copy` is independent), pickle (fill them in worker processes) and `merge`.
+#[pyclass(module = "relukit", name = "DeadUnitMonitor", eq)]
+#[derive(Clone, PartialEq)]
+pub struct Monitor {
+    inner: relukit::DeadUnitMonitor,
+}
+
+#[pymethods]
+impl Monitor {
+    #[new]
+    fn new(units: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let rule = "units must be a positive integer (the number of units of the layer)";
+        let units: i128 = units
+            .call_method0("__index__")
+            .and_then(|u| u.extract())
+            .map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err(format!(
+                    "{rule}, got {}",
+                    units.repr().map_or_else(|_| "?".into(), |r| r.to_string())
+                ))
+            })?;
+        match usize::try_from(units) {
+            Ok(units) if units >= 1 => Ok(Monitor {
+                inner: relukit::DeadUnitMonitor::new(units),
+            }),
+            _ => Err(PyValueError::new_err(format!("{rule}, got {units}"))),
+        }
+    }
+
+    /// Adds a batch of pre-activations; `axis` is the axis of the units (the last by default).
+    #[pyo3(signature = (pre_activations, axis=None))]
+    fn observe(
+        &mut self,
+        pre_activations: &Bound<'_, PyAny>,
+        axis: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let data = arrays::float_array("observe", "pre_activations", pre_activations)?;
+        let channels = unit_axis("observe", axis, data.ndim())?;
+        let monitor = &mut self.inner;
+        by_dtype!(Dtype::of(&data), observe_typed(monitor, &data, channels))
+    }
+
+    /// The number of units.
+    #[getter]
+    fn units(&self) -> usize {
+        self.inner.units()
+    }
+    /// The units never active in the window.
+    #[getter]
+    fn dead_units(&self) -> Vec<usize> {
+        self.inner.dead_units()
+    }
+    /// The share of units never active in the window.
+    #[getter]
+    fn dead_fraction(&self) -> f64 {
+        self.inner.dead_fraction()
+    }
+    /// Per unit, the share of samples of the window where it was active.
+    #[getter]
+    fn activation_rate<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        PyArray1::from_vec(py, self.inner.activation_rate())
+    }
+    /// Per unit, the number of samples of the window where it was active.
+    #[getter]
+    fn active_counts<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
+        PyArray1::from_slice(py, self.inner.active_counts())
+    }
+    /// The number of NaN pre-activations in the window.
+    #[getter]
+    fn nan_count(&self) -> u64 {
+        self.inner.nan_count()
+    }
+    /// The number of samples each unit has seen in the window.
+    #[getter]
+    fn samples(&self) -> u64 {
+        self.inner.samples()
+    }
+    /// The share of zeros among the ReLU outputs of the last batch (None before one).
+    #[getter]
+    fn batch_zero_fraction(&self) -> Option<f64> {
+        self.inner.batch_zero_fraction()
+    }
+
+    /// Starts a new window (for example, a new epoch).
+    fn reset(&mut self) {
+        self.inner.reset()
+    }
+
+    /// Adds the window of `other` to this one. Merging a monitor with itself doubles
+    /// its counts, as merging it with a copy of itself does.
+    fn merge(slf: &Bound<'_, Self>, other: &Bound<'_, Self>) -> PyResult<()> {
+        let other = if slf.is(other) {
+            slf.borrow().inner.clone()
+        } else {
+            other.borrow().inner.clone()
+        };
+        slf.borrow_mut().inner.merge(&other).map_err(to_py)
+    }
+
+    /// The monitor as bytes (a stable format with a version byte and a checksum).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.to_bytes())
+    }
+
+    /// A monitor from the bytes `to_bytes` wrote; ValueError if they are corrupt.
+    #[classmethod]
+    fn from_bytes(_cls: &Bound<'_, PyType>, data: &[u8]) -> PyResult<Self> {
+        relukit::DeadUnitMonitor::from_bytes(data)
+            .map(|inner| Monitor { inner })
+            .map_err(to_py)
+    }
+
+    fn __copy__(&self) -> Self {
+        self.clone()
+    }
+
+    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> Self {
+        self.clone()
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+        let from_bytes = slf.get_type().getattr("from_bytes")?;
+        Ok((from_bytes, (slf.borrow().to_bytes(slf.py()),)))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "DeadUnitMonitor(units={}, samples={}, dead={})",
+            self.inner.units(),
+            self.inner.samples(),
+            self.inner.dead_units().len()
+        )
+    }
+}
+
+fn observe_typed<T: Float + numpy::Element>(
+    monitor: &mut relukit::DeadUnitMonitor,
+    data: &Bound<'_, PyUntypedArray>,
+    channels: Channels,
+) -> PyResult<()> {
+    let py = data.py();
+    let data = data.cast::<PyArrayDyn<T>>()?.try_readonly()?;
+    let len = data.len();
+    let (view, axis) = shaped(data.as_array(), channels);
+    py.detach(|| pool::run(len, || monitor.observe(&view, axis)))
+        .map_err(to_py)
+}
+
+/// ReLU of `x` while `monitor` observes it (units along `axis`, the last by default),
+/// in one pass. Returns a new array in `x`'s memory order, or `out`.
+#[pyfunction]
+#[pyo3(signature = (x, monitor, axis=None, out=None))]
+pub fn relu_observed<'py>(
+    x: &Bound<'py, PyAny>,
+    monitor: &Bound<'py, Monitor>,
+    axis: Option<&Bound<'py, PyAny>>,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    const F: &str = "relu_observed";
+    let input = x;
+    let mut x = arrays::float_array(F, "x", x)?;
+    let channels = unit_axis(F, axis, x.ndim())?;
+    let out = out.filter(|o| !o.is_none());
+    let direct = match out {
+        Some(o) => arrays::check_out(F, "out", o, x.shape(), &x.dtype())?,
+        None => false,
+    };
+    let target = match out {
+        Some(o) if direct => o.cast::<PyUntypedArray>()?.clone(),
+        _ => arrays::empty_like(&x)?,
+    };
+    if arrays::may_share(&x, &target)? {
+        x = arrays::copy(&x)?;
+    }
+    let mut monitor = monitor.try_borrow_mut()?;
+    let inner = &mut monitor.inner;
+    by_dtype!(
+        Dtype::of(&x),
+        relu_observed_typed(inner, &x, channels, &target)
+    )?;
+    match out {
+        Some(o) if !direct => {
+            arrays::copy_into(o, &target)?;
+            Ok(o.clone())
+        }
+        Some(o) => Ok(o.clone()),
+        None => arrays::result(input, target.into_any()),
+    }
+}
+
+fn relu_observed_typed<T: Float + numpy::Element>(
+    monitor: &mut relukit::DeadUnitMonitor,
+    x: &Bound<'_, PyUntypedArray>,
+    channels: Channels,
+    target: &Bound<'_, PyUntypedArray>,
+) -> PyResult<()> {
+    let py = x.py();
+    let x = x.cast::<PyArrayDyn<T>>()?.try_readonly()?;
+    let mut target = target.cast::<PyArrayDyn<T>>()?.try_readwrite()?;
+    let len = x.len();
+    let (x, axis) = shaped(x.as_array(), channels);
+    let (out, _) = shaped(target.as_array_mut(), channels);
+    py.detach(|| {
+        pool::run(len, || {
+            relukit::ndarray::relu_observed_into(&x, out, monitor, axis)
+        })
+    })
+    .map_err(to_py)
+}
