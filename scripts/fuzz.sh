@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Differential fuzzing under AddressSanitizer (cargo-fuzz, nightly toolchain):
-#   bash scripts/fuzz.sh [seconds per target and instruction set]   (default 60)
-# Targets: slices (every public slice function against relukit::reference, every type,
-# length, offset, layout, thread and store path), ndarray (views of every layout),
-# csv (the program's CSV reader), monitor_bytes (DeadUnitMonitor::from_bytes). The
-# kernel targets run once per instruction set (RELUKIT_ISA=scalar, avx2, avx512; a level
-# the CPU lacks falls back to the best it has). Not part of the test command: it needs
-# nightly Rust and `cargo install cargo-fuzz`. The corpus stays in target/fuzz-corpus/
-# (not committed); a failure is saved under fuzz/artifacts/ and the script stops.
+#   bash scripts/fuzz.sh [seconds per target]   (default 60)
+# Targets: slices (every public slice function against relukit::reference, every element
+# type, length, start offset, slope, weight and layout), ndarray (views of every layout
+# against the reference and PReLU's C-order weight gradient), csv (the program's CSV
+# reader), monitor_bytes (DeadUnitMonitor::from_bytes). Each kernel input also picks the
+# instruction set (every level this CPU has, as RELUKIT_ISA would), serial or threaded
+# and plain or non-temporal stores, through relukit's `testing` feature. Not part of the
+# test command: it needs nightly Rust and `cargo install cargo-fuzz`. The corpus stays
+# in target/fuzz-corpus/ (not committed); a finding is saved under fuzz/artifacts/ and
+# the script stops with its log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -25,10 +27,7 @@ run() { # target isa
     fi
     grep -E "^stat::(number_of_executed_units|peak_rss_mb)" "$log" || true
 }
-for isa in scalar avx2 avx512; do
-    run slices "$isa"
-    run ndarray "$isa"
+for target in slices ndarray csv monitor_bytes; do
+    run "$target" default
 done
-run csv default
-run monitor_bytes default
 echo "fuzzing: no findings"

@@ -26,6 +26,9 @@ pub trait Bits: relukit::Element + PartialEq {
     const EPSILON: f64 = 0.0;
     /// The largest finite value of the compute type.
     const COMPUTE_MAX: f64 = f32::MAX as f64;
+    /// The spacing of the compute type's subnormals: the most a product of two
+    /// elements, rounded in the compute type, can be off by when it underflows.
+    const COMPUTE_TINY: f64 = 1.401298464324817e-45;
 }
 
 macro_rules! float_bits {
@@ -48,6 +51,7 @@ macro_rules! float_bits {
             }
             const EPSILON: f64 = $eps;
             const COMPUTE_MAX: f64 = $max;
+            const COMPUTE_TINY: f64 = if $max == f64::MAX { 4.9406564584124654e-324 } else { 1.401298464324817e-45 };
         }
     };
 }

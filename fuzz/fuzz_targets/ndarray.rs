@@ -9,7 +9,7 @@ mod common;
 use arbitrary::Arbitrary;
 use common::run;
 use libfuzzer_sys::fuzz_target;
-use ndarray::{Array1, ArrayD, Axis, IxDyn, Slice};
+use ndarray::{Array1, ArrayD, ArrayViewD, Axis, IxDyn, Slice};
 use relukit::ndarray::{ReluExt, prelu_backward, relu_backward};
 use relukit::reference;
 
@@ -42,21 +42,7 @@ fuzz_target!(|case: Case| {
     let len: usize = wide.iter().product();
     let base = ArrayD::from_shape_vec(IxDyn(&wide), (0..len).map(|i| value(i, 0)).collect()).unwrap();
     let grads = ArrayD::from_shape_vec(IxDyn(&wide), (0..len).map(|i| value(i, 7)).collect()).unwrap();
-    let view = |a: &ArrayD<f32>| {
-        let mut v = a.view();
-        if ndim > 0 {
-            v.slice_axis_inplace(Axis(step_axis % ndim), Slice::new(0, None, step as isize));
-            for k in 0..ndim {
-                if case.reversed >> k & 1 == 1 {
-                    v.invert_axis(Axis(k));
-                }
-            }
-            let mut order: Vec<usize> = (0..ndim).collect();
-            order.rotate_left(case.permutation as usize % ndim);
-            v = v.permuted_axes(IxDyn(&order));
-        }
-        v
-    };
+    let view = |a| layout_view(a, &case, step_axis, step);
     let (x, g) = (view(&base), view(&grads));
 
     let y = run(case.config, || x.relu());
@@ -93,3 +79,21 @@ fuzz_target!(|case: Case| {
     let bits = |a: &Array1<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&gw), bits(&gw_c), "grad_weight differs from the C-order copy's");
 });
+
+/// The view of `a` the case describes: stepped along one axis, axes reversed, permuted.
+fn layout_view<'a>(a: &'a ArrayD<f32>, case: &Case, step_axis: usize, step: usize) -> ArrayViewD<'a, f32> {
+    let mut v = a.view();
+    let ndim = v.ndim();
+    if ndim > 0 {
+        v.slice_axis_inplace(Axis(step_axis % ndim), Slice::new(0, None, step as isize));
+        for k in 0..ndim {
+            if case.reversed >> k & 1 == 1 {
+                v.invert_axis(Axis(k));
+            }
+        }
+        let mut order: Vec<usize> = (0..ndim).collect();
+        order.rotate_left(case.permutation as usize % ndim);
+        v = v.permuted_axes(IxDyn(&order));
+    }
+    v
+}

@@ -54,8 +54,10 @@ def main():
         row("relu float32, allocating", n, median_time(lambda: relukit.relu(x)), median_time(lambda: np.maximum(x, 0)), "np.maximum(x, 0)")
         row("relu float32, out=", n, median_time(lambda: relukit.relu(x, out=out)), median_time(lambda: np.maximum(x, 0, out=out)), "np.maximum(x, 0, out=o)")
         if torch is not None:
+            # torch.relu has no out=; its out= form is clamp_min, which relu calls.
             tx, tout = torch.from_numpy(x), torch.from_numpy(out)
-            row("relu float32, out=", n, median_time(lambda: relukit.relu(x, out=out)), median_time(lambda: torch.relu(tx, out=tout) if hasattr(torch, "relu") else None), "torch.relu (CPU)")
+            row("relu float32, allocating", n, median_time(lambda: relukit.relu(x)), median_time(lambda: torch.relu(tx)), "torch.relu(x) (CPU)")
+            row("relu float32, out=", n, median_time(lambda: relukit.relu(x, out=out)), median_time(lambda: torch.clamp_min(tx, 0, out=tout)), "torch.clamp_min(x, 0, out=o) (CPU)")
     for n in [65_536, 1 << 20] + ([] if args.quick else [1 << 24]):
         h = rng.standard_normal(n).astype(np.float16)
         oh = np.empty_like(h)

@@ -21,7 +21,7 @@ use crate::{bench, data, limits, plot, report, study};
     long_about = "relukit trains small networks on real data (the 8x8 handwritten digits, built in) with \
 ReLU, Leaky ReLU and PReLU and shows, in tables and charts, units dying: a ReLU unit whose \
 pre-activation is <= 0 for every input outputs 0 and gets no gradient, so it cannot recover. \
-Run without arguments for the full study (about a minute on two cores); see `relukit help study`."
+Run without arguments for the full study (its time on two machines: BENCHMARKS.md, \"The programs\"); see `relukit help study`."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -481,7 +481,7 @@ fn an_interrupted_run_leaves_the_old_report_or_the_new_one() {
     run(50, &out);
     let full_run = started.elapsed();
     let references = scratch("killed-references");
-    let mut reference = |trials: usize| {
+    let reference = |trials: usize| {
         let dir = references.join(trials.to_string());
         if !dir.exists() {
             run(trials, &dir);

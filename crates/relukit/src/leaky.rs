@@ -13,8 +13,8 @@ use crate::{Error, Float, lanes};
 /// slope of 0 gives NaN, as IEEE multiplication does.
 ///
 /// # Errors
-/// [`ErrorKind::NonFiniteSlope`](crate::ErrorKind::NonFiniteSlope) for a NaN or infinite
-/// slope; [`ErrorKind::LengthMismatch`](crate::ErrorKind::LengthMismatch) if `output`
+/// [`ErrorKind::NonFiniteSlope`](crate::ErrorKind::NonFiniteSlope) for a slope that is
+/// NaN or infinite in the compute type (`1e39` is, in `f32`); [`ErrorKind::LengthMismatch`](crate::ErrorKind::LengthMismatch) if `output`
 /// is not as long as `input`. Nothing is written then.
 ///
 /// ```

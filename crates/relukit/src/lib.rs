@@ -44,8 +44,11 @@
 //! | `prelu_backward` `grad_weight[c]` | — | `+= g * x` | `+= g * x` (NaN) |
 //!
 //! `+inf` stays `+inf`. Products of `f16`/`bf16` are computed in `f32` and rounded once
-//! (to nearest even); `negative_slope` is an `f64` converted to the compute type, and a
-//! NaN or infinite slope is an error. `relu_backward` gives the same result whether it
+//! (to nearest even); `negative_slope` is an `f64` converted to the compute type (`f32`
+//! for `f32`, `f16` and `bf16`), and a slope that is NaN or infinite there (`1e39` for
+//! `f32`) is an error, so `±0` always maps to `±0`. PReLU's `grad_weight` has the same
+//! bits for any instruction set, thread count and (in [`ndarray`](mod@ndarray)) memory
+//! layout of the same logical data. `relu_backward` gives the same result whether it
 //! is passed the forward input or the forward output, so an in-place forward pass is
 //! safe in training. Unlike `x.max(0.0)` (which candle and burn's CPU backend use),
 //! relukit never turns a NaN into 0. [`reference`](mod@reference) states all of this in code: every
@@ -90,6 +93,11 @@ pub mod threads;
 
 #[cfg(test)]
 mod tests;
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExamples;
 
 pub use arch::{Isa, active_isa};
 pub use element::{Element, Float};

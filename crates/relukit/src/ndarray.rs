@@ -67,7 +67,7 @@ pub trait ReluExt<A, S: RawData<Elem = A>, D: Dimension> {
     /// Leaky ReLU with `negative_slope`.
     ///
     /// # Errors
-    /// [`ErrorKind::NonFiniteSlope`] for a NaN or infinite slope.
+    /// [`ErrorKind::NonFiniteSlope`] for a slope that is NaN or infinite in the compute type.
     fn leaky_relu(&self, negative_slope: f64) -> Result<Array<A, D>, Error>
     where
         A: Float,

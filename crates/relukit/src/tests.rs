@@ -55,6 +55,9 @@ pub(crate) trait Sample: Element {
     const EPSILON: f64 = 0.0;
     /// The largest finite value of the type sums are computed in.
     const COMPUTE_MAX: f64 = f32::MAX as f64;
+    /// The spacing of the compute type's subnormals: the most a product rounded in the
+    /// compute type can be off by when it underflows.
+    const COMPUTE_TINY: f64 = 1.401298464324817e-45;
     fn vec(rng: &mut Rng, len: usize) -> Vec<Self> {
         (0..len).map(|_| Self::sample(rng)).collect()
     }
@@ -65,6 +68,8 @@ macro_rules! sample_float {
         impl Sample for $t {
             const EPSILON: f64 = $eps;
             const COMPUTE_MAX: f64 = if $eps < 1e-10 { f64::MAX } else { f32::MAX as f64 };
+            const COMPUTE_TINY: f64 =
+                if $eps < 1e-10 { 4.9406564584124654e-324 } else { 1.401298464324817e-45 };
             fn specials() -> Vec<Self> {
                 vec![$($from_bits($special)),*]
             }
@@ -542,7 +547,8 @@ fn check_prelu<T: Sample + Float>() {
                         // (A sum too small for `T` rounds to zero or a subnormal.)
                         let tolerance = 1e-5 * scale
                             + 2.0 * T::EPSILON * want.abs()
-                            + (want_rounded - want).abs();
+                            + (want_rounded - want).abs()
+                            + len as f64 * T::COMPUTE_TINY;
                         assert!(
                             (got - want).abs() <= tolerance,
                             "grad_weight[{c}] {case}: {got} vs {want} (scale {scale})"

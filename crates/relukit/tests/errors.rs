@@ -433,3 +433,39 @@ fn monitors_refuse_sample_counts_that_overflow() {
         "cannot merge a monitor of 3 units into a monitor of 4 units"
     );
 }
+
+/// PReLU weights are data in the element type, not checked: the documented IEEE
+/// behaviour of NaN and infinite weights, forward and backward.
+#[test]
+fn nan_and_infinite_weights_behave_as_ieee_multiplication() {
+    let x = [-2.0f32, -0.0, 0.0, 3.0, f32::NAN];
+    let layout = ChannelLayout::new(1, 1, 5);
+    let mut y = [0.0f32; 5];
+    relukit::prelu(&x, &[f32::INFINITY], layout, &mut y).unwrap();
+    assert_eq!(y[0], f32::NEG_INFINITY);
+    assert!(y[1].is_nan() && y[2].is_nan(), "0 * inf is NaN: {y:?}");
+    assert_eq!(y[3], 3.0);
+    assert_eq!(
+        y[4].to_bits(),
+        f32::NAN.to_bits(),
+        "a NaN x comes back unchanged"
+    );
+    relukit::prelu(&x, &[f32::NAN], layout, &mut y).unwrap();
+    assert!(y[0].is_nan() && y[1].is_nan() && y[2].is_nan());
+    assert_eq!(y[3], 3.0);
+    let (mut gx, mut gw) = ([0.0f32; 5], [0.0f32; 1]);
+    relukit::prelu_backward(
+        &[1.0; 5],
+        &x,
+        &[f32::NEG_INFINITY],
+        layout,
+        &mut gx,
+        &mut gw,
+    )
+    .unwrap();
+    assert_eq!(
+        &gx[..4],
+        &[f32::NEG_INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY, 1.0]
+    );
+    assert!(gw[0].is_nan(), "the NaN x makes the channel's sum NaN");
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every command README.md shows, so that none can stop working unnoticed. Each
+# runs as written, from a scratch folder under target/ (inside the workspace, so cargo
+# finds it), except the few listed in the `case` below: the test command itself, and
+# those that take minutes or need what a test machine lacks, which run in their nearest
+# cheap form. A README command this script does not know is an error: add it here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+work="$root/target/readme-check"
+rm -rf "$work"
+mkdir -p "$work"
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+# `relukit study --data my.csv`: any CSV of feature,...,feature,label (a third of the digits).
+gzip -dc "$root/data/digits/digits.csv.gz" | awk 'NR % 3 == 0' >my.csv
+export PATH="$root/target/release:$PATH"
+
+mapfile -t commands < <(python3 "$root/scripts/readme_commands.py" "$root/README.md")
+for cmd in "${commands[@]}"; do
+    case "$cmd" in
+    "bash scripts/test.sh")
+        echo "--- $cmd: this is the command running now" ;;
+    "bash scripts/fuzz.sh"*)
+        echo "--- $cmd: needs nightly and cargo-fuzz; syntax checked"
+        bash -n "$root/scripts/fuzz.sh" ;;
+    "pip install"*)
+        echo "--- $cmd: done by the Python step of the test command (a wheel in a fresh virtualenv)" ;;
+    "cargo bench"*)
+        echo "--- $cmd --no-run (the benchmarks run once, checked, in the Rust test step)"
+        (cd "$root" && $cmd --no-run --quiet) ;;
+    "relukit")
+        echo "--- $cmd: the same program and arguments as \`cargo run --release\`, which ran" ;;
+    "relukit bench"*)
+        echo "--- $cmd --max-size 64KiB --seconds 0.01 (the full sizes take minutes)"
+        $cmd --max-size 64KiB --seconds 0.01 >/dev/null ;;
+    "cargo "* | "relukit "*)
+        echo "--- $cmd"
+        start=$SECONDS
+        $cmd >"$work/out.txt" 2>&1 || { cat "$work/out.txt"; echo "README command failed: $cmd" >&2; exit 1; }
+        echo "    ok in $((SECONDS - start)) s"
+        ;;
+    *)
+        echo "README command not known to scripts/check-readme.sh: $cmd" >&2
+        exit 1 ;;
+    esac
+done
