@@ -28,7 +28,7 @@ pub trait Bits: relukit::Element + PartialEq {
     const COMPUTE_MAX: f64 = f32::MAX as f64;
     /// The spacing of the compute type's subnormals: the most a product of two
     /// elements, rounded in the compute type, can be off by when it underflows.
-    const COMPUTE_TINY: f64 = 1.401298464324817e-45;
+    const COMPUTE_TINY: f64 = f32::from_bits(1) as f64;
 }
 
 macro_rules! float_bits {
@@ -51,7 +51,7 @@ macro_rules! float_bits {
             }
             const EPSILON: f64 = $eps;
             const COMPUTE_MAX: f64 = $max;
-            const COMPUTE_TINY: f64 = if $max == f64::MAX { 4.9406564584124654e-324 } else { 1.401298464324817e-45 };
+            const COMPUTE_TINY: f64 = if $max == f64::MAX { f64::from_bits(1) } else { f32::from_bits(1) as f64 };
         }
     };
 }

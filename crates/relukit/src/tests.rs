@@ -57,7 +57,7 @@ pub(crate) trait Sample: Element {
     const COMPUTE_MAX: f64 = f32::MAX as f64;
     /// The spacing of the compute type's subnormals: the most a product rounded in the
     /// compute type can be off by when it underflows.
-    const COMPUTE_TINY: f64 = 1.401298464324817e-45;
+    const COMPUTE_TINY: f64 = f32::from_bits(1) as f64;
     fn vec(rng: &mut Rng, len: usize) -> Vec<Self> {
         (0..len).map(|_| Self::sample(rng)).collect()
     }
@@ -69,7 +69,7 @@ macro_rules! sample_float {
             const EPSILON: f64 = $eps;
             const COMPUTE_MAX: f64 = if $eps < 1e-10 { f64::MAX } else { f32::MAX as f64 };
             const COMPUTE_TINY: f64 =
-                if $eps < 1e-10 { 4.9406564584124654e-324 } else { 1.401298464324817e-45 };
+                if $eps < 1e-10 { f64::from_bits(1) } else { f32::from_bits(1) as f64 };
             fn specials() -> Vec<Self> {
                 vec![$($from_bits($special)),*]
             }
