@@ -24,6 +24,8 @@ for cmd in "${commands[@]}"; do
     "bash scripts/fuzz.sh"*)
         echo "--- $cmd: needs nightly and cargo-fuzz; syntax checked"
         bash -n "$root/scripts/fuzz.sh" ;;
+    "cargo install"*)
+        echo "--- $cmd: installs a program into the user's environment; not run by tests" ;;
     "pip install"*)
         echo "--- $cmd: done by the Python step of the test command (a wheel in a fresh virtualenv)" ;;
     "cargo bench"*)

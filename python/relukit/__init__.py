@@ -26,34 +26,70 @@ import numpy as np
 
 from ._relukit import (
     DeadUnitMonitor,
+    _check_parameters,
     active_isa,
+    clipped_relu_backward_ufunc,
+    clipped_relu_derivative_ufunc,
+    clipped_relu_ufunc,
     get_num_threads,
     leaky_relu_backward_ufunc,
+    leaky_relu_derivative_ufunc,
     leaky_relu_ufunc,
     prelu,
     prelu_backward,
+    prelu_derivative,
     relu,
+    relu6,
+    relu6_backward,
+    relu6_derivative,
     relu_backward,
     relu_derivative,
     relu_observed,
+    rrelu,
+    rrelu_backward,
+    rrelu_derivative,
     set_num_threads,
+    threshold_backward_ufunc,
+    threshold_derivative_ufunc,
+    threshold_ufunc,
 )
 
 __all__ = [
     "DeadUnitMonitor",
     "active_isa",
+    "clipped_relu",
+    "clipped_relu_backward",
+    "clipped_relu_backward_ufunc",
+    "clipped_relu_derivative",
+    "clipped_relu_derivative_ufunc",
+    "clipped_relu_ufunc",
     "get_num_threads",
     "leaky_relu",
     "leaky_relu_backward",
     "leaky_relu_backward_ufunc",
+    "leaky_relu_derivative",
+    "leaky_relu_derivative_ufunc",
     "leaky_relu_ufunc",
     "prelu",
     "prelu_backward",
+    "prelu_derivative",
     "relu",
+    "relu6",
+    "relu6_backward",
+    "relu6_derivative",
     "relu_backward",
     "relu_derivative",
     "relu_observed",
+    "rrelu",
+    "rrelu_backward",
+    "rrelu_derivative",
     "set_num_threads",
+    "threshold",
+    "threshold_backward",
+    "threshold_backward_ufunc",
+    "threshold_derivative",
+    "threshold_derivative_ufunc",
+    "threshold_ufunc",
 ]
 
 __version__ = "0.1.0"
@@ -65,23 +101,26 @@ def _dtype(operand: Any) -> np.dtype:
     return np.dtype(dtype) if dtype is not None else np.asarray(operand).dtype
 
 
-def _check_slope(ufunc: np.ufunc, negative_slope: Any, *operands: Any) -> None:
-    """A real slope, finite in the compute type of the loop ``ufunc`` will run (float32
-    for float16 and float32 data), as the Rust functions check it."""
-    if negative_slope is None:
-        raise TypeError("negative_slope must be a real number or an array of them, got None")
-    slopes = np.asarray(negative_slope)
-    if slopes.dtype.kind not in "biuf":
-        raise TypeError(f"negative_slope must be real, got dtype {slopes.dtype}")
+def _call(ufunc: np.ufunc, data: tuple, parameters: dict, out: Any) -> Any:
+    """Calls a ufunc with float64 parameter operands after checking every parameter value
+    in the compute type of the loop the ufunc will run (float32 for float16 and float32
+    data), with relukit's own rules and messages (ValueError): the loops cannot raise."""
+    values = []
+    for name, value in parameters.items():
+        if value is None:
+            raise TypeError(f"{name} must be a real number or an array of them, got None")
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be real, got dtype {array.dtype}")
+        values.append(array.astype(np.float64))
     try:
-        loop = ufunc.resolve_dtypes(tuple(_dtype(o) for o in operands) + (np.dtype(np.float64), None))
+        loop = ufunc.resolve_dtypes(tuple(_dtype(d) for d in data) + (np.dtype(np.float64),) * len(values) + (None,))
     except (TypeError, ValueError):
-        return  # the ufunc raises its own error for these operands
-    compute = np.dtype(np.float32) if loop[0] in (np.float16, np.float32) else np.dtype(np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        finite = np.isfinite(slopes.astype(compute))
-    if not np.all(finite):
-        raise ValueError(f"negative_slope must be finite in {compute} (the compute type of the data), got {negative_slope!r}")
+        loop = None  # the ufunc raises its own error for these operands
+    if loop is not None:
+        rows = np.stack(np.broadcast_arrays(*values), axis=-1).reshape(-1, len(values))
+        _check_parameters(ufunc.__name__, loop[0], np.unique(rows, axis=0).tolist())
+    return ufunc(*data, *values, out=out)
 
 
 def leaky_relu(x: Any, negative_slope: Any = 0.01, out: Any = None) -> Any:
@@ -91,12 +130,50 @@ def leaky_relu(x: Any, negative_slope: Any = 0.01, out: Any = None) -> Any:
     or infinite in the compute type (``1e39`` for float32) raises ValueError. Backed by
     the ufunc ``leaky_relu_ufunc(x, negative_slope)``.
     """
-    _check_slope(leaky_relu_ufunc, negative_slope, x)
-    return leaky_relu_ufunc(x, negative_slope, out=out)
+    return _call(leaky_relu_ufunc, (x,), {"negative_slope": negative_slope}, out)
+
+
+def leaky_relu_derivative(x: Any, negative_slope: Any = 0.01, out: Any = None) -> Any:
+    """The derivative of Leaky ReLU: 1 for ``x > 0``, ``negative_slope`` for ``x <= 0``
+    (the gradient at 0 is the slope, as PyTorch's), NaN stays NaN."""
+    return _call(leaky_relu_derivative_ufunc, (x,), {"negative_slope": negative_slope}, out)
 
 
 def leaky_relu_backward(grad_output: Any, x: Any, negative_slope: Any = 0.01, out: Any = None) -> Any:
     """Leaky ReLU backward: ``grad_output`` where ``x > 0``, ``negative_slope * grad_output``
     where ``x <= 0``, NaN where ``x`` is NaN."""
-    _check_slope(leaky_relu_backward_ufunc, negative_slope, grad_output, x)
-    return leaky_relu_backward_ufunc(grad_output, x, negative_slope, out=out)
+    return _call(leaky_relu_backward_ufunc, (grad_output, x), {"negative_slope": negative_slope}, out)
+
+
+def clipped_relu(x: Any, ceiling: Any = 6.0, out: Any = None) -> Any:
+    """Clipped ReLU, ``min(max(0, x), ceiling)``: ``+0`` for ``x <= 0`` (``-0.0`` too),
+    ``ceiling`` for ``x >= ceiling``, NaN stays NaN. ``ceiling`` is converted to the data's
+    type; a NaN or negative ceiling raises ValueError. ``relu6`` is the ufunc for 6."""
+    return _call(clipped_relu_ufunc, (x,), {"ceiling": ceiling}, out)
+
+
+def clipped_relu_derivative(x: Any, ceiling: Any = 6.0, out: Any = None) -> Any:
+    """1 for ``0 < x < ceiling``, 0 elsewhere (both kinks included), NaN stays NaN."""
+    return _call(clipped_relu_derivative_ufunc, (x,), {"ceiling": ceiling}, out)
+
+
+def clipped_relu_backward(grad_output: Any, x: Any, ceiling: Any = 6.0, out: Any = None) -> Any:
+    """``grad_output`` for ``0 < x < ceiling``, ``+0`` elsewhere (a select), NaN where ``x`` is NaN."""
+    return _call(clipped_relu_backward_ufunc, (grad_output, x), {"ceiling": ceiling}, out)
+
+
+def threshold(x: Any, threshold: Any, value: Any, out: Any = None) -> Any:
+    """PyTorch's ``threshold``: ``x`` where ``x > threshold`` (NaN stays NaN), ``value``
+    elsewhere; both converted to the data's type, a NaN one raises ValueError."""
+    return _call(threshold_ufunc, (x,), {"threshold": threshold, "value": value}, out)
+
+
+def threshold_derivative(x: Any, threshold: Any, out: Any = None) -> Any:
+    """1 where ``x > threshold``, 0 elsewhere, NaN stays NaN."""
+    return _call(threshold_derivative_ufunc, (x,), {"threshold": threshold}, out)
+
+
+def threshold_backward(grad_output: Any, x: Any, threshold: Any, out: Any = None) -> Any:
+    """PyTorch's ``threshold_backward``: ``grad_output`` where ``x > threshold``, ``+0``
+    elsewhere (a select), NaN where ``x`` is NaN."""
+    return _call(threshold_backward_ufunc, (grad_output, x), {"threshold": threshold}, out)

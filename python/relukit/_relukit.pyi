@@ -7,29 +7,76 @@ __all__ = [
     "relu",
     "relu_derivative",
     "relu_backward",
+    "relu6",
+    "relu6_derivative",
+    "relu6_backward",
     "leaky_relu_ufunc",
+    "leaky_relu_derivative_ufunc",
     "leaky_relu_backward_ufunc",
+    "clipped_relu_ufunc",
+    "clipped_relu_derivative_ufunc",
+    "clipped_relu_backward_ufunc",
+    "threshold_ufunc",
+    "threshold_derivative_ufunc",
+    "threshold_backward_ufunc",
     "prelu",
     "prelu_backward",
+    "prelu_derivative",
+    "rrelu",
+    "rrelu_derivative",
+    "rrelu_backward",
     "relu_observed",
     "DeadUnitMonitor",
     "set_num_threads",
     "get_num_threads",
     "active_isa",
     "_loop_item_sizes",
+    "_check_parameters",
 ]
 
 relu: np.ufunc
 relu_derivative: np.ufunc
 relu_backward: np.ufunc
+relu6: np.ufunc
+relu6_derivative: np.ufunc
+relu6_backward: np.ufunc
 leaky_relu_ufunc: np.ufunc
+leaky_relu_derivative_ufunc: np.ufunc
 leaky_relu_backward_ufunc: np.ufunc
+clipped_relu_ufunc: np.ufunc
+clipped_relu_derivative_ufunc: np.ufunc
+clipped_relu_backward_ufunc: np.ufunc
+threshold_ufunc: np.ufunc
+threshold_derivative_ufunc: np.ufunc
+threshold_backward_ufunc: np.ufunc
 
 def _loop_item_sizes() -> list[tuple[str, list[int]]]: ...
+def _check_parameters(name: str, dtype: np.dtype, parameters: list[list[float]]) -> None: ...
 def prelu(x: Any, weight: Any, axis: Optional[int] = None, out: Optional[np.ndarray] = None) -> Any: ...
 def prelu_backward(
     grad_output: Any, x: Any, weight: Any, axis: Optional[int] = None, out: Optional[tuple[np.ndarray, np.ndarray]] = None
 ) -> tuple[Any, np.ndarray]: ...
+def prelu_derivative(x: Any, weight: Any, axis: Optional[int] = None) -> Any: ...
+def rrelu(
+    x: Any,
+    lower: float = 0.125,
+    upper: float = 0.3333333333333333,
+    training: bool = True,
+    seed: Optional[int] = None,
+    out: Optional[np.ndarray] = None,
+) -> Any: ...
+def rrelu_derivative(
+    x: Any, lower: float = 0.125, upper: float = 0.3333333333333333, training: bool = True, seed: Optional[int] = None
+) -> Any: ...
+def rrelu_backward(
+    grad_output: Any,
+    x: Any,
+    lower: float = 0.125,
+    upper: float = 0.3333333333333333,
+    training: bool = True,
+    seed: Optional[int] = None,
+    out: Optional[np.ndarray] = None,
+) -> Any: ...
 def relu_observed(x: Any, monitor: DeadUnitMonitor, axis: Optional[int] = None, out: Optional[np.ndarray] = None) -> Any: ...
 def set_num_threads(threads: int) -> None: ...
 def get_num_threads() -> int: ...

@@ -217,6 +217,76 @@ pub fn result<'py>(
     }
 }
 
+/// Where an element-by-element function writes: the target array, and whether it is
+/// the input itself (an in-place call).
+pub struct Target<'py> {
+    pub array: Bound<'py, PyUntypedArray>,
+    pub inplace: bool,
+}
+
+/// Runs an element-by-element function of `x` (already converted by [`float_array`],
+/// from the Python object `input`) with NumPy's output rules: a new array in `x`'s
+/// memory order (a scalar for a scalar input), or `out`, written directly when it has
+/// the result's dtype and through a `same_kind` cast otherwise. An `out` that is `x`
+/// itself is an in-place call (if `inplace_ok`); one that overlaps it otherwise gets a
+/// copy of `x`. `compute(x, target)` does the work.
+pub fn with_output<'py>(
+    function: &str,
+    input: &Bound<'py, PyAny>,
+    mut x: Bound<'py, PyUntypedArray>,
+    out: Option<&Bound<'py, PyAny>>,
+    inplace_ok: bool,
+    compute: impl FnOnce(&Bound<'py, PyUntypedArray>, Target<'py>) -> PyResult<()>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let out = out.filter(|o| !o.is_none());
+    let direct = match out {
+        Some(o) => check_out(function, "out", o, x.shape(), &x.dtype())?,
+        None => false,
+    };
+    let array = match out {
+        Some(o) if direct => o.cast::<PyUntypedArray>()?.clone(),
+        _ => empty_like(&x)?,
+    };
+    let mut inplace = false;
+    if may_share(&x, &array)? {
+        if inplace_ok && same_view(&x, &array)? {
+            inplace = true;
+        } else {
+            x = copy(&x)?;
+        }
+    }
+    compute(
+        &x,
+        Target {
+            array: array.clone(),
+            inplace,
+        },
+    )?;
+    match out {
+        Some(o) if !direct => {
+            copy_into(o, &array)?;
+            Ok(o.clone())
+        }
+        Some(o) => Ok(o.clone()),
+        None => result(input, array.into_any()),
+    }
+}
+
+/// Whether two arrays are the same view of the same memory (an in-place call).
+fn same_view(a: &Bound<'_, PyUntypedArray>, b: &Bound<'_, PyUntypedArray>) -> PyResult<bool> {
+    let address = |array: &Bound<'_, PyUntypedArray>| -> PyResult<usize> {
+        array
+            .getattr("__array_interface__")?
+            .get_item("data")?
+            .get_item(0)?
+            .extract()
+    };
+    Ok(address(a)? == address(b)?
+        && a.shape() == b.shape()
+        && a.strides() == b.strides()
+        && a.dtype().is_equiv_to(&b.dtype()))
+}
+
 /// `array.reshape(shape)`.
 pub fn reshape<'py>(array: &Bound<'py, PyAny>, shape: &[usize]) -> PyResult<Bound<'py, PyAny>> {
     array.call_method1("reshape", (PyTuple::new(array.py(), shape)?,))

@@ -12,6 +12,7 @@ mod errors;
 mod monitor;
 mod pool;
 mod prelu;
+mod rrelu;
 mod ufunc;
 
 use pyo3::exceptions::PyValueError;
@@ -54,11 +55,38 @@ fn _relukit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("relu", ufunc::relu(py)?)?;
     m.add("relu_derivative", ufunc::relu_derivative(py)?)?;
     m.add("relu_backward", ufunc::relu_backward(py)?)?;
+    m.add("relu6", ufunc::relu6(py)?)?;
+    m.add("relu6_derivative", ufunc::relu6_derivative(py)?)?;
+    m.add("relu6_backward", ufunc::relu6_backward(py)?)?;
     m.add("leaky_relu_ufunc", ufunc::leaky_relu(py)?)?;
+    m.add(
+        "leaky_relu_derivative_ufunc",
+        ufunc::leaky_relu_derivative(py)?,
+    )?;
     m.add("leaky_relu_backward_ufunc", ufunc::leaky_relu_backward(py)?)?;
+    m.add("clipped_relu_ufunc", ufunc::clipped_relu(py)?)?;
+    m.add(
+        "clipped_relu_derivative_ufunc",
+        ufunc::clipped_relu_derivative(py)?,
+    )?;
+    m.add(
+        "clipped_relu_backward_ufunc",
+        ufunc::clipped_relu_backward(py)?,
+    )?;
+    m.add("threshold_ufunc", ufunc::threshold(py)?)?;
+    m.add(
+        "threshold_derivative_ufunc",
+        ufunc::threshold_derivative(py)?,
+    )?;
+    m.add("threshold_backward_ufunc", ufunc::threshold_backward(py)?)?;
     m.add_function(wrap_pyfunction!(ufunc::_loop_item_sizes, m)?)?;
+    m.add_function(wrap_pyfunction!(ufunc::_check_parameters, m)?)?;
     m.add_function(wrap_pyfunction!(prelu::prelu, m)?)?;
     m.add_function(wrap_pyfunction!(prelu::prelu_backward, m)?)?;
+    m.add_function(wrap_pyfunction!(prelu::prelu_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(rrelu::rrelu, m)?)?;
+    m.add_function(wrap_pyfunction!(rrelu::rrelu_derivative, m)?)?;
+    m.add_function(wrap_pyfunction!(rrelu::rrelu_backward, m)?)?;
     m.add_function(wrap_pyfunction!(monitor::relu_observed, m)?)?;
     m.add_class::<monitor::Monitor>()?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;

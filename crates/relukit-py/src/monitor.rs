@@ -189,34 +189,16 @@ pub fn relu_observed<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     const F: &str = "relu_observed";
     let input = x;
-    let mut x = arrays::float_array(F, "x", x)?;
+    let x = arrays::float_array(F, "x", x)?;
     let channels = unit_axis(F, axis, x.ndim())?;
-    let out = out.filter(|o| !o.is_none());
-    let direct = match out {
-        Some(o) => arrays::check_out(F, "out", o, x.shape(), &x.dtype())?,
-        None => false,
-    };
-    let target = match out {
-        Some(o) if direct => o.cast::<PyUntypedArray>()?.clone(),
-        _ => arrays::empty_like(&x)?,
-    };
-    if arrays::may_share(&x, &target)? {
-        x = arrays::copy(&x)?;
-    }
     let mut monitor = monitor.try_borrow_mut()?;
     let inner = &mut monitor.inner;
-    by_dtype!(
-        Dtype::of(&x),
-        relu_observed_typed(inner, &x, channels, &target)
-    )?;
-    match out {
-        Some(o) if !direct => {
-            arrays::copy_into(o, &target)?;
-            Ok(o.clone())
-        }
-        Some(o) => Ok(o.clone()),
-        None => arrays::result(input, target.into_any()),
-    }
+    arrays::with_output(F, input, x, out, false, |x, target| {
+        by_dtype!(
+            Dtype::of(x),
+            relu_observed_typed(inner, x, channels, &target.array)
+        )
+    })
 }
 
 fn relu_observed_typed<T: Float + numpy::Element>(

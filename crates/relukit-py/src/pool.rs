@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use rayon::ThreadPool;
 
-/// Calls below this many elements run on the calling thread without the pool.
-pub const POOL_MIN: usize = 1 << 20;
+/// Calls below this many elements run on the calling thread without the pool: relukit's
+/// own threshold, below which it never asks rayon anything.
+use relukit::threads::PARALLEL_MIN as POOL_MIN;
 
 /// Threads asked for (0: one per core).
 static WANTED: AtomicUsize = AtomicUsize::new(0);
@@ -65,8 +66,8 @@ fn pool() -> Option<Arc<ThreadPool>> {
 }
 
 /// Runs `f` on the pool when `len` is large enough to be split, else right here (below
-/// its parallel threshold, equal to [`POOL_MIN`], relukit never asks rayon anything, so
-/// rayon's global pool is never started).
+/// [`POOL_MIN`] relukit never asks rayon anything, so rayon's global pool is never
+/// started).
 pub fn run<R: Send>(len: usize, f: impl FnOnce() -> R + Send) -> R {
     if len < POOL_MIN {
         return f();

@@ -3,16 +3,13 @@
 //! strides, layouts and weights are handled, with the interpreter lock released.
 
 use ndarray::{Array1, ArrayBase, Axis, IxDyn, RawData};
-use numpy::{
-    PyArray1, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray,
-    PyUntypedArrayMethods,
-};
+use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use relukit::ndarray::ReluExt;
 use relukit::{Float, f16};
 
-use crate::arrays::{self, Dtype};
+use crate::arrays::{self, Dtype, Target};
 use crate::errors::{axis_error, to_py, type_error, value_error};
 use crate::pool;
 
@@ -95,21 +92,6 @@ fn weight_vector<T: Float + numpy::Element>(
     Ok(w)
 }
 
-/// Whether two arrays are the same view of the same memory (an in-place call).
-fn same_view(a: &Bound<'_, PyUntypedArray>, b: &Bound<'_, PyUntypedArray>) -> PyResult<bool> {
-    let address = |array: &Bound<'_, PyUntypedArray>| -> PyResult<usize> {
-        array
-            .getattr("__array_interface__")?
-            .get_item("data")?
-            .get_item(0)?
-            .extract()
-    };
-    Ok(address(a)? == address(b)?
-        && a.shape() == b.shape()
-        && a.strides() == b.strides()
-        && a.dtype().is_equiv_to(&b.dtype()))
-}
-
 /// Calls `$f::<T>(..)` for the element type of a converted float array.
 macro_rules! by_dtype {
     ($dtype:expr, $f:ident($($arg:expr),*)) => {
@@ -135,53 +117,26 @@ pub fn prelu<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     const F: &str = "prelu";
     let input = x;
-    let mut x = arrays::float_array(F, "x", x)?;
+    let x = arrays::float_array(F, "x", x)?;
     let weight = arrays::real_array_as(F, "weight", weight, &x.dtype())?;
     let channels = channel_axis(axis, x.ndim())?;
-    let out = out.filter(|o| !o.is_none());
-    let direct = match out {
-        Some(o) => arrays::check_out(F, "out", o, x.shape(), &x.dtype())?,
-        None => false,
-    };
-    let target = match out {
-        Some(o) if direct => o.cast::<PyUntypedArray>()?.clone(),
-        _ => arrays::empty_like(&x)?,
-    };
-    let mut inplace = false;
-    if arrays::may_share(&x, &target)? {
-        if same_view(&x, &target)? {
-            inplace = true;
-        } else {
-            x = arrays::copy(&x)?;
-        }
-    }
-    by_dtype!(
-        Dtype::of(&x),
-        prelu_typed(&x, &weight, channels, &target, inplace)
-    )?;
-    match out {
-        Some(o) if !direct => {
-            arrays::copy_into(o, &target)?;
-            Ok(o.clone())
-        }
-        Some(o) => Ok(o.clone()),
-        None => arrays::result(input, target.into_any()),
-    }
+    arrays::with_output(F, input, x, out, true, |x, target| {
+        by_dtype!(Dtype::of(x), prelu_typed(x, &weight, channels, target))
+    })
 }
 
 fn prelu_typed<T: Float + numpy::Element>(
     x: &Bound<'_, PyUntypedArray>,
     weight: &Bound<'_, PyUntypedArray>,
     channels: Channels,
-    target: &Bound<'_, PyUntypedArray>,
-    inplace: bool,
+    target: Target<'_>,
 ) -> PyResult<()> {
     let py = x.py();
     let w = weight_vector::<T>("prelu", weight, channels)?;
-    let mut target = target.cast::<PyArrayDyn<T>>()?.try_readwrite()?;
-    let len = target.len();
-    let (out, axis) = shaped(target.as_array_mut(), channels);
-    if inplace {
+    let mut array = target.array.cast::<PyArrayDyn<T>>()?.try_readwrite()?;
+    let len = array.len();
+    let (out, axis) = shaped(array.as_array_mut(), channels);
+    if target.inplace {
         let mut out = out;
         return py
             .detach(|| pool::run(len, || out.prelu_inplace(&w, axis)))
@@ -282,4 +237,46 @@ fn prelu_backward_typed<'py, T: Float + numpy::Element>(
     })
     .map_err(to_py)?;
     Ok(PyArray1::from_owned_array(py, grad_weight).into_any())
+}
+
+/// The derivative of PReLU with respect to `x`: `1` where `x > 0`, `weight[c]` where
+/// `x <= 0`, NaN where `x` is NaN; channels as in `prelu`.
+#[pyfunction]
+#[pyo3(signature = (x, weight, axis=None))]
+pub fn prelu_derivative<'py>(
+    x: &Bound<'py, PyAny>,
+    weight: &Bound<'py, PyAny>,
+    axis: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    const F: &str = "prelu_derivative";
+    let input = x;
+    let x = arrays::float_array(F, "x", x)?;
+    let weight = arrays::real_array_as(F, "weight", weight, &x.dtype())?;
+    let channels = channel_axis(axis, x.ndim())?;
+    arrays::with_output(F, input, x, None, false, |x, target| {
+        by_dtype!(
+            Dtype::of(x),
+            prelu_derivative_typed(x, &weight, channels, target)
+        )
+    })
+}
+
+fn prelu_derivative_typed<T: Float + numpy::Element>(
+    x: &Bound<'_, PyUntypedArray>,
+    weight: &Bound<'_, PyUntypedArray>,
+    channels: Channels,
+    target: Target<'_>,
+) -> PyResult<()> {
+    let py = x.py();
+    let w = weight_vector::<T>("prelu_derivative", weight, channels)?;
+    let x = x.cast::<PyArrayDyn<T>>()?.try_readonly()?;
+    let len = x.len();
+    let (x, axis) = shaped(x.as_array(), channels);
+    let derivative = py
+        .detach(|| pool::run(len, || x.prelu_derivative(&w, axis)))
+        .map_err(to_py)?;
+    let mut array = target.array.cast::<PyArrayDyn<T>>()?.try_readwrite()?;
+    let (mut out, _) = shaped(array.as_array_mut(), channels);
+    out.assign(&derivative);
+    Ok(())
 }

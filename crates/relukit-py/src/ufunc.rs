@@ -185,73 +185,8 @@ fn quietly<R>(f: impl FnOnce() -> R) -> R {
 
 // ---- the loops ----
 
-unsafe extern "C" fn relu_loop<T: Element>(
-    args: *mut *mut c_char,
-    dims: *mut npy_intp,
-    steps: *mut npy_intp,
-    _: *mut c_void,
-) {
-    // SAFETY: registered for 1-in 1-out operands of type T.
-    quietly(|| unsafe {
-        unary::<T>(
-            args,
-            dims,
-            steps,
-            |x, o| drop(relukit::relu(x, o)),
-            relukit::relu_inplace,
-        )
-    })
-}
-
-/// ReLU of unsigned integers and booleans: every value is >= 0, so a copy.
-unsafe extern "C" fn identity_loop<T: Copy + Default + Send + Sync>(
-    args: *mut *mut c_char,
-    dims: *mut npy_intp,
-    steps: *mut npy_intp,
-    _: *mut c_void,
-) {
-    // SAFETY: registered for 1-in 1-out operands of type T.
-    unsafe { unary::<T>(args, dims, steps, |x, o| o.copy_from_slice(x), |_| {}) }
-}
-
-unsafe extern "C" fn derivative_loop<T: Float>(
-    args: *mut *mut c_char,
-    dims: *mut npy_intp,
-    steps: *mut npy_intp,
-    _: *mut c_void,
-) {
-    let inplace = |d: &mut [T]| {
-        let copy = d.to_vec();
-        drop(relukit::relu_derivative(&copy, d));
-    };
-    // SAFETY: registered for 1-in 1-out operands of type T.
-    quietly(|| unsafe {
-        unary::<T>(
-            args,
-            dims,
-            steps,
-            |x, o| drop(relukit::relu_derivative(x, o)),
-            inplace,
-        )
-    })
-}
-
-unsafe extern "C" fn backward_loop<T: Float>(
-    args: *mut *mut c_char,
-    dims: *mut npy_intp,
-    steps: *mut npy_intp,
-    _: *mut c_void,
-) {
-    // SAFETY: registered for (grad_output, x) -> grad_input of type T.
-    quietly(|| unsafe {
-        binary::<T, T, T>(args, dims, steps, |g, x, o| {
-            drop(relukit::relu_backward(g, x, o))
-        })
-    })
-}
-
 /// The float types the loops run on, with their NaN.
-pub trait Real: Float {
+pub trait Real: Float + numpy::Element {
     const NAN: Self;
 }
 impl Real for f16 {
@@ -264,16 +199,150 @@ impl Real for f64 {
     const NAN: Self = f64::NAN;
 }
 
-/// Whether `negative_slope` is finite in the compute type of `T` (`1e39` is not, for
-/// float32 and float16). relukit checks the slope before the lengths, so a call on
-/// empty slices answers exactly that.
-fn slope_ok<T: Float>(negative_slope: f64) -> bool {
-    relukit::leaky_relu::<T>(&[], negative_slope, &mut []).is_ok()
+/// Defines a 1-in 1-out loop: `$run(x, out)` on contiguous runs, `$inplace(data)` when
+/// the output is the input.
+macro_rules! unary_loop {
+    ($name:ident<$t:ident: $bound:path>, $run:expr, $inplace:expr) => {
+        unsafe extern "C" fn $name<$t: $bound>(
+            args: *mut *mut c_char,
+            dims: *mut npy_intp,
+            steps: *mut npy_intp,
+            _: *mut c_void,
+        ) {
+            // SAFETY: registered for 1-in 1-out operands of type T.
+            quietly(|| unsafe { unary::<$t>(args, dims, steps, $run, $inplace) })
+        }
+    };
 }
 
-/// An element whose slope is not finite: NaN, and NumPy's "invalid value" flag raised
-/// after the loop (a RuntimeWarning, or FloatingPointError under `np.errstate`), the
-/// way `np.sqrt(-1)` reports. `relukit.leaky_relu` checks slopes before and raises.
+/// Defines a 2-in 1-out loop (`grad_output, x -> grad_input`): `$run(g, x, out)`.
+macro_rules! binary_loop {
+    ($name:ident<$t:ident: $bound:path>, $run:expr) => {
+        unsafe extern "C" fn $name<$t: $bound>(
+            args: *mut *mut c_char,
+            dims: *mut npy_intp,
+            steps: *mut npy_intp,
+            _: *mut c_void,
+        ) {
+            // SAFETY: registered for 2-in 1-out operands of type T.
+            quietly(|| unsafe { binary::<$t, $t, $t>(args, dims, steps, $run) })
+        }
+    };
+}
+
+/// The slice functions' results are `Ok` here: the loops' lengths always match.
+fn done(_: Result<(), relukit::Error>) {}
+
+/// A derivative in place: the slice functions take a separate output.
+fn through_copy<T: Copy>(data: &mut [T], f: impl Fn(&[T], &mut [T]) -> Result<(), relukit::Error>) {
+    let copy = data.to_vec();
+    done(f(&copy, data));
+}
+
+unary_loop!(relu_loop<T: Element>, |x, o| done(relukit::relu(x, o)), relukit::relu_inplace);
+unary_loop!(
+    derivative_loop<T: Float>,
+    |x, o| done(relukit::relu_derivative(x, o)),
+    |d| through_copy(d, relukit::relu_derivative)
+);
+binary_loop!(backward_loop<T: Float>, |g, x, o| done(relukit::relu_backward(g, x, o)));
+unary_loop!(relu6_loop<T: Float>, |x, o| done(relukit::relu6(x, o)), relukit::relu6_inplace);
+unary_loop!(
+    relu6_derivative_loop<T: Float>,
+    |x, o| done(relukit::relu6_derivative(x, o)),
+    |d| through_copy(d, relukit::relu6_derivative)
+);
+binary_loop!(relu6_backward_loop<T: Float>, |g, x, o| done(relukit::relu6_backward(g, x, o)));
+
+/// ReLU of unsigned integers and booleans: every value is >= 0, so a copy.
+unsafe extern "C" fn identity_loop<T: Copy + Default + Send + Sync>(
+    args: *mut *mut c_char,
+    dims: *mut npy_intp,
+    steps: *mut npy_intp,
+    _: *mut c_void,
+) {
+    // SAFETY: registered for 1-in 1-out operands of type T.
+    unsafe { unary::<T>(args, dims, steps, |x, o| o.copy_from_slice(x), |_| {}) }
+}
+
+/// An operation with float64 parameter operands (a slope, a ceiling, a threshold and
+/// its value): the ufunc's operands are the `INPUTS` data arrays, then the `PARAMS`
+/// parameters, then the output.
+pub trait WithParams<T: Real> {
+    /// Data operands: 1 (`x`) or 2 (`grad_output, x`).
+    const INPUTS: usize;
+    /// Parameter operands: 1 or 2.
+    const PARAMS: usize;
+    /// The slice function on a run with constant parameters (`b` is `a` for one input);
+    /// its parameter check comes first, so a call on empty slices answers whether the
+    /// parameters are valid, with relukit's message.
+    fn run(p: [f64; 2], a: &[T], b: &[T], out: &mut [T]) -> Result<(), relukit::Error>;
+    /// The same in place (`data` is `a`; one input only).
+    fn run_inplace(p: [f64; 2], data: &mut [T]) -> Result<(), relukit::Error> {
+        let copy = data.to_vec();
+        Self::run(p, &copy, &copy, data)
+    }
+    /// One element, for valid parameters: the reference.
+    fn element(p: [f64; 2], a: T, b: T) -> T;
+}
+
+/// Declares operations with parameters: name, inputs, parameters, run, in place, element.
+macro_rules! with_params {
+    ($($op:ident: $inputs:literal, $params:literal,
+       |$p:ident, $a:ident, $b:ident, $o:ident| $run:expr,
+       $(inplace |$pi:ident, $d:ident| $inplace:expr,)?
+       element |$pe:ident, $ea:ident, $eb:ident| $element:expr;)*) => {$(
+        pub struct $op;
+        impl<T: Real> WithParams<T> for $op {
+            const INPUTS: usize = $inputs;
+            const PARAMS: usize = $params;
+            fn run($p: [f64; 2], $a: &[T], $b: &[T], $o: &mut [T]) -> Result<(), relukit::Error> {
+                let _ = $b;
+                $run
+            }
+            $(fn run_inplace($pi: [f64; 2], $d: &mut [T]) -> Result<(), relukit::Error> {
+                $inplace
+            })?
+            fn element($pe: [f64; 2], $ea: T, $eb: T) -> T {
+                let _ = $eb;
+                $element
+            }
+        }
+    )*};
+}
+
+with_params! {
+    Leaky: 1, 1, |p, a, b, o| relukit::leaky_relu(a, p[0], o),
+        inplace |p, d| relukit::leaky_relu_inplace(d, p[0]),
+        element |p, a, b| reference::leaky_relu(a, p[0]);
+    LeakyDerivative: 1, 1, |p, a, b, o| relukit::leaky_relu_derivative(a, p[0], o),
+        element |p, a, b| reference::leaky_relu_derivative(a, p[0]);
+    LeakyBackward: 2, 1, |p, a, b, o| relukit::leaky_relu_backward(a, b, p[0], o),
+        element |p, a, b| reference::leaky_relu_backward(a, b, p[0]);
+    Clipped: 1, 1, |p, a, b, o| relukit::clipped_relu(a, p[0], o),
+        inplace |p, d| relukit::clipped_relu_inplace(d, p[0]),
+        element |p, a, b| reference::clipped_relu(a, p[0]);
+    ClippedDerivative: 1, 1, |p, a, b, o| relukit::clipped_relu_derivative(a, p[0], o),
+        element |p, a, b| reference::clipped_relu_derivative(a, p[0]);
+    ClippedBackward: 2, 1, |p, a, b, o| relukit::clipped_relu_backward(a, b, p[0], o),
+        element |p, a, b| reference::clipped_relu_backward(a, b, p[0]);
+    Threshold: 1, 2, |p, a, b, o| relukit::threshold(a, p[0], p[1], o),
+        inplace |p, d| relukit::threshold_inplace(d, p[0], p[1]),
+        element |p, a, b| reference::threshold(a, p[0], p[1]);
+    ThresholdDerivative: 1, 1, |p, a, b, o| relukit::threshold_derivative(a, p[0], o),
+        element |p, a, b| reference::threshold_derivative(a, p[0]);
+    ThresholdBackward: 2, 1, |p, a, b, o| relukit::threshold_backward(a, b, p[0], o),
+        element |p, a, b| reference::threshold_backward(a, b, p[0]);
+}
+
+/// Whether parameters are valid for `Op` on `T` (a call on empty slices).
+fn valid<T: Real, Op: WithParams<T>>(p: [f64; 2]) -> bool {
+    Op::run(p, &[], &[], &mut []).is_ok()
+}
+
+/// An element whose parameters are not valid: NaN, and NumPy's "invalid value" flag
+/// raised after the loop (a RuntimeWarning, or FloatingPointError under `np.errstate`),
+/// the way `np.sqrt(-1)` reports. The Python functions check parameters before and raise.
 fn raise_invalid() {
     let (a, b) = (
         std::hint::black_box(f64::INFINITY),
@@ -282,72 +351,104 @@ fn raise_invalid() {
     std::hint::black_box(a - b);
 }
 
-/// The slope operand of a run, when it is one value for the whole run (the usual
-/// broadcast scalar) that is finite in the compute type: then the run goes to the
-/// kernels; otherwise (an array of slopes, or a non-finite one) it goes element by
-/// element.
-///
-/// # Safety
-/// `slope` is the float64 operand of a run of `n` elements with byte stride `step`.
-unsafe fn constant_slope<T: Float>(n: usize, slope: *const c_char, step: isize) -> Option<f64> {
-    // SAFETY: the operand holds at least one element when n > 0.
-    let s = (n > 0 && step == 0).then(|| unsafe { slope.cast::<f64>().read_unaligned() })?;
-    slope_ok::<T>(s).then_some(s)
-}
-
-unsafe extern "C" fn leaky_loop<T: Real>(
+unsafe extern "C" fn param_loop<T: Real, Op: WithParams<T>>(
     args: *mut *mut c_char,
     dims: *mut npy_intp,
     steps: *mut npy_intp,
     _: *mut c_void,
 ) {
-    // SAFETY: as the loop's.
-    if quietly(|| unsafe { leaky_run::<T>(args, dims, steps) }) {
+    // SAFETY: registered for Op's operands of type T and float64.
+    if quietly(|| unsafe { param_run::<T, Op>(args, dims, steps) }) {
         raise_invalid();
     }
 }
 
-/// The body of [`leaky_loop`]; returns whether a slope was not finite.
+/// The body of [`param_loop`]: runs with constant, valid parameters (the usual broadcast
+/// scalars) go to the kernels; others go element by element, an invalid parameter giving
+/// NaN. Returns whether a parameter was invalid.
 ///
 /// # Safety
-/// NumPy's arguments to a (x, slope) -> out loop of types (T, f64) -> T.
-unsafe fn leaky_run<T: Real>(
+/// NumPy's arguments to a loop of `Op`'s operands: `INPUTS` of type T, `PARAMS` of type
+/// float64, an output of type T.
+unsafe fn param_run<T: Real, Op: WithParams<T>>(
     args: *mut *mut c_char,
     dims: *mut npy_intp,
     steps: *mut npy_intp,
 ) -> bool {
-    // SAFETY: NumPy passes three operands: x, slope, out.
-    let (n, slope, slope_step) = unsafe { (*dims as usize, *args.add(1), *steps.add(1)) };
-    // SAFETY: as above.
-    if let Some(s) = unsafe { constant_slope::<T>(n, slope, slope_step) } {
-        // SAFETY: NumPy passes three operand pointers and strides.
-        let (mut args2, mut steps2) = unsafe { ([*args, *args.add(2)], [*steps, *steps.add(2)]) };
-        // SAFETY: NumPy's operands less the constant slope.
-        unsafe {
-            unary::<T>(
-                args2.as_mut_ptr(),
-                dims,
-                steps2.as_mut_ptr(),
-                |x, o| drop(relukit::leaky_relu(x, s, o)),
-                |d| drop(relukit::leaky_relu_inplace(d, s)),
-            )
-        };
+    let (k, p) = (Op::INPUTS, Op::PARAMS);
+    // SAFETY: NumPy passes k + p + 1 operand pointers and strides, and one length.
+    let (n, operand, step) = unsafe {
+        (
+            *dims as usize,
+            |j: usize| *args.add(j),
+            |j: usize| *steps.add(j),
+        )
+    };
+    // SAFETY: element i of parameter j is in bounds for i < n.
+    let param = |j: usize, i: usize| unsafe {
+        operand(k + j)
+            .offset(i as isize * step(k + j))
+            .cast::<f64>()
+            .read_unaligned()
+    };
+    let params = |i: usize| [param(0, i), if p > 1 { param(1, i) } else { 0.0 }];
+    if n > 0 && (0..p).all(|j| step(k + j) == 0) && valid::<T, Op>(params(0)) {
+        let ps = params(0);
+        let (out, out_step) = (operand(k + p), step(k + p));
+        if k == 1 {
+            let (mut args2, mut steps2) = (
+                [operand(0), out],
+                [step(0) as npy_intp, out_step as npy_intp],
+            );
+            // SAFETY: NumPy's operands less the constant parameters.
+            unsafe {
+                unary::<T>(
+                    args2.as_mut_ptr(),
+                    dims,
+                    steps2.as_mut_ptr(),
+                    |x, o| done(Op::run(ps, x, x, o)),
+                    |d| done(Op::run_inplace(ps, d)),
+                )
+            };
+        } else {
+            let (mut args3, mut steps3) = (
+                [operand(0), operand(1), out],
+                [
+                    step(0) as npy_intp,
+                    step(1) as npy_intp,
+                    out_step as npy_intp,
+                ],
+            );
+            // SAFETY: NumPy's operands less the constant parameters.
+            unsafe {
+                binary::<T, T, T>(args3.as_mut_ptr(), dims, steps3.as_mut_ptr(), |a, b, o| {
+                    done(Op::run(ps, a, b, o))
+                })
+            };
+        }
         return false;
     }
     let mut invalid = false;
-    for i in 0..n as isize {
-        // SAFETY: element i of each operand is in bounds.
+    for i in 0..n {
+        // SAFETY: element i of each data operand and of the output is in bounds.
         unsafe {
-            let x = (*args).offset(i * *steps).cast::<T>().read_unaligned();
-            let s = slope.offset(i * slope_step).cast::<f64>().read_unaligned();
-            let value = if slope_ok::<T>(s) {
-                reference::leaky_relu(x, s)
+            let read = |j: usize| {
+                operand(j)
+                    .offset(i as isize * step(j))
+                    .cast::<T>()
+                    .read_unaligned()
+            };
+            let a = read(0);
+            let b = if k > 1 { read(1) } else { a };
+            let ps = params(i);
+            let value = if valid::<T, Op>(ps) {
+                Op::element(ps, a, b)
             } else {
                 invalid = true;
                 T::NAN
             };
-            (*args.add(2))
-                .offset(i * *steps.add(2))
+            operand(k + p)
+                .offset(i as isize * step(k + p))
                 .cast::<T>()
                 .write_unaligned(value);
         }
@@ -355,69 +456,50 @@ unsafe fn leaky_run<T: Real>(
     invalid
 }
 
-unsafe extern "C" fn leaky_backward_loop<T: Real>(
-    args: *mut *mut c_char,
-    dims: *mut npy_intp,
-    steps: *mut npy_intp,
-    _: *mut c_void,
-) {
-    // SAFETY: as the loop's.
-    if quietly(|| unsafe { leaky_backward_run::<T>(args, dims, steps) }) {
-        raise_invalid();
-    }
-}
-
-/// The body of [`leaky_backward_loop`]; returns whether a slope was not finite.
-///
-/// # Safety
-/// NumPy's arguments to a (grad, x, slope) -> out loop of types (T, T, f64) -> T.
-unsafe fn leaky_backward_run<T: Real>(
-    args: *mut *mut c_char,
-    dims: *mut npy_intp,
-    steps: *mut npy_intp,
-) -> bool {
-    // SAFETY: NumPy passes four operands: grad_output, x, slope, out.
-    let (n, slope, slope_step) = unsafe { (*dims as usize, *args.add(2), *steps.add(2)) };
-    // SAFETY: as above.
-    if let Some(s) = unsafe { constant_slope::<T>(n, slope, slope_step) } {
-        // SAFETY: NumPy passes four operand pointers and strides.
-        let (mut args3, mut steps3) = unsafe {
-            (
-                [*args, *args.add(1), *args.add(3)],
-                [*steps, *steps.add(1), *steps.add(3)],
-            )
-        };
-        // SAFETY: NumPy's operands less the constant slope.
-        unsafe {
-            binary::<T, T, T>(args3.as_mut_ptr(), dims, steps3.as_mut_ptr(), |g, x, o| {
-                drop(relukit::leaky_relu_backward(g, x, s, o))
-            })
-        };
-        return false;
-    }
-    let mut invalid = false;
-    for i in 0..n as isize {
-        // SAFETY: element i of each of the four operands is in bounds.
-        unsafe {
-            let g = (*args).offset(i * *steps).cast::<T>().read_unaligned();
-            let x = (*args.add(1))
-                .offset(i * *steps.add(1))
-                .cast::<T>()
-                .read_unaligned();
-            let s = slope.offset(i * slope_step).cast::<f64>().read_unaligned();
-            let value = if slope_ok::<T>(s) {
-                reference::leaky_relu_backward(g, x, s)
-            } else {
-                invalid = true;
-                T::NAN
-            };
-            (*args.add(3))
-                .offset(i * *steps.add(3))
-                .cast::<T>()
-                .write_unaligned(value);
+/// Checks the parameters of ufunc `name` on `dtype` (each row of `parameters` is one
+/// set), raising relukit's `ValueError` for the first invalid one: what the Python
+/// functions call before the ufunc, so that a bad parameter is an error, not a NaN.
+#[pyfunction]
+pub fn _check_parameters(
+    name: &str,
+    dtype: &Bound<'_, numpy::PyArrayDescr>,
+    parameters: Vec<Vec<f64>>,
+) -> PyResult<()> {
+    fn check<T: Real, Op: WithParams<T>>(rows: &[Vec<f64>]) -> Result<(), relukit::Error> {
+        for row in rows {
+            let p = [
+                row.first().copied().unwrap_or(0.0),
+                row.get(1).copied().unwrap_or(0.0),
+            ];
+            Op::run(p, &[], &[], &mut [])?;
         }
+        Ok(())
     }
-    invalid
+    fn by_op<T: Real>(name: &str, rows: &[Vec<f64>]) -> PyResult<Result<(), relukit::Error>> {
+        Ok(match name {
+            "leaky_relu_ufunc" => check::<T, Leaky>(rows),
+            "leaky_relu_derivative_ufunc" => check::<T, LeakyDerivative>(rows),
+            "leaky_relu_backward_ufunc" => check::<T, LeakyBackward>(rows),
+            "clipped_relu_ufunc" => check::<T, Clipped>(rows),
+            "clipped_relu_derivative_ufunc" => check::<T, ClippedDerivative>(rows),
+            "clipped_relu_backward_ufunc" => check::<T, ClippedBackward>(rows),
+            "threshold_ufunc" => check::<T, Threshold>(rows),
+            "threshold_derivative_ufunc" => check::<T, ThresholdDerivative>(rows),
+            "threshold_backward_ufunc" => check::<T, ThresholdBackward>(rows),
+            _ => {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "no ufunc with parameters is named {name:?}"
+                )));
+            }
+        })
+    }
+    use numpy::PyArrayDescrMethods;
+    let result = match (dtype.kind(), dtype.itemsize()) {
+        (b'f', 2) => by_op::<f16>(name, &parameters)?,
+        (b'f', 4) => by_op::<f32>(name, &parameters)?,
+        _ => by_op::<f64>(name, &parameters)?,
+    };
+    result.map_err(crate::errors::to_py)
 }
 
 // ---- building the ufuncs ----
@@ -438,12 +520,28 @@ fn same<T>(function: Loop, npy: NPY_TYPES, operands: usize) -> Spec {
     }
 }
 
-/// A Leaky ReLU loop: data of type `T` (`npy`), a float64 slope, then the output.
-fn with_slope<T>(function: Loop, npy: NPY_TYPES, data_operands: usize) -> Spec {
-    let mut operands = vec![(npy, size_of::<T>()); data_operands];
-    operands.push((NPY_DOUBLE, size_of::<f64>()));
+/// A loop of `Op` with parameters on type `T` (`npy`): its data operands, its float64
+/// parameters, then the output.
+fn with_params<T: Real, Op: WithParams<T>>(npy: NPY_TYPES) -> Spec {
+    let mut operands = vec![(npy, size_of::<T>()); Op::INPUTS];
+    operands.extend(std::iter::repeat_n(
+        (NPY_DOUBLE, size_of::<f64>()),
+        Op::PARAMS,
+    ));
     operands.push((npy, size_of::<T>()));
-    Spec { function, operands }
+    Spec {
+        function: param_loop::<T, Op>,
+        operands,
+    }
+}
+
+/// The three float loops of an operation with parameters.
+fn float_params<Op: WithParams<f16> + WithParams<f32> + WithParams<f64>>() -> Vec<Spec> {
+    vec![
+        with_params::<f16, Op>(NPY_HALF),
+        with_params::<f32, Op>(NPY_FLOAT),
+        with_params::<f64, Op>(NPY_DOUBLE),
+    ]
 }
 
 /// Per ufunc, per loop, the item sizes of the Rust types (checked by the tests against
@@ -554,20 +652,59 @@ pub fn relu_backward(py: Python<'_>) -> PyResult<Py<PyAny>> {
     make_ufunc(py, c"relu_backward", c"relu_backward(grad_output, x, /, out=None, *, where=True, ...)\n\ngrad_output where x > 0, +0 where x <= 0 (a select: inf or NaN gradients there give 0), NaN where x is NaN.", 2, loops)
 }
 
-pub fn leaky_relu(py: Python<'_>) -> PyResult<Py<PyAny>> {
-    let loops = vec![
-        with_slope::<f16>(leaky_loop::<f16>, NPY_HALF, 1),
-        with_slope::<f32>(leaky_loop::<f32>, NPY_FLOAT, 1),
-        with_slope::<f64>(leaky_loop::<f64>, NPY_DOUBLE, 1),
-    ];
-    make_ufunc(py, c"leaky_relu_ufunc", c"leaky_relu_ufunc(x, negative_slope, /, out=None, *, where=True, ...)\n\nLeaky ReLU with the slope as an operand (float64, broadcast). A slope that is not finite in the compute type gives NaN and NumPy's invalid-value warning; relukit.leaky_relu raises ValueError instead.", 2, loops)
+/// Declares the constructors of ufuncs with parameters: name, data operands, doc.
+macro_rules! param_ufuncs {
+    ($($fn_name:ident, $op:ty, $name:literal, $nin:literal, $doc:literal;)*) => {$(
+        pub fn $fn_name(py: Python<'_>) -> PyResult<Py<PyAny>> {
+            make_ufunc(py, $name, $doc, $nin, float_params::<$op>())
+        }
+    )*};
 }
 
-pub fn leaky_relu_backward(py: Python<'_>) -> PyResult<Py<PyAny>> {
+param_ufuncs! {
+    leaky_relu, Leaky, c"leaky_relu_ufunc", 2,
+        c"leaky_relu_ufunc(x, negative_slope, /, out=None, *, where=True, ...)\n\nLeaky ReLU with the slope as an operand (float64, broadcast). A slope that is not finite in the compute type gives NaN and NumPy's invalid-value warning; relukit.leaky_relu raises ValueError instead.";
+    leaky_relu_derivative, LeakyDerivative, c"leaky_relu_derivative_ufunc", 2,
+        c"leaky_relu_derivative_ufunc(x, negative_slope, /, out=None, *, where=True, ...)\n\n1 for x > 0, the slope for x <= 0, NaN stays NaN. relukit.leaky_relu_derivative checks the slope first.";
+    leaky_relu_backward, LeakyBackward, c"leaky_relu_backward_ufunc", 3,
+        c"leaky_relu_backward_ufunc(grad_output, x, negative_slope, /, out=None, *, where=True, ...)\n\nLeaky ReLU backward with the slope as an operand. relukit.leaky_relu_backward checks the slope first.";
+    clipped_relu, Clipped, c"clipped_relu_ufunc", 2,
+        c"clipped_relu_ufunc(x, ceiling, /, out=None, *, where=True, ...)\n\nmin(max(0, x), ceiling), NaN stays NaN. relukit.clipped_relu checks the ceiling first.";
+    clipped_relu_derivative, ClippedDerivative, c"clipped_relu_derivative_ufunc", 2,
+        c"clipped_relu_derivative_ufunc(x, ceiling, /, out=None, *, where=True, ...)\n\n1 for 0 < x < ceiling, 0 elsewhere, NaN stays NaN.";
+    clipped_relu_backward, ClippedBackward, c"clipped_relu_backward_ufunc", 3,
+        c"clipped_relu_backward_ufunc(grad_output, x, ceiling, /, out=None, *, where=True, ...)\n\ngrad_output for 0 < x < ceiling, +0 elsewhere (a select), NaN where x is NaN.";
+    threshold, Threshold, c"threshold_ufunc", 3,
+        c"threshold_ufunc(x, threshold, value, /, out=None, *, where=True, ...)\n\nx where x > threshold (and NaN), value elsewhere. relukit.threshold checks the parameters first.";
+    threshold_derivative, ThresholdDerivative, c"threshold_derivative_ufunc", 2,
+        c"threshold_derivative_ufunc(x, threshold, /, out=None, *, where=True, ...)\n\n1 where x > threshold, 0 elsewhere, NaN stays NaN.";
+    threshold_backward, ThresholdBackward, c"threshold_backward_ufunc", 3,
+        c"threshold_backward_ufunc(grad_output, x, threshold, /, out=None, *, where=True, ...)\n\ngrad_output where x > threshold, +0 elsewhere (a select), NaN where x is NaN.";
+}
+
+pub fn relu6(py: Python<'_>) -> PyResult<Py<PyAny>> {
     let loops = vec![
-        with_slope::<f16>(leaky_backward_loop::<f16>, NPY_HALF, 2),
-        with_slope::<f32>(leaky_backward_loop::<f32>, NPY_FLOAT, 2),
-        with_slope::<f64>(leaky_backward_loop::<f64>, NPY_DOUBLE, 2),
+        same::<f16>(relu6_loop::<f16>, NPY_HALF, 2),
+        same::<f32>(relu6_loop::<f32>, NPY_FLOAT, 2),
+        same::<f64>(relu6_loop::<f64>, NPY_DOUBLE, 2),
     ];
-    make_ufunc(py, c"leaky_relu_backward_ufunc", c"leaky_relu_backward_ufunc(grad_output, x, negative_slope, /, out=None, *, where=True, ...)\n\nLeaky ReLU backward with the slope as an operand. A slope that is not finite in the compute type gives NaN and NumPy's invalid-value warning; relukit.leaky_relu_backward raises ValueError instead.", 3, loops)
+    make_ufunc(py, c"relu6", c"relu6(x, /, out=None, *, where=True, ...)\n\nmin(max(0, x), 6): +0 for x <= 0 (-0.0 too), 6 for x >= 6; NaN stays NaN.", 1, loops)
+}
+
+pub fn relu6_derivative(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    let loops = vec![
+        same::<f16>(relu6_derivative_loop::<f16>, NPY_HALF, 2),
+        same::<f32>(relu6_derivative_loop::<f32>, NPY_FLOAT, 2),
+        same::<f64>(relu6_derivative_loop::<f64>, NPY_DOUBLE, 2),
+    ];
+    make_ufunc(py, c"relu6_derivative", c"relu6_derivative(x, /, out=None, *, where=True, ...)\n\n1 for 0 < x < 6, 0 elsewhere (at both kinks too), NaN stays NaN.", 1, loops)
+}
+
+pub fn relu6_backward(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    let loops = vec![
+        same::<f16>(relu6_backward_loop::<f16>, NPY_HALF, 3),
+        same::<f32>(relu6_backward_loop::<f32>, NPY_FLOAT, 3),
+        same::<f64>(relu6_backward_loop::<f64>, NPY_DOUBLE, 3),
+    ];
+    make_ufunc(py, c"relu6_backward", c"relu6_backward(grad_output, x, /, out=None, *, where=True, ...)\n\ngrad_output for 0 < x < 6, +0 elsewhere (a select), NaN where x is NaN.", 2, loops)
 }

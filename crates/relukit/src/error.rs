@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use crate::Float;
-
 /// What kind of inconsistency an [`Error`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -25,8 +23,9 @@ pub enum ErrorKind {
     AxisOutOfRange,
     /// A dead-unit monitor was given data for another number of units.
     UnitMismatch,
-    /// A count is outside its allowed range (a thread count above
-    /// [`threads::max_threads`](crate::threads::max_threads), say).
+    /// A count or parameter is outside its allowed range: a thread count above
+    /// [`threads::max_threads`](crate::threads::max_threads), a negative or NaN
+    /// `ceiling`, a NaN `threshold`, an RReLU `lower` above `upper`.
     OutOfRange,
     /// Bytes given to [`DeadUnitMonitor::from_bytes`](crate::DeadUnitMonitor::from_bytes)
     /// are not a monitor written by [`to_bytes`](crate::DeadUnitMonitor::to_bytes):
@@ -74,25 +73,6 @@ impl Error {
                 ErrorKind::LengthMismatch,
                 format!(
                     "`{name}` has {actual} elements, expected {expected} (the length of `{reference_name}`)"
-                ),
-            ))
-        }
-    }
-
-    /// Converts a slope to the compute type of `T` (rounding to nearest) and checks
-    /// that it is finite there: `1e39` is finite as an `f64` but infinite as an `f32`,
-    /// the compute type of `f32`, `f16` and `bf16`.
-    pub(crate) fn check_slope<T: Float>(name: &str, slope: f64) -> Result<T::Compute, Error> {
-        let converted = T::slope(slope);
-        if converted.into().is_finite() {
-            Ok(converted)
-        } else {
-            Err(Error::new(
-                ErrorKind::NonFiniteSlope,
-                format!(
-                    "`{name}` must be finite in {} (the compute type of {}), got {slope}",
-                    T::COMPUTE_NAME,
-                    T::NAME
                 ),
             ))
         }

@@ -75,17 +75,15 @@
 mod arch;
 mod element;
 mod error;
-mod half_bits;
-mod lanes;
+mod exec;
+mod kernel;
 mod layout;
-mod leaky;
 mod monitor;
 #[cfg(feature = "ndarray")]
 pub mod ndarray;
-mod parallel;
-mod prelu;
+mod ops;
+mod params;
 pub mod reference;
-mod relu;
 #[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing;
@@ -104,7 +102,22 @@ pub use element::{Element, Float};
 pub use error::{Error, ErrorKind};
 pub use half::{bf16, f16};
 pub use layout::ChannelLayout;
-pub use leaky::{leaky_relu, leaky_relu_backward, leaky_relu_backward_inplace, leaky_relu_inplace};
 pub use monitor::DeadUnitMonitor;
-pub use prelu::{prelu, prelu_backward, prelu_inplace};
-pub use relu::{relu, relu_backward, relu_backward_inplace, relu_derivative, relu_inplace};
+pub use ops::clipped::{
+    clipped_relu, clipped_relu_backward, clipped_relu_backward_inplace, clipped_relu_derivative,
+    clipped_relu_inplace, relu6, relu6_backward, relu6_backward_inplace, relu6_derivative,
+    relu6_inplace,
+};
+pub use ops::leaky::{
+    leaky_relu, leaky_relu_backward, leaky_relu_backward_inplace, leaky_relu_derivative,
+    leaky_relu_inplace,
+};
+pub use ops::prelu::{prelu, prelu_backward, prelu_derivative, prelu_inplace};
+pub use ops::relu::{relu, relu_backward, relu_backward_inplace, relu_derivative, relu_inplace};
+pub use ops::rrelu::{
+    RreluMode, rrelu, rrelu_backward, rrelu_backward_inplace, rrelu_derivative, rrelu_inplace,
+};
+pub use ops::threshold::{
+    threshold, threshold_backward, threshold_backward_inplace, threshold_derivative,
+    threshold_inplace,
+};

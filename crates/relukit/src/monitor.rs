@@ -3,7 +3,8 @@
 use rayon::prelude::*;
 
 use crate::arch::Simd;
-use crate::parallel::Exec;
+use crate::exec::Exec;
+use crate::kernel::reduce::{MapAccumulate, MapSum};
 use crate::{ChannelLayout, Error, ErrorKind, Float};
 
 /// Counts, per unit, over a window of batches, how often the unit was active
@@ -547,12 +548,11 @@ fn count_rows<T: Float>(
         // Each run belongs to one unit: one integer sum per run.
         for (r, run) in data.chunks(inner).enumerate() {
             let start = r * inner;
-            let packed = match out.as_deref_mut() {
-                Some(out) => simd.map_sum(run, &mut out[start..start + run.len()], |x: T| {
-                    (x.relu(), code64(x))
-                }),
-                None => simd.sum(run, code64),
-            };
+            let out = out
+                .as_deref_mut()
+                .map(|out| &mut out[start..start + run.len()]);
+            let f = |x: T| (x.relu(), code64(x));
+            let packed = simd.run(MapSum { x: run, out, f });
             counts.add_packed(r % units, packed);
         }
         return counts;
@@ -564,14 +564,17 @@ fn count_rows<T: Float>(
     for (b, rows) in data.chunks(block).enumerate() {
         for (r, row) in rows.chunks(period).enumerate() {
             let acc = &mut acc[..row.len()];
-            match out.as_deref_mut() {
-                Some(out) => {
-                    let start = b * block + r * period;
-                    let out = &mut out[start..start + row.len()];
-                    simd.map_accumulate(row, out, acc, |x: T| (x.relu(), code32(x)))
-                }
-                None => simd.zip_inplace(acc, row, |a, x| a + code32(x)),
-            }
+            let start = b * block + r * period;
+            let out = out
+                .as_deref_mut()
+                .map(|out| &mut out[start..start + row.len()]);
+            let f = |x: T| (x.relu(), code32(x));
+            simd.run(MapAccumulate {
+                x: row,
+                out,
+                acc,
+                f,
+            });
         }
         for (unit, unit_acc) in acc.chunks_mut(inner).enumerate() {
             for packed in unit_acc {
@@ -582,67 +585,4 @@ fn count_rows<T: Float>(
         }
     }
     counts
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::tests::{Rng, Sample, execs};
-
-    /// Every level, threaded or not, streamed or not: the same counts and ReLU output as
-    /// a direct count, for runs and for interleaved units of many periods.
-    #[test]
-    fn counts_and_fused_relu_match_a_direct_count_on_every_path() {
-        let mut rng = Rng::new(9);
-        let layouts = [
-            (40, 7, 1),
-            (3, 5, 300),
-            (2, 3, 5000),
-            (9000, 2, 1),
-            (1, 1, 9001),
-            (700, 13, 2),
-            (3, 4100, 1),
-        ];
-        for (outer, units, inner) in layouts {
-            let layout = ChannelLayout::new(outer, units, inner);
-            let data = f32::vec(&mut rng, outer * units * inner);
-            let mut active = vec![0u64; units];
-            let mut nan = vec![0u64; units];
-            for (i, &x) in data.iter().enumerate() {
-                active[(i / inner) % units] += (x > 0.0) as u64;
-                nan[(i / inner) % units] += x.is_nan() as u64;
-            }
-            let relu: Vec<u32> = data
-                .iter()
-                .map(|&x| crate::reference::relu(x).to_bits())
-                .collect();
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(2)
-                .build()
-                .unwrap();
-            for threaded in [false, true] {
-                for (name, exec) in execs(threaded) {
-                    let mut out = vec![0.0f32; data.len()];
-                    let (counted, fused) = pool.install(|| {
-                        (
-                            count(&exec, &data, None, layout),
-                            count(&exec, &data, Some(&mut out), layout),
-                        )
-                    });
-                    let what = format!("{name} layout ({outer}, {units}, {inner})");
-                    assert_eq!(
-                        (&counted.active, &counted.nan),
-                        (&active, &nan),
-                        "count {what}"
-                    );
-                    assert_eq!((&fused.active, &fused.nan), (&active, &nan), "fused {what}");
-                    assert_eq!(
-                        out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                        relu,
-                        "relu {what}"
-                    );
-                }
-            }
-        }
-    }
 }

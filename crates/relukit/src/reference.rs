@@ -12,7 +12,8 @@
 //! assert!(reference::leaky_relu(f32::NAN, 0.01).is_nan());
 //! ```
 
-use crate::{ChannelLayout, Element, Float};
+use crate::params::{self, or_panic};
+use crate::{ChannelLayout, Element, Float, RreluMode};
 
 /// `x` for `x > 0`; `+0` for every other non-NaN `x`; a NaN comes back unchanged.
 pub fn relu<T: Element>(x: T) -> T {
@@ -64,10 +65,7 @@ pub fn leaky_relu<T: Float>(x: T, negative_slope: f64) -> T {
 
 /// A slope in the compute type of `T`; panics if it is not finite there.
 fn slope<T: Float>(negative_slope: f64) -> T::Compute {
-    match crate::Error::check_slope::<T>("negative_slope", negative_slope) {
-        Ok(slope) => slope,
-        Err(error) => panic!("{error}"),
-    }
+    or_panic(params::slope::<T>("negative_slope", negative_slope))
 }
 
 /// `grad_output` where `x > 0`, `negative_slope * grad_output` where `x <= 0`; a NaN
@@ -83,6 +81,22 @@ pub fn leaky_relu_backward<T: Float>(grad_output: T, x: T, negative_slope: f64) 
         grad_output
     } else {
         T::ref_narrow(grad_output.ref_widen() * slope)
+    }
+}
+
+/// The derivative of Leaky ReLU: `1` where `x > 0`, the slope (in the compute type,
+/// rounded to `T`) where `x <= 0`, the NaN `x` where `x` is NaN.
+///
+/// # Panics
+/// As [`leaky_relu`], for a slope that is not finite in the compute type.
+pub fn leaky_relu_derivative<T: Float>(x: T, negative_slope: f64) -> T {
+    let slope = slope::<T>(negative_slope);
+    if x.ref_is_nan() {
+        x
+    } else if x.ref_gt_zero() {
+        T::ONE
+    } else {
+        T::ref_narrow(slope)
     }
 }
 
@@ -141,6 +155,218 @@ pub fn prelu_backward<T: Float>(
         })
         .collect();
     (grad_input, sums.iter().map(NeumaierSum::value).collect())
+}
+
+/// The derivative of PReLU with respect to its input over a whole buffer: `1` where
+/// `x > 0`, `weight[c]` itself where `x <= 0`, the NaN `x` where `x` is NaN. Panics if
+/// the arguments do not fit.
+pub fn prelu_derivative<T: Float>(input: &[T], weight: &[T], layout: ChannelLayout) -> Vec<T> {
+    assert_eq!(Some(input.len()), layout.len());
+    input
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let w = weight[channel_of(i, weight.len(), layout)];
+            if x.ref_is_nan() {
+                x
+            } else if x.ref_gt_zero() {
+                T::ONE
+            } else {
+                w
+            }
+        })
+        .collect()
+}
+
+/// Whether `x` lies strictly between `low` and `high` (false for NaN), compared exactly.
+fn between<T: Float>(x: T, low: T, high: T) -> bool {
+    let (x, low, high) = (x.ref_to_f64(), low.ref_to_f64(), high.ref_to_f64());
+    low < x && x < high
+}
+
+/// Clipped ReLU, `min(max(0, x), ceiling)`: `x` for `0 < x < ceiling`, `ceiling` for
+/// `x >= ceiling` (`+inf` included), `+0` for every other non-NaN `x` (`-0.0` too); a
+/// NaN comes back unchanged. `ceiling` is converted to `T` (to nearest). ReLU6 is
+/// `clipped_relu(x, 6.0)`.
+///
+/// # Panics
+/// If `ceiling` is NaN or below 0 (the fast API returns
+/// [`ErrorKind::OutOfRange`](crate::ErrorKind::OutOfRange)).
+pub fn clipped_relu<T: Float>(x: T, ceiling: f64) -> T {
+    let c = or_panic(params::ceiling::<T>(ceiling));
+    if x.ref_is_nan() {
+        x
+    } else if !x.ref_gt_zero() {
+        T::ZERO
+    } else if between(x, T::ZERO, c) {
+        x
+    } else {
+        c
+    }
+}
+
+/// The derivative of clipped ReLU: `1` for `0 < x < ceiling`, `0` elsewhere (at both
+/// kinks the gradient is 0, as PyTorch's `hardtanh_backward`), the NaN `x` where `x` is
+/// NaN.
+///
+/// # Panics
+/// As [`clipped_relu`].
+pub fn clipped_relu_derivative<T: Float>(x: T, ceiling: f64) -> T {
+    let c = or_panic(params::ceiling::<T>(ceiling));
+    if x.ref_is_nan() {
+        x
+    } else if between(x, T::ZERO, c) {
+        T::ONE
+    } else {
+        T::ZERO
+    }
+}
+
+/// Clipped ReLU backward: `grad_output` for `0 < x < ceiling`, `+0` elsewhere (a
+/// select), the NaN `x` where `x` is NaN. The forward output gives the same result as
+/// the forward input.
+///
+/// # Panics
+/// As [`clipped_relu`].
+pub fn clipped_relu_backward<T: Float>(grad_output: T, x: T, ceiling: f64) -> T {
+    let c = or_panic(params::ceiling::<T>(ceiling));
+    if x.ref_is_nan() {
+        x
+    } else if between(x, T::ZERO, c) {
+        grad_output
+    } else {
+        T::ZERO
+    }
+}
+
+/// PyTorch's `threshold(x, threshold, value)`: `x` where `x > threshold` (and NaN,
+/// unchanged), `value` elsewhere; both parameters converted to `T` (to nearest).
+/// `relu(x)` is `threshold(x, 0, 0)`.
+///
+/// # Panics
+/// If `threshold` or `value` is NaN (the fast API returns
+/// [`ErrorKind::OutOfRange`](crate::ErrorKind::OutOfRange)).
+pub fn threshold<T: Float>(x: T, threshold: f64, value: f64) -> T {
+    let (t, v) = or_panic(params::threshold::<T>(threshold, value));
+    if x.ref_is_nan() || x.ref_to_f64() > t.ref_to_f64() {
+        x
+    } else {
+        v
+    }
+}
+
+/// The derivative of `threshold`: `1` where `x > threshold`, `0` elsewhere, the NaN `x`
+/// where `x` is NaN.
+///
+/// # Panics
+/// If `threshold` is NaN.
+pub fn threshold_derivative<T: Float>(x: T, threshold: f64) -> T {
+    let (t, _) = or_panic(params::threshold::<T>(threshold, 0.0));
+    if x.ref_is_nan() {
+        x
+    } else if x.ref_to_f64() > t.ref_to_f64() {
+        T::ONE
+    } else {
+        T::ZERO
+    }
+}
+
+/// `threshold` backward, as PyTorch's `threshold_backward`: `grad_output` where
+/// `x > threshold`, `+0` elsewhere (a select), the NaN `x` where `x` is NaN.
+///
+/// # Panics
+/// If `threshold` is NaN.
+pub fn threshold_backward<T: Float>(grad_output: T, x: T, threshold: f64) -> T {
+    let (t, _) = or_panic(params::threshold::<T>(threshold, 0.0));
+    if x.ref_is_nan() {
+        x
+    } else if x.ref_to_f64() > t.ref_to_f64() {
+        grad_output
+    } else {
+        T::ZERO
+    }
+}
+
+/// RReLU's slope for element `index` in training: uniform in `[lower, upper)`, drawn
+/// from a counter-based generator keyed by `(seed, index)`, so the same element gets the
+/// same slope whatever the thread count, chunking or instruction set, and the backward
+/// pass draws it again instead of storing it. In the compute type `C` of `T`:
+///
+/// ```text
+/// z = splitmix64_mix(seed + (index + 1) * 0x9e3779b97f4a7c15)
+/// u = the top 23 (f32) or 52 (f64) bits of z as a fraction in [0, 1)
+/// slope = lower + (upper - lower) * u          (lower, upper rounded to C first)
+/// ```
+///
+/// where `splitmix64_mix` is SplitMix64's output function (Steele, Lea and Flood 2014).
+///
+/// # Panics
+/// If `lower` or `upper` is not finite in the compute type, or `lower > upper`.
+pub fn rrelu_slope<T: Float>(lower: f64, upper: f64, seed: u64, index: u64) -> T::Compute {
+    let (low, high) = or_panic(params::rrelu_range::<T>(lower, upper));
+    low + (high - low) * T::unit_fraction(params::splitmix64(seed, index))
+}
+
+/// RReLU for element `index` of a call (PyTorch's `rrelu`): in training, Leaky ReLU
+/// with the slope [`rrelu_slope`]; in evaluation, Leaky ReLU with the fixed slope
+/// `(lower + upper) / 2`.
+///
+/// # Panics
+/// As [`rrelu_slope`].
+pub fn rrelu<T: Float>(x: T, lower: f64, upper: f64, mode: RreluMode, index: u64) -> T {
+    let slope = rrelu_call_slope::<T>(lower, upper, mode, index);
+    if x.ref_is_nan() || x.ref_gt_zero() {
+        x
+    } else {
+        T::ref_narrow(x.ref_widen() * slope)
+    }
+}
+
+/// RReLU backward for element `index`: `grad_output` where `x > 0`, the element's slope
+/// times `grad_output` where `x <= 0`, the NaN `x` where `x` is NaN.
+///
+/// # Panics
+/// As [`rrelu_slope`].
+pub fn rrelu_backward<T: Float>(
+    grad_output: T,
+    x: T,
+    lower: f64,
+    upper: f64,
+    mode: RreluMode,
+    index: u64,
+) -> T {
+    let slope = rrelu_call_slope::<T>(lower, upper, mode, index);
+    if x.ref_is_nan() {
+        x
+    } else if x.ref_gt_zero() {
+        grad_output
+    } else {
+        T::ref_narrow(grad_output.ref_widen() * slope)
+    }
+}
+
+/// The derivative of RReLU at element `index`: `1` where `x > 0`, the element's slope
+/// rounded to `T` where `x <= 0`, the NaN `x` where `x` is NaN.
+///
+/// # Panics
+/// As [`rrelu_slope`].
+pub fn rrelu_derivative<T: Float>(x: T, lower: f64, upper: f64, mode: RreluMode, index: u64) -> T {
+    let slope = rrelu_call_slope::<T>(lower, upper, mode, index);
+    if x.ref_is_nan() {
+        x
+    } else if x.ref_gt_zero() {
+        T::ONE
+    } else {
+        T::ref_narrow(slope)
+    }
+}
+
+/// The slope of one RReLU element: drawn in training, the mean in evaluation.
+fn rrelu_call_slope<T: Float>(lower: f64, upper: f64, mode: RreluMode, index: u64) -> T::Compute {
+    match mode {
+        RreluMode::Training { seed } => rrelu_slope::<T>(lower, upper, seed, index),
+        RreluMode::Evaluation => or_panic(params::rrelu_mean::<T>(lower, upper)),
+    }
 }
 
 /// The channel of flat index `i`, or 0 for a shared slope.

@@ -15,7 +15,7 @@ use std::cell::Cell;
 
 use crate::Isa;
 use crate::arch::Simd;
-use crate::parallel::Exec;
+use crate::exec::Exec;
 
 /// How the calls inside [`with`] run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,4 +61,64 @@ pub fn supported_isas() -> Vec<Isa> {
 /// The configuration set by [`with`] on this thread, if any.
 pub(crate) fn current() -> Option<Exec> {
     OVERRIDE.with(Cell::get)
+}
+
+/// Every way a call can run on this machine: each instruction set, serial or threaded
+/// (from 64 elements; threaded ones must run inside a pool of several threads), with
+/// ordinary or non-temporal stores.
+pub fn configs(threaded: bool) -> Vec<Config> {
+    let mut all = Vec::new();
+    for isa in supported_isas() {
+        for stream in [false, true] {
+            all.push(Config {
+                isa,
+                parallel_min: if threaded { 64 } else { usize::MAX },
+                stream_min_bytes: if stream { 0 } else { usize::MAX },
+            });
+        }
+    }
+    all
+}
+
+impl std::fmt::Display for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} threaded={} streamed={}",
+            self.isa,
+            self.parallel_min != usize::MAX,
+            self.stream_min_bytes == 0
+        )
+    }
+}
+
+/// The tests' random numbers: SplitMix64 (the generator behind RReLU's slopes), small and
+/// deterministic, so every failure reproduces from its seed.
+#[derive(Debug, Clone)]
+pub struct Rng {
+    seed: u64,
+    drawn: u64,
+}
+
+impl Rng {
+    /// A generator for `seed`.
+    pub fn new(seed: u64) -> Self {
+        Rng { seed, drawn: 0 }
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.drawn += 1;
+        crate::params::splitmix64(self.seed, self.drawn - 1)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// Uniform in [-1, 1), with 52 random bits.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    }
 }

@@ -10,18 +10,17 @@ use relukit::ndarray::{
 };
 use relukit::{DeadUnitMonitor, ErrorKind, bf16, reference};
 
-/// A small deterministic generator (SplitMix64).
-struct Rng(u64);
+/// The tests' generator, with the values these tests need.
+struct Rng(relukit::testing::Rng);
 impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(relukit::testing::Rng::new(seed))
+    }
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.0.below(n)
     }
     /// Uniform in [-1, 1), with all the bits of an f32.
     fn uniform(&mut self) -> f32 {
@@ -103,7 +102,7 @@ fn assert_same_layout_if_contiguous(input: &ArrayD<f32>, output: &ArrayD<f32>, w
 
 #[test]
 fn elementwise_functions_match_the_reference_in_every_layout() {
-    let mut rng = Rng(1);
+    let mut rng = Rng::new(1);
     for _ in 0..300 {
         let shape = random_shape(&mut rng);
         for (name, x) in layouts(&mut rng, &shape) {
@@ -216,7 +215,7 @@ fn zero_size_and_zero_dimensional_arrays() {
 
 #[test]
 fn prelu_matches_the_reference_along_every_axis() {
-    let mut rng = Rng(2);
+    let mut rng = Rng::new(2);
     for _ in 0..200 {
         let shape = random_shape(&mut rng);
         if shape.is_empty() {
@@ -325,7 +324,7 @@ fn prelu_matches_the_reference_along_every_axis() {
 #[test]
 fn prelu_weight_gradient_does_not_depend_on_the_memory_layout() {
     use ndarray::{Array2, ArrayView2, s};
-    let mut rng = Rng(77);
+    let mut rng = Rng::new(77);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
@@ -436,7 +435,7 @@ fn direct_counts(x: &ArrayD<f32>, axis: usize, units: usize) -> (Vec<u64>, Vec<u
 
 #[test]
 fn monitor_counts_are_exact_in_every_layout() {
-    let mut rng = Rng(3);
+    let mut rng = Rng::new(3);
     for _ in 0..300 {
         let shape = random_shape(&mut rng);
         if shape.is_empty() {
@@ -498,7 +497,7 @@ fn monitor_counts_are_exact_in_every_layout() {
 
 #[test]
 fn merge_equals_observing_the_concatenated_batches() {
-    let mut rng = Rng(4);
+    let mut rng = Rng::new(4);
     let a = random_c(&mut rng, &[7, 5, 3]);
     let b = random_c(&mut rng, &[4, 5, 3]);
     let mut first = DeadUnitMonitor::new(5);
@@ -555,7 +554,7 @@ fn nan_counts_as_inactive_and_windows_reset() {
 
 #[test]
 fn large_batches_are_counted_the_same_on_any_thread_count() {
-    let mut rng = Rng(5);
+    let mut rng = Rng::new(5);
     let x = random_c(&mut rng, &[4096, 300]);
     let direct = direct_counts(&x, 1, 300);
     for threads in [1, 2, 3] {

@@ -1,22 +1,23 @@
-//! Instruction sets: detection (once per process), the `RELUKIT_ISA` override, and
-//! dispatch from one safe call to the driver compiled for the chosen level.
+//! Instruction sets: detection (once per process), the `RELUKIT_ISA` override, and the
+//! one dispatch point from safe code to a loop compiled for the chosen level.
 //!
-//! Layout: [`generic`] holds the loop drivers, written once; `x86_64/` compiles them
-//! for AVX2 and AVX-512. Other targets use the generic drivers as they are (written so
-//! the compiler vectorises them for the baseline target). To add a level, add a module
-//! under `x86_64/` (or a new architecture folder), a variant to [`Isa`], and an arm in
-//! the `dispatch!` macro below.
+//! An operation is a [`Kernel`]: a value whose `run` method is written once, generic
+//! over a [`Level`]. [`Simd::run`] calls it through one `#[target_feature]` trampoline
+//! per level (in `x86_64/`), where its loops, inlined, compile to AVX2 or AVX-512 code;
+//! the portable level calls it directly. A `Level` value is a token that proves the
+//! CPU supports it, and carries what the compiler cannot produce by itself:
+//! non-temporal stores and the 16-bit Leaky ReLU conversions.
+//!
+//! To add a level: a token type implementing [`Level`], its trampoline, a variant of
+//! [`Isa`] with its detection in [`Isa::is_supported`], and an arm in [`Simd::run`].
 
-pub(crate) mod generic;
 #[cfg(target_arch = "x86_64")]
-pub(crate) mod x86_64;
+mod x86_64;
 
-use std::ops::Add;
 use std::sync::OnceLock;
 
 use crate::Float;
-use crate::element::sealed::ElementOps;
-use generic::Slopes;
+use crate::element::Slopes;
 
 /// A code path relukit can run.
 ///
@@ -100,8 +101,67 @@ pub fn active_isa() -> Isa {
     Simd::active().isa()
 }
 
-/// A proof that the CPU supports an [`Isa`]: only this module can build one, and only
-/// for a supported level, which is what makes [`Simd`]'s dispatch sound.
+/// What an instruction-set level gives the loop drivers beyond the code the compiler
+/// vectorises by itself. A value of a `Level` type proves the CPU supports the level
+/// (only this module and its children construct one, and only for a supported level).
+pub(crate) trait Level: Copy {
+    /// Whether the level has non-temporal stores.
+    const STREAMS: bool;
+
+    /// Writes `src` to `dst`, with non-temporal stores where the level has them.
+    ///
+    /// # Safety
+    /// `dst` is valid for writes of `src.len()` elements and does not overlap `src`;
+    /// where [`STREAMS`](Self::STREAMS), `src` and `dst` are 64-byte aligned and hold a
+    /// multiple of 64 bytes.
+    unsafe fn stream_block<U: Copy>(self, src: &[U], dst: *mut U);
+
+    /// Orders the non-temporal stores before any later store.
+    fn store_fence(self) {}
+
+    /// Leaky ReLU / PReLU forward with dedicated instructions for the element type,
+    /// where the level has some (the 16-bit floats' conversions): writes the leading
+    /// elements it can and returns how many; the caller finishes the rest with the
+    /// portable formula (all of them where the level has nothing: 0).
+    #[inline(always)]
+    fn leaky<T: Float>(self, _x: &[T], _slopes: Slopes<'_, T::Compute>, _out: &mut [T]) -> usize {
+        0
+    }
+
+    /// [`leaky`](Self::leaky) in place.
+    #[inline(always)]
+    fn leaky_inplace<T: Float>(self, _data: &mut [T], _slopes: Slopes<'_, T::Compute>) -> usize {
+        0
+    }
+}
+
+/// An operation over slices, written once: [`Simd::run`] compiles `run` for each level.
+/// Its loops must be `#[inline(always)]` so that they are compiled inside the level's
+/// trampoline.
+pub(crate) trait Kernel {
+    /// What the operation returns.
+    type Output;
+    /// Runs the operation on `level`.
+    fn run<L: Level>(self, level: L) -> Self::Output;
+}
+
+/// The portable level: no `#[target_feature]`, no hand-written SIMD.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Portable;
+
+impl Level for Portable {
+    const STREAMS: bool = false;
+
+    #[inline(always)]
+    unsafe fn stream_block<U: Copy>(self, src: &[U], dst: *mut U) {
+        // SAFETY: the caller guarantees `dst` is valid for `src.len()` elements and does
+        // not overlap `src`.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) }
+    }
+}
+
+/// A proof that the CPU supports an [`Isa`]: only this module builds one, and only for a
+/// supported level, which is what makes [`Simd::run`] sound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Simd(Isa);
 
@@ -115,8 +175,8 @@ impl Simd {
         })
     }
 
-    /// Every path this CPU supports (for tests and benchmarks).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// Every path this CPU supports.
+    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))]
     pub(crate) fn supported() -> Vec<Simd> {
         [Isa::Portable, Isa::Avx2, Isa::Avx512]
             .into_iter()
@@ -133,170 +193,25 @@ impl Simd {
     pub(crate) fn can_stream(self) -> bool {
         self.0 != Isa::Portable
     }
-}
 
-/// Calls driver `$name` of the level `$simd` proves available; the portable path
-/// calls `$portable` (by default the generic driver of the same name).
-macro_rules! dispatch {
-    ($simd:expr, $name:ident($($arg:expr),*)) => {
-        dispatch!($simd, $name($($arg),*), generic::$name($($arg),*))
-    };
-    ($simd:expr, $name:ident($($arg:expr),*), $portable:expr) => {
-        match $simd.0 {
+    /// Runs `kernel` compiled for this level: the one dispatch point of the crate.
+    #[inline]
+    pub(crate) fn run<K: Kernel>(self, kernel: K) -> K::Output {
+        match self.0 {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
                 // SAFETY: a `Simd` holding `Isa::Avx512` is only built when the CPU
-                // supports every feature the AVX-512 drivers are compiled with.
-                unsafe { x86_64::avx512::$name($($arg),*) }
+                // supports every feature the AVX-512 trampoline enables.
+                unsafe { x86_64::run_avx512(kernel) }
             }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => {
                 // SAFETY: a `Simd` holding `Isa::Avx2` is only built when the CPU
-                // supports AVX2.
-                unsafe { x86_64::avx2::$name($($arg),*) }
+                // supports AVX2 and F16C.
+                unsafe { x86_64::run_avx2(kernel) }
             }
-            _ => $portable,
+            _ => kernel.run(Portable),
         }
-    };
-}
-
-/// The drivers, one safe method each; see [`generic`] for what each computes.
-impl Simd {
-    #[inline]
-    pub(crate) fn map<T: Copy, U: Copy>(self, x: &[T], out: &mut [U], f: impl Fn(T) -> U) {
-        dispatch!(self, map(x, out, f))
-    }
-
-    #[inline]
-    pub(crate) fn map_inplace<T: Copy>(self, data: &mut [T], f: impl Fn(T) -> T) {
-        dispatch!(self, map_inplace(data, f))
-    }
-
-    #[inline]
-    pub(crate) fn zip<A: Copy, B: Copy, U: Copy>(
-        self,
-        a: &[A],
-        b: &[B],
-        out: &mut [U],
-        f: impl Fn(A, B) -> U,
-    ) {
-        dispatch!(self, zip(a, b, out, f))
-    }
-
-    #[inline]
-    pub(crate) fn zip_inplace<A: Copy, B: Copy>(self, a: &mut [A], b: &[B], f: impl Fn(A, B) -> A) {
-        dispatch!(self, zip_inplace(a, b, f))
-    }
-
-    #[inline]
-    pub(crate) fn zip_sum<A: Copy, B: Copy, U: Copy, C>(
-        self,
-        a: &[A],
-        b: &[B],
-        out: &mut [U],
-        f: impl Fn(A, B) -> (U, C),
-    ) -> f64
-    where
-        C: Copy + Default + Add<Output = C> + Into<f64>,
-    {
-        dispatch!(self, zip_sum(a, b, out, f))
-    }
-
-    #[inline]
-    pub(crate) fn zip3_accumulate<A: Copy, B: Copy, W: Copy, U: Copy, C>(
-        self,
-        a: &[A],
-        b: &[B],
-        w: &[W],
-        out: &mut [U],
-        acc: &mut [C],
-        f: impl Fn(A, B, W) -> (U, C),
-    ) where
-        C: Copy + Add<Output = C>,
-    {
-        dispatch!(self, zip3_accumulate(a, b, w, out, acc, f))
-    }
-
-    #[inline]
-    pub(crate) fn map_accumulate<T: Copy, U: Copy, C: Copy + Add<Output = C>>(
-        self,
-        x: &[T],
-        out: &mut [U],
-        acc: &mut [C],
-        f: impl Fn(T) -> (U, C),
-    ) {
-        dispatch!(self, map_accumulate(x, out, acc, f))
-    }
-
-    #[inline]
-    pub(crate) fn map_sum<T: Copy, U: Copy, C: Copy + Default + Add<Output = C>>(
-        self,
-        x: &[T],
-        out: &mut [U],
-        f: impl Fn(T) -> (U, C),
-    ) -> C {
-        dispatch!(self, map_sum(x, out, f))
-    }
-
-    #[inline]
-    pub(crate) fn sum<T: Copy, C: Copy + Default + Add<Output = C>>(
-        self,
-        x: &[T],
-        f: impl Fn(T) -> C,
-    ) -> C {
-        dispatch!(self, sum(x, f))
-    }
-
-    /// [`Simd::map`] with non-temporal stores where the level has them.
-    #[inline]
-    pub(crate) fn map_streamed<T: Copy, U: ElementOps>(
-        self,
-        x: &[T],
-        out: &mut [U],
-        f: impl Fn(T) -> U,
-    ) {
-        dispatch!(self, map_streamed(x, out, f), generic::map(x, out, f))
-    }
-
-    /// [`Simd::zip`] with non-temporal stores where the level has them.
-    #[inline]
-    pub(crate) fn zip_streamed<A: Copy, B: Copy, U: ElementOps>(
-        self,
-        a: &[A],
-        b: &[B],
-        out: &mut [U],
-        f: impl Fn(A, B) -> U,
-    ) {
-        dispatch!(self, zip_streamed(a, b, out, f), generic::zip(a, b, out, f))
-    }
-}
-
-/// Leaky ReLU and PReLU forward: their own drivers, so that `f16` can use the
-/// hardware conversions where the level has them.
-impl Simd {
-    #[inline]
-    pub(crate) fn leaky<T: Float>(self, x: &[T], slopes: Slopes<'_, T::Compute>, out: &mut [T]) {
-        dispatch!(self, leaky(x, slopes, out))
-    }
-
-    #[inline]
-    pub(crate) fn leaky_inplace<T: Float>(self, data: &mut [T], slopes: Slopes<'_, T::Compute>) {
-        dispatch!(self, leaky_inplace(data, slopes))
-    }
-
-    /// [`Simd::leaky`] with non-temporal stores where the level has them.
-    #[inline]
-    pub(crate) fn leaky_streamed<T: Float>(
-        self,
-        x: &[T],
-        slopes: Slopes<'_, T::Compute>,
-        out: &mut [T],
-    ) {
-        dispatch!(
-            self,
-            leaky_streamed(x, slopes, out),
-            generic::leaky(x, slopes, out)
-        )
     }
 }
 

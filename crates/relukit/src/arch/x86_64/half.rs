@@ -6,42 +6,13 @@
 //! `bf16` widens by interleaving with zeros and narrows by packing (both in-lane, so
 //! the order comes back as it was). Results are the same bits as the portable path
 //! (the tests check): the hardware rounds to nearest even and quiets NaNs as the `half`
-//! crate does, and only lanes where `x <= 0` (never NaN) take the product.
+//! crate does, and only lanes where `x <= 0` (never NaN) take the product. The kernels
+//! process whole vectors and return how many elements they did; the caller finishes the
+//! tail with the portable formula.
 
 use std::arch::x86_64::*;
 
-use half::{bf16, f16};
-
-use crate::arch::generic::{Half, Slopes};
-use crate::lanes;
-
-/// Finishes elements `range` one at a time with the portable formula.
-///
-/// # Safety
-/// `x` and `out` are valid for `range.end` elements (they may be the same pointer);
-/// a `Slopes::Pattern` holds at least `range.end` slopes.
-unsafe fn tail(
-    kind: Half,
-    x: *const u16,
-    out: *mut u16,
-    range: std::ops::Range<usize>,
-    slopes: Slopes<'_, f32>,
-) {
-    for i in range {
-        let slope = match slopes {
-            Slopes::One(s) => s,
-            Slopes::Pattern(p) => p[i],
-        };
-        // SAFETY: i < range.end, in bounds by the function's contract.
-        unsafe {
-            let bits = *x.add(i);
-            *out.add(i) = match kind {
-                Half::F16 => lanes::leaky_relu(f16::from_bits(bits), slope).to_bits(),
-                Half::Bf16 => lanes::leaky_relu(bf16::from_bits(bits), slope).to_bits(),
-            };
-        }
-    }
-}
+use crate::element::{Half, Slopes};
 
 /// The length a call may touch: no more than any of its buffers holds.
 fn bound(len: usize, slopes: Slopes<'_, f32>) -> usize {
@@ -63,12 +34,18 @@ macro_rules! round_to_bf16 {
     }};
 }
 
-/// The safe entry points of a level: `leaky` and `leaky_inplace`, calling the level's
-/// `f16_kernel` or `bf16_kernel` (both `unsafe fn(x, out, len, slopes)`).
+/// The entry points of a level: `leaky` and `leaky_inplace`, calling the level's
+/// `f16_kernel` or `bf16_kernel` (both `unsafe fn(x, out, len, slopes) -> done`); each
+/// returns the number of leading elements it wrote.
 macro_rules! entry_points {
     ($features:literal) => {
         #[target_feature(enable = $features)]
-        pub(crate) fn leaky(kind: Half, x: &[u16], slopes: Slopes<'_, f32>, out: &mut [u16]) {
+        pub(crate) fn leaky(
+            kind: Half,
+            x: &[u16],
+            slopes: Slopes<'_, f32>,
+            out: &mut [u16],
+        ) -> usize {
             let len = bound(x.len().min(out.len()), slopes);
             let kernel = match kind {
                 Half::F16 => f16_kernel,
@@ -80,7 +57,11 @@ macro_rules! entry_points {
         }
 
         #[target_feature(enable = $features)]
-        pub(crate) fn leaky_inplace(kind: Half, data: &mut [u16], slopes: Slopes<'_, f32>) {
+        pub(crate) fn leaky_inplace(
+            kind: Half,
+            data: &mut [u16],
+            slopes: Slopes<'_, f32>,
+        ) -> usize {
             let len = bound(data.len(), slopes);
             let p = data.as_mut_ptr();
             let kernel = match kind {
@@ -108,11 +89,18 @@ pub(super) mod avx2 {
         _mm_or_si128(negative, _mm_cmpeq_epi16(h, zero))
     }
 
+    /// Writes the leading whole vectors of `len` elements; returns how many.
+    ///
     /// # Safety
     /// `x`, `out` valid for `len` elements, equal or not overlapping; a pattern holds
     /// at least `len` slopes.
     #[target_feature(enable = "avx,avx2,f16c")]
-    unsafe fn f16_kernel(x: *const u16, out: *mut u16, len: usize, slopes: Slopes<'_, f32>) {
+    unsafe fn f16_kernel(
+        x: *const u16,
+        out: *mut u16,
+        len: usize,
+        slopes: Slopes<'_, f32>,
+    ) -> usize {
         let mut i = 0;
         while i + 8 <= len {
             // SAFETY: i + 8 <= len: every load and store is in bounds.
@@ -131,14 +119,18 @@ pub(super) mod avx2 {
             }
             i += 8;
         }
-        // SAFETY: the tail is within `len`.
-        unsafe { tail(Half::F16, x, out, i..len, slopes) }
+        i
     }
 
     /// # Safety
     /// As [`f16_kernel`].
     #[target_feature(enable = "avx,avx2,f16c")]
-    unsafe fn bf16_kernel(x: *const u16, out: *mut u16, len: usize, slopes: Slopes<'_, f32>) {
+    unsafe fn bf16_kernel(
+        x: *const u16,
+        out: *mut u16,
+        len: usize,
+        slopes: Slopes<'_, f32>,
+    ) -> usize {
         let zero = _mm256_setzero_si256();
         let mut i = 0;
         while i + 16 <= len {
@@ -191,8 +183,7 @@ pub(super) mod avx2 {
             }
             i += 16;
         }
-        // SAFETY: the tail is within `len`.
-        unsafe { tail(Half::Bf16, x, out, i..len, slopes) }
+        i
     }
 
     entry_points!("avx,avx2,f16c");
@@ -212,11 +203,18 @@ pub(super) mod avx512 {
         negative | _mm512_cmpeq_epi16_mask(h, _mm512_setzero_si512())
     }
 
+    /// Writes the leading whole vectors of `len` elements; returns how many.
+    ///
     /// # Safety
     /// `x`, `out` valid for `len` elements, equal or not overlapping; a pattern holds
     /// at least `len` slopes.
     #[target_feature(enable = "avx,avx2,f16c,avx512f,avx512bw,avx512vl")]
-    unsafe fn f16_kernel(x: *const u16, out: *mut u16, len: usize, slopes: Slopes<'_, f32>) {
+    unsafe fn f16_kernel(
+        x: *const u16,
+        out: *mut u16,
+        len: usize,
+        slopes: Slopes<'_, f32>,
+    ) -> usize {
         const ROUND: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
         let mut i = 0;
         while i + 32 <= len {
@@ -240,14 +238,18 @@ pub(super) mod avx512 {
             }
             i += 32;
         }
-        // SAFETY: the tail is within `len`.
-        unsafe { tail(Half::F16, x, out, i..len, slopes) }
+        i
     }
 
     /// # Safety
     /// As [`f16_kernel`].
     #[target_feature(enable = "avx,avx2,f16c,avx512f,avx512bw,avx512vl")]
-    unsafe fn bf16_kernel(x: *const u16, out: *mut u16, len: usize, slopes: Slopes<'_, f32>) {
+    unsafe fn bf16_kernel(
+        x: *const u16,
+        out: *mut u16,
+        len: usize,
+        slopes: Slopes<'_, f32>,
+    ) -> usize {
         let zero = _mm512_setzero_si512();
         // Within each 128-bit lane, elements 0-3 widen into `low` and 4-7 into `high`.
         let low_index = _mm512_setr_epi32(0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
@@ -299,8 +301,7 @@ pub(super) mod avx512 {
             }
             i += 32;
         }
-        // SAFETY: the tail is within `len`.
-        unsafe { tail(Half::Bf16, x, out, i..len, slopes) }
+        i
     }
 
     entry_points!("avx,avx2,f16c,avx512f,avx512bw,avx512vl");

@@ -11,11 +11,11 @@
 //!   patterns) that the compiler turns into SIMD code; every fast path uses them and
 //!   the tests check them bit for bit against the `ref_*` forms.
 
-use half::slice::HalfFloatSliceExt;
-use half::{bf16, f16};
+mod half_bits;
 
-use crate::arch::generic::{Half, Slopes};
-use crate::half_bits;
+use std::ops::Range;
+
+use half::{bf16, f16};
 
 /// An element type `relu` and `relu_inplace` accept: the four [`Float`] types and
 /// `i8`, `i16`, `i32`, `i64`.
@@ -29,14 +29,16 @@ pub trait Float: Element + sealed::FloatOps {}
 
 pub(crate) mod sealed {
     use std::fmt::Debug;
-    use std::ops::{Add, Mul};
+    use std::ops::{Add, Mul, Sub};
 
-    use crate::arch::generic::{Half, Slopes};
+    use super::{Half, Slopes};
 
     /// Operations every element type has. Not nameable outside the crate.
     pub trait ElementOps: Copy + Send + Sync + Debug + Default + 'static {
         /// Positive zero (`+0.0` for floats).
         const ZERO: Self;
+        /// For `f16` and `bf16`, which one (both are 16-bit patterns underneath).
+        const HALF: Option<Half> = None;
         /// The bit pattern, widened to `u64`, for exact comparisons in tests.
         fn bits(self) -> u64;
         /// Reference: the value is a NaN.
@@ -57,7 +59,9 @@ pub(crate) mod sealed {
             + Default
             + PartialEq
             + Add<Output = Self::Compute>
+            + Sub<Output = Self::Compute>
             + Mul<Output = Self::Compute>
+            + PartialOrd
             + Into<f64>
             + 'static;
         /// One (`1.0`).
@@ -86,28 +90,18 @@ pub(crate) mod sealed {
         fn widen(self) -> Self::Compute;
         /// Lane: rounding from the compute type, to nearest even.
         fn narrow(value: Self::Compute) -> Self;
-        /// For the 16-bit floats: which one, the data as bit patterns, and the slopes
-        /// as `f32`, for the kernels that convert with dedicated instructions.
-        fn half_bits<'a>(
-            _x: &'a [Self],
-            _slopes: Slopes<'a, Self::Compute>,
-        ) -> Option<(Half, &'a [u16], Slopes<'a, f32>)> {
-            None
-        }
-        /// As [`FloatOps::half_bits`], writable.
-        fn half_bits_mut<'a>(
-            _x: &'a mut [Self],
-            _slopes: Slopes<'a, Self::Compute>,
-        ) -> Option<(Half, &'a mut [u16], Slopes<'a, f32>)> {
-            None
-        }
+        /// A fraction in [0, 1) from the top bits of `z` (23 for an `f32` compute type,
+        /// 52 for `f64`), exactly: the uniform variate of RReLU's generator.
+        fn unit_fraction(z: u64) -> Self::Compute;
+        /// `slopes` as `f32`, where the compute type is `f32` (every type but `f64`).
+        fn f32_slopes(slopes: Slopes<'_, Self::Compute>) -> Option<Slopes<'_, f32>>;
     }
 }
 
 use sealed::{ElementOps, FloatOps};
 
 macro_rules! native_float {
-    ($t:ty, $bits:ty) => {
+    ($t:ty, $bits:ty, $unit:expr, $f32_slopes:expr) => {
         impl Element for $t {}
         impl Float for $t {}
         impl ElementOps for $t {
@@ -129,95 +123,71 @@ macro_rules! native_float {
                 if self <= 0.0 { 0.0 } else { self }
             }
         }
+        impl FloatOps for $t {
+            type Compute = $t;
+            const ONE: Self = 1.0;
+            const NAME: &'static str = stringify!($t);
+            const COMPUTE_NAME: &'static str = stringify!($t);
+            fn ref_widen(self) -> $t {
+                self
+            }
+            fn ref_narrow(value: $t) -> Self {
+                value
+            }
+            fn ref_to_f64(self) -> f64 {
+                self as f64
+            }
+            fn from_f64(value: f64) -> Self {
+                value as $t
+            }
+            #[inline(always)]
+            fn slope(slope: f64) -> $t {
+                slope as $t
+            }
+            #[inline(always)]
+            fn gt_zero(self) -> bool {
+                self > 0.0
+            }
+            #[inline(always)]
+            fn le_zero(self) -> bool {
+                self <= 0.0
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                self.is_nan()
+            }
+            #[inline(always)]
+            fn widen(self) -> $t {
+                self
+            }
+            #[inline(always)]
+            fn narrow(value: $t) -> Self {
+                value
+            }
+            #[inline(always)]
+            fn unit_fraction(z: u64) -> $t {
+                $unit(z)
+            }
+            #[inline(always)]
+            fn f32_slopes(slopes: Slopes<'_, $t>) -> Option<Slopes<'_, f32>> {
+                $f32_slopes(slopes)
+            }
+        }
     };
 }
-native_float!(f32, u32);
-native_float!(f64, u64);
+native_float!(f32, u32, unit_f32, Some);
+native_float!(f64, u64, unit_f64, |_| None);
 
-impl FloatOps for f32 {
-    type Compute = f32;
-    const ONE: Self = 1.0;
-    const NAME: &'static str = "f32";
-    const COMPUTE_NAME: &'static str = "f32";
-    fn ref_widen(self) -> f32 {
-        self
-    }
-    fn ref_narrow(value: f32) -> Self {
-        value
-    }
-    fn ref_to_f64(self) -> f64 {
-        self as f64
-    }
-    fn from_f64(value: f64) -> Self {
-        value as f32
-    }
-    #[inline(always)]
-    fn slope(slope: f64) -> f32 {
-        slope as f32
-    }
-    #[inline(always)]
-    fn gt_zero(self) -> bool {
-        self > 0.0
-    }
-    #[inline(always)]
-    fn le_zero(self) -> bool {
-        self <= 0.0
-    }
-    #[inline(always)]
-    fn is_nan(self) -> bool {
-        self.is_nan()
-    }
-    #[inline(always)]
-    fn widen(self) -> f32 {
-        self
-    }
-    #[inline(always)]
-    fn narrow(value: f32) -> Self {
-        value
-    }
+/// The top 23 bits of `z` as a fraction in [0, 1): `1.m - 1`, exact.
+#[inline(always)]
+fn unit_f32(z: u64) -> f32 {
+    f32::from_bits(0x3f80_0000 | (z >> 41) as u32) - 1.0
 }
 
-impl FloatOps for f64 {
-    type Compute = f64;
-    const ONE: Self = 1.0;
-    const NAME: &'static str = "f64";
-    const COMPUTE_NAME: &'static str = "f64";
-    fn ref_widen(self) -> f64 {
-        self
-    }
-    fn ref_narrow(value: f64) -> Self {
-        value
-    }
-    fn ref_to_f64(self) -> f64 {
-        self
-    }
-    fn from_f64(value: f64) -> Self {
-        value
-    }
-    #[inline(always)]
-    fn slope(slope: f64) -> f64 {
-        slope
-    }
-    #[inline(always)]
-    fn gt_zero(self) -> bool {
-        self > 0.0
-    }
-    #[inline(always)]
-    fn le_zero(self) -> bool {
-        self <= 0.0
-    }
-    #[inline(always)]
-    fn is_nan(self) -> bool {
-        self.is_nan()
-    }
-    #[inline(always)]
-    fn widen(self) -> f64 {
-        self
-    }
-    #[inline(always)]
-    fn narrow(value: f64) -> Self {
-        value
-    }
+/// The top 52 bits of `z` as a fraction in [0, 1): `1.m - 1`, exact.
+#[inline(always)]
+fn unit_f64(z: u64) -> f64 {
+    f64::from_bits(0x3ff0_0000_0000_0000 | (z >> 12)) - 1.0
 }
 
 /// The 16-bit floats: the lanes work on bit patterns, with `$inf` the pattern of +inf.
@@ -227,6 +197,7 @@ macro_rules! half_float {
         impl Float for $t {}
         impl ElementOps for $t {
             const ZERO: Self = <$t>::from_bits(0);
+            const HALF: Option<Half> = Some($kind);
             #[inline(always)]
             fn bits(self) -> u64 {
                 self.to_bits() as u64
@@ -292,17 +263,13 @@ macro_rules! half_float {
             fn narrow(value: f32) -> Self {
                 <$t>::from_bits($narrow(value))
             }
-            fn half_bits<'a>(
-                x: &'a [Self],
-                slopes: Slopes<'a, f32>,
-            ) -> Option<(Half, &'a [u16], Slopes<'a, f32>)> {
-                Some(($kind, x.reinterpret_cast(), slopes))
+            #[inline(always)]
+            fn unit_fraction(z: u64) -> f32 {
+                unit_f32(z)
             }
-            fn half_bits_mut<'a>(
-                x: &'a mut [Self],
-                slopes: Slopes<'a, f32>,
-            ) -> Option<(Half, &'a mut [u16], Slopes<'a, f32>)> {
-                Some(($kind, x.reinterpret_cast_mut(), slopes))
+            #[inline(always)]
+            fn f32_slopes(slopes: Slopes<'_, f32>) -> Option<Slopes<'_, f32>> {
+                Some(slopes)
             }
         }
     };
@@ -347,3 +314,52 @@ macro_rules! integer {
     )*};
 }
 integer!(i8, i16, i32, i64);
+
+/// Which 16-bit float a bit pattern is. (Public only because the sealed traits name it;
+/// the module is private.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Half {
+    F16,
+    Bf16,
+}
+
+/// `f16` and `bf16` data as their bit patterns (for kernels that convert with dedicated
+/// instructions); `None` for the other types.
+pub(crate) fn half_bits<T: ElementOps>(x: &[T]) -> Option<(Half, &[u16])> {
+    let kind = T::HALF?;
+    // SAFETY: `HALF` is `Some` only for `half::f16` and `half::bf16`, which are
+    // `#[repr(transparent)]` wrappers of `u16`: same size, alignment and validity.
+    Some((kind, unsafe {
+        std::slice::from_raw_parts(x.as_ptr().cast::<u16>(), x.len())
+    }))
+}
+
+/// [`half_bits`], writable.
+pub(crate) fn half_bits_mut<T: ElementOps>(x: &mut [T]) -> Option<(Half, &mut [u16])> {
+    let kind = T::HALF?;
+    // SAFETY: as in `half_bits`; every `u16` is a valid `f16`/`bf16`, so any bits written
+    // through the view are valid values.
+    Some((kind, unsafe {
+        std::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<u16>(), x.len())
+    }))
+}
+
+/// The slope of each element of a Leaky ReLU or PReLU forward call: one for all, or
+/// one per element (a slice as long as the data). (Public only because the sealed
+/// traits name it; the module is private.)
+#[derive(Debug, Clone, Copy)]
+pub enum Slopes<'a, C> {
+    One(C),
+    Pattern(&'a [C]),
+}
+
+impl<'a, C: Copy> Slopes<'a, C> {
+    /// The slopes of elements `range`.
+    #[inline(always)]
+    pub(crate) fn slice(self, range: Range<usize>) -> Slopes<'a, C> {
+        match self {
+            Slopes::One(s) => Slopes::One(s),
+            Slopes::Pattern(p) => Slopes::Pattern(&p[range]),
+        }
+    }
+}

@@ -1,7 +1,32 @@
 //! ReLU: forward, derivative and backward.
 
-use crate::parallel::{self, Exec};
-use crate::{Element, Error, Float, lanes};
+use crate::exec::Exec;
+use crate::kernel::{Binary, BinaryInPlace, Unary, UnaryInPlace};
+use crate::{Element, Error, Float};
+
+/// `relu'(x)`: 1, 0, or the NaN `x` (the lane form, branch-free in effect).
+#[inline(always)]
+pub(crate) fn derivative<T: Float>(x: T) -> T {
+    if x.gt_zero() {
+        T::ONE
+    } else if x.is_nan() {
+        x
+    } else {
+        T::ZERO
+    }
+}
+
+/// `grad` where `x > 0`, the NaN `x` where `x` is NaN, `+0` otherwise.
+#[inline(always)]
+pub(crate) fn backward<T: Float>(grad: T, x: T) -> T {
+    if x.gt_zero() {
+        grad
+    } else if x.is_nan() {
+        x
+    } else {
+        T::ZERO
+    }
+}
 
 /// ReLU, `output[i] = max(0, input[i])`: `x` for `x > 0`, `+0` for every other non-NaN
 /// `x` (including `-0.0` and `-inf`); a NaN comes back with its bits unchanged.
@@ -23,16 +48,14 @@ use crate::{Element, Error, Float, lanes};
 /// # Ok::<(), relukit::Error>(())
 /// ```
 pub fn relu<T: Element>(input: &[T], output: &mut [T]) -> Result<(), Error> {
-    relu_with(&Exec::current(), input, output)
-}
-
-pub(crate) fn relu_with<T: Element>(
-    exec: &Exec,
-    input: &[T],
-    output: &mut [T],
-) -> Result<(), Error> {
     Error::check_len("output", output.len(), "input", input.len())?;
-    parallel::map(exec, input, output, T::relu);
+    Exec::current().write(
+        Unary {
+            x: input,
+            f: T::relu,
+        },
+        output,
+    );
     Ok(())
 }
 
@@ -45,11 +68,7 @@ pub(crate) fn relu_with<T: Element>(
 /// assert_eq!(x, [0.0, 0.0, 0.0, 1.0, 2.0]);
 /// ```
 pub fn relu_inplace<T: Element>(data: &mut [T]) {
-    relu_inplace_with(&Exec::current(), data)
-}
-
-pub(crate) fn relu_inplace_with<T: Element>(exec: &Exec, data: &mut [T]) {
-    parallel::map_inplace(exec, data, T::relu)
+    Exec::current().update(UnaryInPlace { f: T::relu }, data)
 }
 
 /// The derivative of ReLU at each element, `f'(x)`: `1` for `x > 0`, `0` for `x <= 0`
@@ -67,16 +86,14 @@ pub(crate) fn relu_inplace_with<T: Element>(exec: &Exec, data: &mut [T]) {
 /// # Ok::<(), relukit::Error>(())
 /// ```
 pub fn relu_derivative<T: Float>(input: &[T], output: &mut [T]) -> Result<(), Error> {
-    relu_derivative_with(&Exec::current(), input, output)
-}
-
-pub(crate) fn relu_derivative_with<T: Float>(
-    exec: &Exec,
-    input: &[T],
-    output: &mut [T],
-) -> Result<(), Error> {
     Error::check_len("output", output.len(), "input", input.len())?;
-    parallel::map(exec, input, output, lanes::relu_derivative);
+    Exec::current().write(
+        Unary {
+            x: input,
+            f: derivative,
+        },
+        output,
+    );
     Ok(())
 }
 
@@ -104,15 +121,6 @@ pub fn relu_backward<T: Float>(
     input: &[T],
     grad_input: &mut [T],
 ) -> Result<(), Error> {
-    relu_backward_with(&Exec::current(), grad_output, input, grad_input)
-}
-
-pub(crate) fn relu_backward_with<T: Float>(
-    exec: &Exec,
-    grad_output: &[T],
-    input: &[T],
-    grad_input: &mut [T],
-) -> Result<(), Error> {
     Error::check_len("input", input.len(), "grad_output", grad_output.len())?;
     Error::check_len(
         "grad_input",
@@ -120,7 +128,12 @@ pub(crate) fn relu_backward_with<T: Float>(
         "grad_output",
         grad_output.len(),
     )?;
-    parallel::zip(exec, grad_output, input, grad_input, lanes::relu_backward);
+    let op = Binary {
+        a: grad_output,
+        b: input,
+        f: backward,
+    };
+    Exec::current().write(op, grad_input);
     Ok(())
 }
 
@@ -138,15 +151,13 @@ pub(crate) fn relu_backward_with<T: Float>(
 /// # Ok::<(), relukit::Error>(())
 /// ```
 pub fn relu_backward_inplace<T: Float>(grad: &mut [T], input: &[T]) -> Result<(), Error> {
-    relu_backward_inplace_with(&Exec::current(), grad, input)
-}
-
-pub(crate) fn relu_backward_inplace_with<T: Float>(
-    exec: &Exec,
-    grad: &mut [T],
-    input: &[T],
-) -> Result<(), Error> {
     Error::check_len("input", input.len(), "grad", grad.len())?;
-    parallel::zip_inplace(exec, grad, input, lanes::relu_backward);
+    Exec::current().update(
+        BinaryInPlace {
+            b: input,
+            f: backward,
+        },
+        grad,
+    );
     Ok(())
 }

@@ -1,0 +1,95 @@
+//! The parameters of the activations, converted and checked in one place: the slope
+//! of Leaky ReLU, RReLU's range, ReLU6's ceiling, the threshold and its value. The
+//! fast API returns these errors; the reference panics with them.
+
+use crate::{Error, ErrorKind, Float};
+
+/// A slope in the compute type of `T` (rounded to nearest), finite there: `1e39` is
+/// finite as an `f64` but infinite as an `f32`, the compute type of `f32`, `f16` and
+/// `bf16`.
+pub(crate) fn slope<T: Float>(name: &str, slope: f64) -> Result<T::Compute, Error> {
+    let converted = T::slope(slope);
+    if converted.into().is_finite() {
+        Ok(converted)
+    } else {
+        Err(Error::new(
+            ErrorKind::NonFiniteSlope,
+            format!(
+                "`{name}` must be finite in {} (the compute type of {}), got {slope:?}",
+                T::COMPUTE_NAME,
+                T::NAME
+            ),
+        ))
+    }
+}
+
+/// RReLU's slope range `[lower, upper]` in the compute type of `T`: both finite there,
+/// `lower <= upper`.
+pub(crate) fn rrelu_range<T: Float>(
+    lower: f64,
+    upper: f64,
+) -> Result<(T::Compute, T::Compute), Error> {
+    let (low, high) = (slope::<T>("lower", lower)?, slope::<T>("upper", upper)?);
+    if low.into() <= high.into() {
+        Ok((low, high))
+    } else {
+        Err(Error::new(
+            ErrorKind::OutOfRange,
+            format!("`lower` ({lower:?}) must not be above `upper` ({upper:?})"),
+        ))
+    }
+}
+
+/// RReLU's slope in evaluation: the middle of the range, `(lower + upper) / 2`
+/// computed in `f64` (as PyTorch does), in the compute type.
+pub(crate) fn rrelu_mean<T: Float>(lower: f64, upper: f64) -> Result<T::Compute, Error> {
+    rrelu_range::<T>(lower, upper)?;
+    slope::<T>("(lower + upper) / 2", (lower + upper) / 2.0)
+}
+
+/// A clipped ReLU's ceiling in `T` (rounded to nearest): not NaN, and not below 0 (an
+/// infinite ceiling is ReLU).
+pub(crate) fn ceiling<T: Float>(ceiling: f64) -> Result<T, Error> {
+    let converted = T::from_f64(ceiling);
+    if converted.ref_to_f64() >= 0.0 {
+        Ok(converted)
+    } else {
+        Err(Error::new(
+            ErrorKind::OutOfRange,
+            format!("`ceiling` must be a number >= 0 (the largest output), got {ceiling:?}"),
+        ))
+    }
+}
+
+/// The threshold and the value of `threshold(x, threshold, value)` in `T` (rounded to
+/// nearest); neither may be NaN.
+pub(crate) fn threshold<T: Float>(threshold: f64, value: f64) -> Result<(T, T), Error> {
+    for (name, v) in [("threshold", threshold), ("value", value)] {
+        if v.is_nan() {
+            return Err(Error::new(
+                ErrorKind::OutOfRange,
+                format!("`{name}` must be a number, got NaN"),
+            ));
+        }
+    }
+    Ok((T::from_f64(threshold), T::from_f64(value)))
+}
+
+/// Panics with the error's message: how the reference refuses what the API refuses.
+pub(crate) fn or_panic<V>(checked: Result<V, Error>) -> V {
+    match checked {
+        Ok(value) => value,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+/// Output `index` (from 0) of SplitMix64 seeded with `seed` (Steele, Lea and Flood
+/// 2014): its output function applied to `seed + (index + 1) * golden`. Counter-based,
+/// so any output is computed directly: RReLU's slopes, and the tests' generator.
+#[inline(always)]
+pub(crate) fn splitmix64(seed: u64, index: u64) -> u64 {
+    let z = seed.wrapping_add(index.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
