@@ -11,7 +11,7 @@ use crate::{DeadUnitMonitor, Error, Float};
 /// units along `unit_axis`, in one pass over memory.
 ///
 /// # Errors
-/// [`ErrorKind::AxisOutOfRange`], [`ErrorKind::UnitMismatch`]; the monitor is unchanged then.
+/// [`ErrorKind::AxisOutOfRange`](crate::ErrorKind::AxisOutOfRange), [`ErrorKind::UnitMismatch`](crate::ErrorKind::UnitMismatch); the monitor is unchanged then.
 ///
 /// ```
 /// use ndarray::{array, Axis};
@@ -37,7 +37,7 @@ pub fn relu_observed<A: Float, S: Data<Elem = A>, D: Dimension>(
 /// contiguous `input`, this takes two passes (ReLU, then the count).
 ///
 /// # Errors
-/// [`ErrorKind::AxisOutOfRange`], [`ErrorKind::UnitMismatch`], [`ErrorKind::ShapeMismatch`].
+/// [`ErrorKind::AxisOutOfRange`](crate::ErrorKind::AxisOutOfRange), [`ErrorKind::UnitMismatch`](crate::ErrorKind::UnitMismatch), [`ErrorKind::ShapeMismatch`](crate::ErrorKind::ShapeMismatch).
 pub fn relu_observed_into<A: Float, S: Data<Elem = A>, D: Dimension>(
     input: &ArrayBase<S, D>,
     mut output: ArrayViewMut<'_, A, D>,
@@ -65,7 +65,7 @@ pub fn relu_observed_into<A: Float, S: Data<Elem = A>, D: Dimension>(
 /// `unit_axis` (any shape, any memory layout).
 ///
 /// # Errors
-/// [`ErrorKind::AxisOutOfRange`], [`ErrorKind::UnitMismatch`]; the monitor is unchanged then.
+/// [`ErrorKind::AxisOutOfRange`](crate::ErrorKind::AxisOutOfRange), [`ErrorKind::UnitMismatch`](crate::ErrorKind::UnitMismatch); the monitor is unchanged then.
 pub fn observe<A: Float, S: Data<Elem = A>, D: Dimension>(
     monitor: &mut DeadUnitMonitor,
     pre_activations: &ArrayBase<S, D>,
@@ -90,7 +90,7 @@ impl DeadUnitMonitor {
     /// Adds one batch of pre-activations with the units along `unit_axis`.
     ///
     /// # Errors
-    /// [`ErrorKind::AxisOutOfRange`], [`ErrorKind::UnitMismatch`]; the monitor is unchanged then.
+    /// [`ErrorKind::AxisOutOfRange`](crate::ErrorKind::AxisOutOfRange), [`ErrorKind::UnitMismatch`](crate::ErrorKind::UnitMismatch); the monitor is unchanged then.
     ///
     /// ```
     /// use ndarray::{Array4, Axis};
