@@ -1,7 +1,7 @@
 //! Every public slice function against `relukit::reference`, bit for bit, for every
-//! element type, on random data (any bit pattern), lengths, start offsets, slopes,
-//! weights and PReLU layouts, on every instruction set, serial and threaded, with plain
-//! and non-temporal stores.
+//! element type, on random data (any bit pattern), lengths, start offsets, parameters
+//! (slopes, ceilings, thresholds, RReLU ranges and seeds), weights and PReLU layouts, on
+//! every instruction set, serial and threaded, with plain and non-temporal stores.
 
 #![no_main]
 
@@ -11,7 +11,7 @@ use arbitrary::Arbitrary;
 use common::{Bits, run, same};
 use half::{bf16, f16};
 use libfuzzer_sys::fuzz_target;
-use relukit::{ChannelLayout, DeadUnitMonitor, ErrorKind, Float, reference};
+use relukit::{ChannelLayout, DeadUnitMonitor, ErrorKind, Float, RreluMode, reference};
 
 #[derive(Debug, Arbitrary)]
 struct Case {
@@ -19,6 +19,8 @@ struct Case {
     config: u8,
     offsets: (u8, u8),
     slope: f64,
+    parameters: (f64, f64),
+    seed: Option<u64>,
     layout: (u8, u8, u8),
     shared_weight: bool,
     data: Vec<u64>,
@@ -109,8 +111,82 @@ fn floats<T: Bits + Float>(case: &Case) {
         same("leaky_relu with a bad slope wrote", &out, &sentinel);
     }
 
+    let mut d = vec![T::from_raw(0); x.len()];
+    if valid {
+        run(cfg, || relukit::leaky_relu_derivative(x, slope, &mut d)).unwrap();
+        let want: Vec<T> = x.iter().map(|&v| reference::leaky_relu_derivative(v, slope)).collect();
+        same("leaky_relu_derivative", &d, &want);
+    }
+
+    family::<T>(case, x, g);
     prelu::<T>(case);
     monitor::<T>(case, x);
+}
+
+/// ReLU6 and clipped ReLU, threshold and RReLU, each forward (and in place), derivative
+/// and backward (and in place); an invalid parameter is an error that writes nothing.
+fn family<T: Bits + Float>(case: &Case, x: &[T], g: &[T]) {
+    let cfg = case.config;
+    let n = x.len();
+    let check = |what: &str, valid: bool, result: Result<(), relukit::Error>, got: &[T], want: &dyn Fn(usize) -> T| {
+        if valid {
+            result.unwrap();
+            let want: Vec<T> = (0..n).map(want).collect();
+            same(what, got, &want);
+        } else {
+            assert_eq!(result.unwrap_err().kind(), ErrorKind::OutOfRange, "{what}");
+        }
+    };
+    let mut out = vec![T::from_raw(0); n];
+    let mut data = x.to_vec();
+
+    let c = case.parameters.0;
+    let valid = relukit::clipped_relu::<T>(&[], c, &mut []).is_ok();
+    let r = run(cfg, || relukit::clipped_relu(x, c, &mut out));
+    check("clipped_relu", valid, r, &out, &|i| reference::clipped_relu(x[i], c));
+    let r = run(cfg, || relukit::clipped_relu_inplace(&mut data, c));
+    check("clipped_relu_inplace", valid, r, &data, &|i| reference::clipped_relu(x[i], c));
+    let r = run(cfg, || relukit::clipped_relu_derivative(x, c, &mut out));
+    check("clipped_relu_derivative", valid, r, &out, &|i| reference::clipped_relu_derivative(x[i], c));
+    let r = run(cfg, || relukit::clipped_relu_backward(g, x, c, &mut out));
+    check("clipped_relu_backward", valid, r, &out, &|i| reference::clipped_relu_backward(g[i], x[i], c));
+    run(cfg, || relukit::relu6(x, &mut out)).unwrap();
+    same("relu6", &out, &x.iter().map(|&v| reference::clipped_relu(v, 6.0)).collect::<Vec<_>>());
+
+    let (t, v) = case.parameters;
+    let valid = relukit::threshold::<T>(&[], t, v, &mut []).is_ok();
+    let r = run(cfg, || relukit::threshold(x, t, v, &mut out));
+    check("threshold", valid, r, &out, &|i| reference::threshold(x[i], t, v));
+    let valid_t = relukit::threshold_derivative::<T>(&[], t, &mut []).is_ok();
+    let r = run(cfg, || relukit::threshold_derivative(x, t, &mut out));
+    check("threshold_derivative", valid_t, r, &out, &|i| reference::threshold_derivative(x[i], t));
+    let mut grad = g.to_vec();
+    let r = run(cfg, || relukit::threshold_backward_inplace(&mut grad, x, t));
+    check("threshold_backward_inplace", valid_t, r, &grad, &|i| reference::threshold_backward(g[i], x[i], t));
+
+    let (lower, upper) = (case.slope.abs().min(1e3), case.slope.abs().min(1e3) + case.parameters.0.abs().min(1e3));
+    let mode = match case.seed {
+        Some(seed) => RreluMode::Training { seed },
+        None => RreluMode::Evaluation,
+    };
+    let valid = relukit::rrelu::<T>(&[], lower, upper, mode, &mut []).is_ok();
+    if valid {
+        run(cfg, || relukit::rrelu(x, lower, upper, mode, &mut out)).unwrap();
+        let want: Vec<T> = (0..n).map(|i| reference::rrelu(x[i], lower, upper, mode, i as u64)).collect();
+        same("rrelu", &out, &want);
+        let mut data = x.to_vec();
+        run(cfg, || relukit::rrelu_inplace(&mut data, lower, upper, mode)).unwrap();
+        same("rrelu_inplace", &data, &want);
+        run(cfg, || relukit::rrelu_derivative(x, lower, upper, mode, &mut out)).unwrap();
+        let want: Vec<T> = (0..n).map(|i| reference::rrelu_derivative(x[i], lower, upper, mode, i as u64)).collect();
+        same("rrelu_derivative", &out, &want);
+        let mut grad = g.to_vec();
+        run(cfg, || relukit::rrelu_backward_inplace(&mut grad, x, lower, upper, mode)).unwrap();
+        let want: Vec<T> = (0..n)
+            .map(|i| reference::rrelu_backward(g[i], x[i], lower, upper, mode, i as u64))
+            .collect();
+        same("rrelu_backward_inplace", &grad, &want);
+    }
 }
 
 fn prelu<T: Bits + Float>(case: &Case) {
@@ -129,6 +205,10 @@ fn prelu<T: Bits + Float>(case: &Case) {
     let w = buffer::<T>(case, weights, 4, 0);
     let cfg = case.config;
 
+    let want = reference::prelu_derivative(x, &w, layout);
+    let mut derivative = vec![T::from_raw(0); len];
+    run(cfg, || relukit::prelu_derivative(x, &w, layout, &mut derivative)).unwrap();
+    same("prelu_derivative", &derivative, &want);
     let want = reference::prelu(x, &w, layout);
     let mut out = vec![T::from_raw(0); len];
     run(cfg, || relukit::prelu(x, &w, layout, &mut out)).unwrap();

@@ -2,12 +2,16 @@
 //! activation forward and backward: the network the study trains.
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
-use relukit::ndarray::{ReluExt, leaky_relu_backward, prelu_backward, relu_backward};
+use relukit::RreluMode;
+use relukit::ndarray::{
+    ReluExt, leaky_relu_backward, prelu_backward, relu_backward, rrelu_backward,
+};
 use serde::Serialize;
 
 use crate::rng::Rng;
 
-/// The activation of every hidden layer.
+/// The activation of every hidden layer. (Runs seed their batch order with the
+/// discriminant: new activations go at the end, so earlier results stay the same.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
@@ -17,6 +21,11 @@ pub enum Activation {
     LeakyRelu,
     /// x for x > 0, a x otherwise, with a learned slope `a` per unit (initially 0.25).
     Prelu,
+    /// x for x > 0, x / 5.5 otherwise (Xu et al.'s "very leaky" ReLU).
+    VeryLeakyRelu,
+    /// x for x > 0, a x otherwise, `a` drawn per element in [1/8, 1/3) while training,
+    /// 11/48 (the mean) in evaluation (Xu et al.; PyTorch's defaults).
+    Rrelu,
 }
 
 impl Activation {
@@ -24,13 +33,28 @@ impl Activation {
         match self {
             Activation::Relu => "relu",
             Activation::LeakyRelu => "leaky_relu",
+            Activation::VeryLeakyRelu => "very_leaky_relu",
             Activation::Prelu => "prelu",
+            Activation::Rrelu => "rrelu",
+        }
+    }
+
+    /// The fixed negative slope of the leaky activations.
+    fn slope(self) -> Option<f64> {
+        match self {
+            Activation::LeakyRelu => Some(LEAKY_SLOPE),
+            Activation::VeryLeakyRelu => Some(VERY_LEAKY_SLOPE),
+            _ => None,
         }
     }
 }
 
 /// Leaky ReLU's slope in the study (PyTorch's default).
 pub const LEAKY_SLOPE: f64 = 0.01;
+/// The "very leaky" ReLU's slope (Xu et al. 2015: 1/5.5).
+pub const VERY_LEAKY_SLOPE: f64 = 1.0 / 5.5;
+/// RReLU's range (Xu et al. 2015 draw `1/a` with `a` in [3, 8]; PyTorch's defaults).
+pub const RRELU_RANGE: (f64, f64) = (1.0 / 8.0, 1.0 / 3.0);
 /// PReLU's initial slope (He et al. 2015, and PyTorch's default).
 pub const PRELU_INIT: f32 = 0.25;
 
@@ -93,23 +117,40 @@ impl Mlp {
         self.layers.len() - 1
     }
 
-    /// Forward pass over a batch (one sample per row).
-    pub fn forward(&self, x: ArrayView2<'_, f32>) -> Forward {
+    /// RReLU's mode in hidden layer `layer`: a seed from the step's `noise` in training,
+    /// the mean slope in evaluation (`None`).
+    fn rrelu_mode(noise: Option<u64>, layer: usize) -> RreluMode {
+        match noise {
+            Some(step) => RreluMode::Training {
+                seed: step ^ (layer as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            },
+            None => RreluMode::Evaluation,
+        }
+    }
+
+    /// Forward pass over a batch (one sample per row); `noise` is the training step's
+    /// seed for RReLU's slopes (`None`: evaluation).
+    pub fn forward(&self, x: ArrayView2<'_, f32>, noise: Option<u64>) -> Forward {
         let mut inputs = vec![x.to_owned()];
         let mut pre_activations = Vec::new();
-        for layer in &self.layers[..self.hidden_layers()] {
+        for (i, layer) in self.layers[..self.hidden_layers()].iter().enumerate() {
             let z = inputs
                 .last()
                 .map(|a| a.dot(&layer.weight) + &layer.bias)
                 .unwrap_or_default();
+            let (lower, upper) = RRELU_RANGE;
             let a = match (self.activation, &layer.slope) {
                 (Activation::Relu, _) => z.relu(),
-                (Activation::LeakyRelu, _) => {
-                    z.leaky_relu(LEAKY_SLOPE).unwrap_or_else(|_| z.clone())
+                (Activation::LeakyRelu | Activation::VeryLeakyRelu, _) => {
+                    let slope = self.activation.slope().unwrap_or(LEAKY_SLOPE);
+                    z.leaky_relu(slope).unwrap_or_else(|_| z.clone())
                 }
                 (Activation::Prelu, Some(slope)) => {
                     z.prelu(slope, Axis(1)).unwrap_or_else(|_| z.clone())
                 }
+                (Activation::Rrelu, _) => z
+                    .rrelu(lower, upper, Self::rrelu_mode(noise, i))
+                    .unwrap_or_else(|_| z.clone()),
                 (Activation::Prelu, None) => z.relu(),
             };
             pre_activations.push(z);
@@ -127,9 +168,15 @@ impl Mlp {
         }
     }
 
-    /// Mean softmax cross-entropy of a batch and its gradients.
-    pub fn loss_and_gradients(&self, x: ArrayView2<'_, f32>, labels: &[usize]) -> (f64, Gradients) {
-        let forward = self.forward(x);
+    /// Mean softmax cross-entropy of a training batch and its gradients; `noise` seeds
+    /// RReLU's slopes for this step.
+    pub fn loss_and_gradients(
+        &self,
+        x: ArrayView2<'_, f32>,
+        labels: &[usize],
+        noise: u64,
+    ) -> (f64, Gradients) {
+        let forward = self.forward(x, Some(noise));
         let (loss, mut delta) = softmax_cross_entropy(forward.logits.view(), labels);
         let mut grads: Vec<Layer> = Vec::with_capacity(self.layers.len());
         // The slope gradient of hidden layer i - 1, found while going back through layer i.
@@ -147,8 +194,16 @@ impl Mlp {
             // Back through the activation of hidden layer i - 1.
             let upstream = delta.dot(&layer.weight.t());
             let z = &forward.pre_activations[i - 1];
+            let (lower, upper) = RRELU_RANGE;
             delta = match (self.activation, &self.layers[i - 1].slope) {
-                (Activation::LeakyRelu, _) => leaky_relu_backward(&upstream, z, LEAKY_SLOPE),
+                (Activation::LeakyRelu | Activation::VeryLeakyRelu, _) => {
+                    let slope = self.activation.slope().unwrap_or(LEAKY_SLOPE);
+                    leaky_relu_backward(&upstream, z, slope)
+                }
+                (Activation::Rrelu, _) => {
+                    let mode = Self::rrelu_mode(Some(noise), i - 1);
+                    rrelu_backward(&upstream, z, lower, upper, mode)
+                }
                 (Activation::Prelu, Some(slope)) => prelu_backward(&upstream, z, slope, Axis(1))
                     .map(|(dz, dslope)| {
                         slope_grad = Some(dslope);
@@ -167,7 +222,7 @@ impl Mlp {
         if labels.is_empty() {
             return 0.0;
         }
-        let logits = self.forward(x).logits;
+        let logits = self.forward(x, None).logits;
         let correct = logits
             .outer_iter()
             .zip(labels)
@@ -307,10 +362,10 @@ mod tests {
         }
         let x = Array2::from_shape_simple_fn((8, 5), || rng.normal() as f32);
         let labels: Vec<usize> = (0..8).map(|i| i % 3).collect();
-        let (_, grads) = model.loss_and_gradients(x.view(), &labels);
+        let (_, grads) = model.loss_and_gradients(x.view(), &labels, 7);
         let analytic: Vec<Vec<f32>> = grads.flat().iter().map(|g| g.to_vec()).collect();
         let pattern = |m: &Mlp| -> Vec<bool> {
-            m.forward(x.view())
+            m.forward(x.view(), Some(7))
                 .pre_activations
                 .iter()
                 .flat_map(|z| z.iter().map(|&v| v > 0.0).collect::<Vec<_>>())
@@ -335,8 +390,9 @@ mod tests {
                 if pattern(&plus) != pattern(&minus) {
                     continue;
                 }
-                let loss =
-                    |m: &Mlp| softmax_cross_entropy(m.forward(x.view()).logits.view(), &labels).0;
+                let loss = |m: &Mlp| {
+                    softmax_cross_entropy(m.forward(x.view(), Some(7)).logits.view(), &labels).0
+                };
                 let numeric = (loss(&plus) - loss(&minus)) / (2.0 * eps as f64);
                 let error = (numeric - analytic_value as f64).abs();
                 assert!(
@@ -365,6 +421,18 @@ mod tests {
     #[test]
     fn prelu_gradients_match_finite_differences() {
         check_gradients(Activation::Prelu);
+    }
+
+    #[test]
+    fn very_leaky_relu_gradients_match_finite_differences() {
+        check_gradients(Activation::VeryLeakyRelu);
+    }
+
+    /// With the step's noise fixed, RReLU is a fixed piecewise-linear function: its
+    /// gradients (slopes drawn again in the backward pass) match finite differences.
+    #[test]
+    fn rrelu_gradients_match_finite_differences() {
+        check_gradients(Activation::Rrelu);
     }
 
     #[test]

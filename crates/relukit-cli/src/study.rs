@@ -128,6 +128,8 @@ fn train(config: &StudyConfig, split: &Split, run: Run, progress: &(dyn Fn() + S
     sizes.extend(&config.hidden);
     sizes.push(split.train.classes);
     let mut rng = Rng::new(run.seed, 1 + run.activation as u64);
+    // RReLU's slopes: a stream of their own, so that the batch order above stays as it was.
+    let mut noise = Rng::new(run.seed, 0x4e01_5e00 + run.activation as u64);
     // The same initial weights for every activation of a seed: only the activation differs.
     let mut init_rng = Rng::new(run.seed, 0);
     let mut model = Mlp::new(&sizes, run.activation, bias, &mut init_rng);
@@ -180,7 +182,7 @@ fn train(config: &StudyConfig, split: &Split, run: Run, progress: &(dyn Fn() + S
         for rows in order.chunks(config.batch_size) {
             let x = split.train.features.select(Axis(0), rows);
             let labels: Vec<usize> = rows.iter().map(|&r| split.train.labels[r]).collect();
-            let (loss, grads) = model.loss_and_gradients(x.view(), &labels);
+            let (loss, grads) = model.loss_and_gradients(x.view(), &labels, noise.next_u64());
             total += loss;
             batches += 1;
             if !loss.is_finite() {
@@ -232,7 +234,7 @@ pub fn dead_units(model: &Mlp, data: &Dataset, batch_size: usize) -> (Vec<Vec<us
         let x = data
             .features
             .slice(s![start..(start + batch_size).min(rows), ..]);
-        let forward = model.forward(x);
+        let forward = model.forward(x, None);
         for (layer, z) in forward.pre_activations.iter().enumerate() {
             // Shapes always match (the monitor is built from the layer); an error cannot occur.
             let _ = monitors[layer].observe(z, Axis(1));

@@ -79,6 +79,22 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Checks that PReLU's `grad_weight` is as long as its `weight`.
+    pub(crate) fn check_grad_weight(grad_weight: usize, weight: usize) -> Result<(), Error> {
+        if grad_weight == weight {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::WeightMismatch,
+                format!(
+                    "`grad_weight` has {grad_weight} elements, expected {weight} (the length of `weight`)"
+                ),
+            ))
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

@@ -64,40 +64,57 @@ impl Exec {
         self.simd.can_stream() && len.saturating_mul(size_of::<U>()) >= self.stream_min_bytes
     }
 
+    /// Calls `f(start, x, out)` on matching chunks of `x` and `out` (each `start`
+    /// elements into the call): one chunk below the parallel threshold, else chunks on
+    /// the caller's rayon pool.
+    pub(crate) fn for_chunks<A: Sync, B: Send>(
+        &self,
+        x: &[A],
+        out: &mut [B],
+        f: impl Fn(usize, &[A], &mut [B]) + Sync,
+    ) {
+        match self.chunk_len(out.len()) {
+            None => f(0, x, out),
+            Some(chunk) => out
+                .par_chunks_mut(chunk)
+                .zip(x.par_chunks(chunk))
+                .enumerate()
+                .for_each(|(i, (out, x))| f(i * chunk, x, out)),
+        }
+    }
+
+    /// [`for_chunks`](Self::for_chunks) over one buffer changed in place.
+    pub(crate) fn for_chunks_mut<T: Send>(
+        &self,
+        data: &mut [T],
+        f: impl Fn(usize, &mut [T]) + Sync,
+    ) {
+        match self.chunk_len(data.len()) {
+            None => f(0, data),
+            Some(chunk) => data
+                .par_chunks_mut(chunk)
+                .enumerate()
+                .for_each(|(i, data)| f(i * chunk, data)),
+        }
+    }
+
     /// Writes `op`'s result into `out` (its positions `0..out.len()`), on the chunks and
     /// with the stores this call's size calls for.
     pub(crate) fn write<E: Elementwise>(&self, op: E, out: &mut [E::Out]) {
         let stream = self.streams::<E::Out>(out.len());
-        let run = |start: usize, out: &mut [E::Out]| {
+        self.for_chunks_mut(out, |start, out| {
             if stream {
                 self.simd.run(Stream { op, start, out })
             } else {
                 self.simd.run(Write { op, start, out })
             }
-        };
-        match self.chunk_len(out.len()) {
-            None => run(0, out),
-            Some(chunk) => out
-                .par_chunks_mut(chunk)
-                .enumerate()
-                .for_each(|(i, out)| run(i * chunk, out)),
-        }
+        })
     }
 
     /// Applies `op` to `data` in place.
     pub(crate) fn update<T: Send, U: Update<T>>(&self, op: U, data: &mut [T]) {
-        match self.chunk_len(data.len()) {
-            None => self.simd.run(Modify { op, start: 0, data }),
-            Some(chunk) => data
-                .par_chunks_mut(chunk)
-                .enumerate()
-                .for_each(|(i, data)| {
-                    self.simd.run(Modify {
-                        op,
-                        start: i * chunk,
-                        data,
-                    })
-                }),
-        }
+        self.for_chunks_mut(data, |start, data| {
+            self.simd.run(Modify { op, start, data })
+        })
     }
 }

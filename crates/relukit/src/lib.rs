@@ -1,7 +1,7 @@
 //! # relukit
 //!
-//! The rectified linear unit and its family — ReLU, Leaky ReLU and PReLU — forward and
-//! backward, over slices of `f32`, `f64`, [`half::f16`] and [`half::bf16`] (and, for
+//! The rectified linear unit and its family — ReLU, Leaky ReLU, PReLU, RReLU, ReLU6,
+//! clipped ReLU and threshold — forward, derivative and backward, over slices of `f32`, `f64`, [`half::f16`] and [`half::bf16`] (and, for
 //! `relu`, `i8` to `i64`), at the speed of memory and exact to the bit.
 //!
 //! ```
@@ -19,11 +19,15 @@
 //!
 //! ## The functions
 //!
-//! | forward | in place | derivative / backward |
-//! |---|---|---|
-//! | [`relu`] | [`relu_inplace`] | [`relu_derivative`], [`relu_backward`], [`relu_backward_inplace`] |
-//! | [`leaky_relu`] | [`leaky_relu_inplace`] | [`leaky_relu_backward`], [`leaky_relu_backward_inplace`] |
-//! | [`prelu`] | [`prelu_inplace`] | [`prelu_backward`] (input and weight gradients in one pass) |
+//! | activation | forward | in place | derivative / backward |
+//! |---|---|---|---|
+//! | ReLU | [`relu`] | [`relu_inplace`] | [`relu_derivative`], [`relu_backward`], [`relu_backward_inplace`] |
+//! | Leaky ReLU | [`leaky_relu`] | [`leaky_relu_inplace`] | [`leaky_relu_derivative`], [`leaky_relu_backward`], [`leaky_relu_backward_inplace`] |
+//! | PReLU | [`prelu`] | [`prelu_inplace`] | [`prelu_derivative`], [`prelu_backward`] (input and weight gradients in one pass) |
+//! | RReLU | [`rrelu`] | [`rrelu_inplace`] | [`rrelu_derivative`], [`rrelu_backward`], [`rrelu_backward_inplace`] |
+//! | ReLU6 | [`relu6`] | [`relu6_inplace`] | [`relu6_derivative`], [`relu6_backward`], [`relu6_backward_inplace`] |
+//! | clipped ReLU | [`clipped_relu`] | [`clipped_relu_inplace`] | [`clipped_relu_derivative`], [`clipped_relu_backward`], [`clipped_relu_backward_inplace`] |
+//! | threshold | [`threshold`] | [`threshold_inplace`] | [`threshold_derivative`], [`threshold_backward`], [`threshold_backward_inplace`] |
 //!
 //! Outputs come last in every signature. Every function that can be given
 //! inconsistent arguments returns `Result<_, `[`Error`]`>`; the message names the
@@ -56,8 +60,8 @@
 //!
 //! ## Speed
 //!
-//! The loops are written once (generic drivers in `src/arch/generic.rs`) and compiled three times:
-//! portable, AVX2 and AVX-512. The best level the CPU has is chosen once per process
+//! The loops are written once (drivers in `src/kernel/`) and compiled three times, through
+//! one trampoline per level: portable, AVX2 and AVX-512. The best level the CPU has is chosen once per process
 //! at run time, never by `target-cpu=native`; `RELUKIT_ISA=scalar|avx2|avx512` forces a
 //! lower one (see [`active_isa`]). `f16`/`bf16` ReLU works on the raw 16-bit patterns;
 //! out-of-place outputs larger than the last-level cache use non-temporal stores.

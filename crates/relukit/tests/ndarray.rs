@@ -100,6 +100,188 @@ fn assert_same_layout_if_contiguous(input: &ArrayD<f32>, output: &ArrayD<f32>, w
     }
 }
 
+/// The rest of the family on arrays of every layout: element by element the reference;
+/// RReLU's slope keyed by the element's logical (C-order) index.
+#[test]
+fn the_family_matches_the_reference_in_every_layout() {
+    use relukit::RreluMode;
+    use relukit::ndarray::{
+        clipped_relu_backward, relu6_backward, rrelu_backward, threshold_backward,
+    };
+    let mut rng = Rng::new(11);
+    let expect = |got: &ArrayD<f32>, x: &ArrayD<f32>, f: &dyn Fn(usize, f32) -> f32| -> Vec<u32> {
+        assert_eq!(got.shape(), x.shape());
+        // Logical order: ArrayBase::iter walks the logical (C) order of any view.
+        x.iter()
+            .enumerate()
+            .map(|(i, &v)| f(i, v).to_bits())
+            .collect()
+    };
+    for _ in 0..200 {
+        let shape = random_shape(&mut rng);
+        for (name, x) in layouts(&mut rng, &shape) {
+            let what = format!("{name} {:?} strides {:?}", x.shape(), x.strides());
+            let g = random_c(&mut rng, x.shape());
+            let gs: Vec<f32> = g.iter().copied().collect();
+            let cases: Vec<(&str, ArrayD<f32>, Box<dyn Fn(usize, f32) -> f32>)> = vec![
+                (
+                    "relu6",
+                    x.relu6(),
+                    Box::new(|_, v| reference::clipped_relu(v, 6.0)),
+                ),
+                (
+                    "relu6_derivative",
+                    x.relu6_derivative(),
+                    Box::new(|_, v| reference::clipped_relu_derivative(v, 6.0)),
+                ),
+                (
+                    "clipped_relu",
+                    x.clipped_relu(1.5).unwrap(),
+                    Box::new(|_, v| reference::clipped_relu(v, 1.5)),
+                ),
+                (
+                    "clipped_relu_derivative",
+                    x.clipped_relu_derivative(1.5).unwrap(),
+                    Box::new(|_, v| reference::clipped_relu_derivative(v, 1.5)),
+                ),
+                (
+                    "threshold",
+                    x.threshold(0.5, -2.0).unwrap(),
+                    Box::new(|_, v| reference::threshold(v, 0.5, -2.0)),
+                ),
+                (
+                    "threshold_derivative",
+                    x.threshold_derivative(0.5).unwrap(),
+                    Box::new(|_, v| reference::threshold_derivative(v, 0.5)),
+                ),
+                (
+                    "leaky_relu_derivative",
+                    x.leaky_relu_derivative(0.2).unwrap(),
+                    Box::new(|_, v| reference::leaky_relu_derivative(v, 0.2)),
+                ),
+                (
+                    "rrelu",
+                    x.rrelu(0.1, 0.4, RreluMode::Training { seed: 5 }).unwrap(),
+                    Box::new(|i, v| {
+                        reference::rrelu(v, 0.1, 0.4, RreluMode::Training { seed: 5 }, i as u64)
+                    }),
+                ),
+                (
+                    "rrelu_derivative",
+                    x.rrelu_derivative(0.1, 0.4, RreluMode::Training { seed: 5 })
+                        .unwrap(),
+                    Box::new(|i, v| {
+                        reference::rrelu_derivative(
+                            v,
+                            0.1,
+                            0.4,
+                            RreluMode::Training { seed: 5 },
+                            i as u64,
+                        )
+                    }),
+                ),
+                (
+                    "rrelu eval",
+                    x.rrelu(0.1, 0.4, RreluMode::Evaluation).unwrap(),
+                    Box::new(|_, v| reference::leaky_relu(v, 0.25)),
+                ),
+                (
+                    "relu6_backward",
+                    relu6_backward(&g, &x).unwrap(),
+                    Box::new(|i, v| reference::clipped_relu_backward(gs[i], v, 6.0)),
+                ),
+                (
+                    "clipped_relu_backward",
+                    clipped_relu_backward(&g, &x, 2.0).unwrap(),
+                    Box::new(|i, v| reference::clipped_relu_backward(gs[i], v, 2.0)),
+                ),
+                (
+                    "threshold_backward",
+                    threshold_backward(&g, &x, -0.5).unwrap(),
+                    Box::new(|i, v| reference::threshold_backward(gs[i], v, -0.5)),
+                ),
+                (
+                    "rrelu_backward",
+                    rrelu_backward(&g, &x, 0.1, 0.4, RreluMode::Training { seed: 5 }).unwrap(),
+                    Box::new(|i, v| {
+                        reference::rrelu_backward(
+                            gs[i],
+                            v,
+                            0.1,
+                            0.4,
+                            RreluMode::Training { seed: 5 },
+                            i as u64,
+                        )
+                    }),
+                ),
+            ];
+            for (op, got, f) in cases {
+                assert_eq!(bits(&got.view()), expect(&got, &x, &*f), "{op} {what}");
+            }
+            let mut z = x.clone();
+            z.rrelu_inplace(0.1, 0.4, RreluMode::Training { seed: 5 })
+                .unwrap();
+            assert_eq!(
+                bits(&z.view()),
+                bits(
+                    &x.rrelu(0.1, 0.4, RreluMode::Training { seed: 5 })
+                        .unwrap()
+                        .view()
+                ),
+                "rrelu_inplace {what}"
+            );
+            let mut z = x.clone();
+            z.relu6_inplace();
+            assert_eq!(
+                bits(&z.view()),
+                bits(&x.relu6().view()),
+                "relu6_inplace {what}"
+            );
+            let mut z = x.clone();
+            z.threshold_inplace(0.5, -2.0).unwrap();
+            assert_eq!(
+                bits(&z.view()),
+                bits(&x.threshold(0.5, -2.0).unwrap().view()),
+                "threshold_inplace {what}"
+            );
+            if let Some(k) = (0..x.ndim()).find(|&k| x.shape()[k] > 0) {
+                let channels = x.shape()[k];
+                let weight: Array1<f32> = (0..channels).map(|_| rng.value()).collect();
+                let d = x.prelu_derivative(&weight, Axis(k)).unwrap();
+                let expected: Vec<u32> = x
+                    .indexed_iter()
+                    .map(|(index, &v)| {
+                        reference::prelu_derivative(
+                            &[v],
+                            &[weight[index[k]]],
+                            relukit::ChannelLayout::new(1, 1, 1),
+                        )[0]
+                        .to_bits()
+                    })
+                    .collect();
+                assert_eq!(
+                    bits(&d.view()),
+                    expected,
+                    "prelu_derivative axis {k} {what}"
+                );
+            }
+        }
+    }
+    let x = ArrayD::<f32>::zeros(IxDyn(&[2, 3]));
+    assert_eq!(
+        x.clipped_relu(-1.0).unwrap_err().kind(),
+        ErrorKind::OutOfRange
+    );
+    assert_eq!(
+        x.threshold(f64::NAN, 0.0).unwrap_err().kind(),
+        ErrorKind::OutOfRange
+    );
+    assert_eq!(
+        x.rrelu(0.5, 0.1, RreluMode::Evaluation).unwrap_err().kind(),
+        ErrorKind::OutOfRange
+    );
+}
+
 #[test]
 fn elementwise_functions_match_the_reference_in_every_layout() {
     let mut rng = Rng::new(1);

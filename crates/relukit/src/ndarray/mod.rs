@@ -739,16 +739,7 @@ where
     let weight = check_prelu(input.shape(), weight, axis)?;
     check_shape("grad_output", grad_output.shape(), "input", input.shape())?;
     check_shape("grad_input", grad_input.shape(), "input", input.shape())?;
-    if grad_weight.len() != weight.len() {
-        return Err(Error::new(
-            ErrorKind::WeightMismatch,
-            format!(
-                "`grad_weight` has {} elements, expected {} (the length of `weight`)",
-                grad_weight.len(),
-                weight.len()
-            ),
-        ));
-    }
+    Error::check_grad_weight(grad_weight.len(), weight.len())?;
     // The weight gradient is the slice API's on the data in logical (C) order, so its
     // bits depend on the logical shape alone: inputs in another layout are copied into
     // that order first (one pass; C-order inputs are borrowed).

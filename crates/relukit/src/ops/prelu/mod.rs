@@ -15,15 +15,13 @@
 mod backward;
 mod plan;
 
-use rayon::prelude::*;
-
 pub(crate) use plan::Plan;
 
 use crate::element::Slopes;
 use crate::exec::Exec;
 use crate::kernel::{Binary, Stream, Write};
 use crate::ops::leaky::{self, Leaky, LeakyInPlace};
-use crate::{ChannelLayout, Error, ErrorKind, Float};
+use crate::{ChannelLayout, Error, Float};
 
 /// Least length of a piece written with non-temporal stores (shorter pieces would
 /// spend more on the aligned head, tail and fence than streaming saves).
@@ -86,14 +84,7 @@ pub(crate) fn forward<T: Float>(
             }
         })
     };
-    match exec.chunk_len(input.len()) {
-        None => run(0, input, output),
-        Some(chunk) => output
-            .par_chunks_mut(chunk)
-            .zip(input.par_chunks(chunk))
-            .enumerate()
-            .for_each(|(i, (out, x))| run(i * chunk, x, out)),
-    }
+    exec.for_chunks(input, output, run)
 }
 
 /// PReLU in place.
@@ -134,13 +125,7 @@ pub(crate) fn forward_inplace<T: Float>(exec: &Exec, plan: &Plan<T::Compute>, da
             })
         })
     };
-    match exec.chunk_len(data.len()) {
-        None => run(0, data),
-        Some(chunk) => data
-            .par_chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(i, data)| run(i * chunk, data)),
-    }
+    exec.for_chunks_mut(data, run)
 }
 
 /// The derivative of PReLU with respect to its input at each element: `1` for `x > 0`,
@@ -194,14 +179,7 @@ pub fn prelu_derivative<T: Float>(
             }
         })
     };
-    match exec.chunk_len(input.len()) {
-        None => run(0, input, output),
-        Some(chunk) => output
-            .par_chunks_mut(chunk)
-            .zip(input.par_chunks(chunk))
-            .enumerate()
-            .for_each(|(i, (out, x))| run(i * chunk, x, out)),
-    }
+    exec.for_chunks(input, output, run);
     Ok(())
 }
 
@@ -247,16 +225,7 @@ pub fn prelu_backward<T: Float>(
     layout.check_weight(weight.len())?;
     Error::check_len("grad_output", grad_output.len(), "input", input.len())?;
     Error::check_len("grad_input", grad_input.len(), "input", input.len())?;
-    if grad_weight.len() != weight.len() {
-        return Err(Error::new(
-            ErrorKind::WeightMismatch,
-            format!(
-                "`grad_weight` has {} elements, expected {} (the length of `weight`)",
-                grad_weight.len(),
-                weight.len()
-            ),
-        ));
-    }
+    Error::check_grad_weight(grad_weight.len(), weight.len())?;
     let exec = Exec::current();
     let sums = if input.is_empty() {
         vec![0.0; weight.len()]
