@@ -123,7 +123,8 @@ fn the_family_matches_the_reference_in_every_layout() {
             let what = format!("{name} {:?} strides {:?}", x.shape(), x.strides());
             let g = random_c(&mut rng, x.shape());
             let gs: Vec<f32> = g.iter().copied().collect();
-            let cases: Vec<(&str, ArrayD<f32>, Box<dyn Fn(usize, f32) -> f32>)> = vec![
+            type Expected<'a> = Box<dyn Fn(usize, f32) -> f32 + 'a>;
+            let cases: Vec<(&str, ArrayD<f32>, Expected<'_>)> = vec![
                 (
                     "relu6",
                     x.relu6(),
