@@ -173,7 +173,7 @@ fn observe_typed<T: Float + numpy::Element>(
     let data = data.cast::<PyArrayDyn<T>>()?.try_readonly()?;
     let len = data.len();
     let (view, axis) = shaped(data.as_array(), channels);
-    py.detach(|| pool::run(len, || monitor.observe(&view, axis)))
+    py.detach(|| pool::run::<T, _>(len, || monitor.observe(&view, axis)))
         .map_err(to_py)
 }
 
@@ -214,7 +214,7 @@ fn relu_observed_typed<T: Float + numpy::Element>(
     let (x, axis) = shaped(x.as_array(), channels);
     let (out, _) = shaped(target.as_array_mut(), channels);
     py.detach(|| {
-        pool::run(len, || {
+        pool::run::<T, _>(len, || {
             relukit::ndarray::relu_observed_into(&x, out, monitor, axis)
         })
     })

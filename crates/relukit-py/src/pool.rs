@@ -7,10 +7,6 @@ use std::sync::{Arc, Mutex};
 
 use rayon::ThreadPool;
 
-/// Calls below this many elements run on the calling thread without the pool: relukit's
-/// own threshold, below which it never asks rayon anything.
-use relukit::threads::PARALLEL_MIN as POOL_MIN;
-
 /// Threads asked for (0: one per core).
 static WANTED: AtomicUsize = AtomicUsize::new(0);
 
@@ -65,11 +61,11 @@ fn pool() -> Option<Arc<ThreadPool>> {
     Some(pool)
 }
 
-/// Runs `f` on the pool when `len` is large enough to be split, else right here (below
-/// [`POOL_MIN`] relukit never asks rayon anything, so rayon's global pool is never
-/// started).
-pub fn run<R: Send>(len: usize, f: impl FnOnce() -> R + Send) -> R {
-    if len < POOL_MIN {
+/// Runs `f`, a call on `len` elements of `T`, on the pool when it is large enough to be
+/// split, else right here (below relukit's own threshold it never asks rayon anything,
+/// so rayon's global pool is never started).
+pub fn run<T, R: Send>(len: usize, f: impl FnOnce() -> R + Send) -> R {
+    if len.saturating_mul(size_of::<T>()) < relukit::threads::parallel_min_bytes() {
         return f();
     }
     match pool() {

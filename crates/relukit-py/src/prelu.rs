@@ -139,12 +139,12 @@ fn prelu_typed<T: Float + numpy::Element>(
     if target.inplace {
         let mut out = out;
         return py
-            .detach(|| pool::run(len, || out.prelu_inplace(&w, axis)))
+            .detach(|| pool::run::<T, _>(len, || out.prelu_inplace(&w, axis)))
             .map_err(to_py);
     }
     let x = x.cast::<PyArrayDyn<T>>()?.try_readonly()?;
     let (x, _) = shaped(x.as_array(), channels);
-    py.detach(|| pool::run(len, || relukit::ndarray::prelu_into(&x, &w, axis, out)))
+    py.detach(|| pool::run::<T, _>(len, || relukit::ndarray::prelu_into(&x, &w, axis, out)))
         .map_err(to_py)
 }
 
@@ -231,7 +231,7 @@ fn prelu_backward_typed<'py, T: Float + numpy::Element>(
     let (gi, _) = shaped(gi.as_array_mut(), channels);
     let gw = grad_weight.view_mut();
     py.detach(|| {
-        pool::run(len, || {
+        pool::run::<T, _>(len, || {
             relukit::ndarray::prelu_backward_into(&g, &x, &w, axis, gi, gw)
         })
     })
@@ -273,7 +273,7 @@ fn prelu_derivative_typed<T: Float + numpy::Element>(
     let len = x.len();
     let (x, axis) = shaped(x.as_array(), channels);
     let derivative = py
-        .detach(|| pool::run(len, || x.prelu_derivative(&w, axis)))
+        .detach(|| pool::run::<T, _>(len, || x.prelu_derivative(&w, axis)))
         .map_err(to_py)?;
     let mut array = target.array.cast::<PyArrayDyn<T>>()?.try_readwrite()?;
     let (mut out, _) = shaped(array.as_array_mut(), channels);

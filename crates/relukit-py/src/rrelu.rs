@@ -99,13 +99,13 @@ fn forward_typed<T: Float + numpy::Element>(
     let mut out = array.as_array_mut();
     if target.inplace {
         return py
-            .detach(|| pool::run(len, || out.rrelu_inplace(lower, upper, mode)))
+            .detach(|| pool::run::<T, _>(len, || out.rrelu_inplace(lower, upper, mode)))
             .map_err(to_py);
     }
     let x = x.cast::<PyArrayDyn<T>>()?.try_readonly()?;
     let x = x.as_array();
     py.detach(|| {
-        pool::run(len, || {
+        pool::run::<T, _>(len, || {
             if derivative {
                 x.rrelu_derivative(lower, upper, mode)
                     .map(|d| out.assign(&d))
@@ -162,7 +162,7 @@ fn backward_typed<T: Float + numpy::Element>(
     let len = x.len();
     let (x, g, out) = (x.as_array(), g.as_array(), array.as_array_mut());
     py.detach(|| {
-        pool::run(len, || {
+        pool::run::<T, _>(len, || {
             relukit::ndarray::rrelu_backward_into(&g, &x, lower, upper, mode, out)
         })
     })

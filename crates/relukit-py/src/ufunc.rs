@@ -83,7 +83,7 @@ unsafe fn unary<T: Copy + Default + Send + Sync>(
         if x == out {
             // SAFETY: n aligned, initialised elements owned by the output array.
             let data = unsafe { std::slice::from_raw_parts_mut(out.cast::<T>(), n) };
-            return pool::run(n, || inplace(data));
+            return pool::run::<T, _>(n, || inplace(data));
         }
         // SAFETY: NumPy copies operands that overlap partially, so distinct pointers
         // mean distinct memory; both hold n aligned elements.
@@ -93,7 +93,7 @@ unsafe fn unary<T: Copy + Default + Send + Sync>(
                 std::slice::from_raw_parts_mut(out.cast::<T>(), n),
             )
         };
-        return pool::run(n, || kernel(x, out));
+        return pool::run::<T, _>(n, || kernel(x, out));
     }
     let (mut a, mut o) = ([T::default(); BLOCK], [T::default(); BLOCK]);
     for start in (0..n).step_by(BLOCK) {
@@ -141,7 +141,7 @@ unsafe fn binary<
                 std::slice::from_raw_parts_mut(out.cast::<T>(), n),
             )
         };
-        return pool::run(n, || kernel(a, b, out));
+        return pool::run::<T, _>(n, || kernel(a, b, out));
     }
     let (mut x, mut y, mut o) = (
         [A::default(); BLOCK],

@@ -1,30 +1,34 @@
 //! Threads and store strategy: how one call is split over the caller's rayon pool, and
-//! when outputs are written with non-temporal stores.
+//! when outputs are written with non-temporal stores; the thresholds come from the
+//! machine ([`Machine`]).
 //!
-//! Calls below [`PARALLEL_MIN`] elements run on the calling thread; larger ones are cut
-//! into contiguous chunks (multiples of 64 elements, so chunk starts keep the buffer's
-//! alignment) and run on the rayon pool the call is made from, so
-//! `ThreadPool::install` caps or serialises them. Out-of-place outputs of at least
-//! [`STREAM_MIN_BYTES`] are written with non-temporal stores: at that size the output
-//! cannot stay in cache anyway, and skipping the read-for-ownership saves a third of
-//! the traffic.
-
-use rayon::prelude::*;
+//! Calls whose output is smaller than [`Machine::parallel_min_bytes`] run on the calling
+//! thread; larger ones are cut into contiguous chunks (multiples of 64 elements, so chunk
+//! starts keep the buffer's alignment) and run on the rayon pool the call is made from,
+//! so `ThreadPool::install` caps or serialises them. Out-of-place outputs of at least
+//! [`Machine::stream_min_bytes`] are written with non-temporal stores (skipping the
+//! read-for-ownership saves a third of the traffic), unless their pages were never
+//! touched: writing a fresh page costs a page fault and a zeroed page in cache, after
+//! which ordinary stores are faster.
 
 use crate::arch::Simd;
 use crate::kernel::{Elementwise, Modify, Stream, Update, Write};
-use crate::threads::PARALLEL_MIN;
+use crate::machine::Machine;
+use rayon::prelude::*;
 
-/// Out-of-place outputs of at least this many bytes use non-temporal stores (about
-/// the last-level cache of the reference machine; measured: see BENCHMARKS.md).
-pub(crate) const STREAM_MIN_BYTES: usize = 32 << 20;
-
-/// How one call runs: the instruction set and the two size thresholds.
+/// How one call runs: the instruction set, the thresholds and the streaming style.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Exec {
     pub(crate) simd: Simd,
-    pub(crate) parallel_min: usize,
+    pub(crate) parallel_min_bytes: usize,
     pub(crate) stream_min_bytes: usize,
+    /// Pages a streamed output writes at a time.
+    pub(crate) stream_pages: usize,
+    /// Whether non-temporal stores are 512 bits wide (else pairs of 256-bit ones).
+    pub(crate) wide_stores: bool,
+    /// Whether outputs whose pages were never touched get ordinary stores (the tests
+    /// turn this off to reach the streamed path on any buffer).
+    pub(crate) plain_when_fresh: bool,
 }
 
 impl Exec {
@@ -35,18 +39,29 @@ impl Exec {
         if let Some(exec) = crate::testing::current() {
             return exec;
         }
+        Exec::machine()
+    }
+
+    /// The machine's own configuration.
+    pub(crate) fn machine() -> Exec {
+        let machine = Machine::get();
+        let simd = Simd::active();
         Exec {
-            simd: Simd::active(),
-            parallel_min: PARALLEL_MIN,
-            stream_min_bytes: STREAM_MIN_BYTES,
+            simd,
+            parallel_min_bytes: machine.parallel_min_bytes(),
+            stream_min_bytes: machine.stream_min_bytes(),
+            stream_pages: machine.stream_pages(),
+            wide_stores: machine.vendor() == crate::machine::Vendor::Intel,
+            plain_when_fresh: true,
         }
     }
 
-    /// The chunk length for a parallel run over `len` elements, or `None` to run serially.
-    pub(crate) fn chunk_len(&self, len: usize) -> Option<usize> {
+    /// The chunk length for a parallel run over `len` elements of `size` bytes, or
+    /// `None` to run serially.
+    pub(crate) fn chunk_len(&self, len: usize, size: usize) -> Option<usize> {
         // Small calls never touch rayon (no pool is started, which also keeps a
         // process that forked after using relukit safe for them).
-        if len < self.parallel_min.max(2) {
+        if len < 2 || len.saturating_mul(size) < self.parallel_min_bytes {
             return None;
         }
         let threads = rayon::current_num_threads();
@@ -54,14 +69,18 @@ impl Exec {
             return None;
         }
         // A few chunks per thread balance uneven progress; none smaller than half the
-        // serial threshold, so the per-chunk overhead stays negligible.
-        let chunk = len.div_ceil(threads * 4).max(self.parallel_min / 2).max(64);
+        // threshold, so the per-chunk overhead stays negligible.
+        let min_chunk = self.parallel_min_bytes / size.max(1) / 2;
+        let chunk = len.div_ceil(threads * 4).max(min_chunk).max(64);
         Some(chunk.next_multiple_of(64))
     }
 
-    /// Whether an out-of-place output of `len` elements of `U` is streamed.
-    pub(crate) fn streams<U>(&self, len: usize) -> bool {
-        self.simd.can_stream() && len.saturating_mul(size_of::<U>()) >= self.stream_min_bytes
+    /// Whether an out-of-place output `out` is streamed: large enough, on a level with
+    /// non-temporal stores, and already touched (see [`fresh`]).
+    pub(crate) fn streams<U>(&self, out: &[U]) -> bool {
+        self.simd.can_stream()
+            && size_of_val(out) >= self.stream_min_bytes
+            && !(self.plain_when_fresh && fresh(out))
     }
 
     /// Calls `f(start, x, out)` on matching chunks of `x` and `out` (each `start`
@@ -73,7 +92,7 @@ impl Exec {
         out: &mut [B],
         f: impl Fn(usize, &[A], &mut [B]) + Sync,
     ) {
-        match self.chunk_len(out.len()) {
+        match self.chunk_len(out.len(), size_of::<B>()) {
             None => f(0, x, out),
             Some(chunk) => out
                 .par_chunks_mut(chunk)
@@ -89,7 +108,7 @@ impl Exec {
         data: &mut [T],
         f: impl Fn(usize, &mut [T]) + Sync,
     ) {
-        match self.chunk_len(data.len()) {
+        match self.chunk_len(data.len(), size_of::<T>()) {
             None => f(0, data),
             Some(chunk) => data
                 .par_chunks_mut(chunk)
@@ -101,10 +120,16 @@ impl Exec {
     /// Writes `op`'s result into `out` (its positions `0..out.len()`), on the chunks and
     /// with the stores this call's size calls for.
     pub(crate) fn write<E: Elementwise>(&self, op: E, out: &mut [E::Out]) {
-        let stream = self.streams::<E::Out>(out.len());
+        let stream = self.streams(out);
         self.for_chunks_mut(out, |start, out| {
             if stream {
-                self.simd.run(Stream { op, start, out })
+                self.simd.run(Stream {
+                    op,
+                    start,
+                    out,
+                    pages: self.stream_pages,
+                    wide: self.wide_stores,
+                })
             } else {
                 self.simd.run(Write { op, start, out })
             }
@@ -117,4 +142,34 @@ impl Exec {
             self.simd.run(Modify { op, start, data })
         })
     }
+}
+
+/// Whether `out`'s memory was never touched (Linux: a page at its start, middle or end
+/// is not resident). A fresh page is faulted in, zeroed and cached by its first store, so
+/// a non-temporal store there only evicts it again: ordinary stores are faster (measured).
+#[cfg(target_os = "linux")]
+pub(crate) fn fresh<U>(out: &[U]) -> bool {
+    const PAGE: usize = 4096;
+    let bytes = size_of_val(out);
+    if bytes < 3 * PAGE {
+        return false;
+    }
+    let start = out.as_ptr() as usize;
+    [start, start + bytes / 2, start + bytes - 1]
+        .into_iter()
+        .any(|at| {
+            let page = at & !(PAGE - 1);
+            let mut resident = 0u8;
+            // SAFETY: `page` is the start of a page holding bytes of `out`, mapped for as
+            // long as `out` is borrowed; mincore only reads the mapping's state and writes
+            // one byte (one page's status) into `resident`.
+            let status = unsafe { libc::mincore(page as *mut libc::c_void, 1, &mut resident) };
+            status == 0 && resident & 1 == 0
+        })
+}
+
+/// Elsewhere, memory is taken as touched.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn fresh<U>(_: &[U]) -> bool {
+    false
 }

@@ -82,6 +82,7 @@ mod error;
 mod exec;
 mod kernel;
 mod layout;
+pub mod machine;
 mod monitor;
 #[cfg(feature = "ndarray")]
 pub mod ndarray;

@@ -4,7 +4,8 @@ use rayon::prelude::*;
 
 use crate::arch::Simd;
 use crate::exec::Exec;
-use crate::kernel::reduce::{MapAccumulate, MapSum};
+use crate::kernel::reduce::{CountRows, MapSum, Streamed};
+use crate::kernel::{Fence, Tile};
 use crate::{ChannelLayout, Error, ErrorKind, Float};
 
 /// Counts, per unit, over a window of batches, how often the unit was active
@@ -79,10 +80,10 @@ impl Counts {
         self
     }
 
-    /// Adds packed per-position counts (active in the low 32 bits, NaN in the high).
-    fn add_packed(&mut self, unit: usize, packed: u64) {
-        self.active[unit] += packed & 0xffff_ffff;
-        self.nan[unit] += packed >> 32;
+    /// Adds packed counts of one unit (active in the low 16 bits, NaN in the high 16).
+    fn add_packed(&mut self, unit: usize, packed: u32) {
+        self.active[unit] += (packed & 0xffff) as u64;
+        self.nan[unit] += (packed >> 16) as u64;
     }
 }
 
@@ -488,29 +489,25 @@ impl DeadUnitMonitor {
 
 /// A run of at least this many elements is counted on its own.
 const RUN_MIN: usize = 256;
-/// Rows summed per position in 16-bit halves before they are carried out.
-const ROWS_PER_FOLD: usize = u16::MAX as usize;
+/// Elements counted in 16-bit halves of a `u32` before they are carried out: whole rows
+/// per position, or pieces of a run.
+const FOLD: usize = u16::MAX as usize;
 
-/// Active in the low 32 bits, NaN in the high 32 bits (for sums over one run).
+/// Active in the low 16 bits, NaN in the high 16 bits (summed over at most [`FOLD`]
+/// elements).
 #[inline(always)]
-fn code64<T: Float>(x: T) -> u64 {
-    (x.gt_zero() as u64) | ((x.is_nan() as u64) << 32)
-}
-
-/// Active in the low 16 bits, NaN in the high 16 bits (per position, over at most
-/// [`ROWS_PER_FOLD`] rows).
-#[inline(always)]
-fn code32<T: Float>(x: T) -> u32 {
+fn code<T: Float>(x: T) -> u32 {
     (x.gt_zero() as u32) | ((x.is_nan() as u32) << 16)
 }
 
 /// Per-unit counts of `data` under `layout` (whose channels are the units), writing
-/// ReLU of the data to `out` when given. Parallel over whole rows above the threshold;
-/// integer sums, so the result never depends on the split.
+/// ReLU of the data to `out` when given (with non-temporal stores where a ReLU call of
+/// that size would use them). Parallel over whole rows above the threshold; integer
+/// sums, so the result never depends on the split.
 fn count<T: Float>(
     exec: &Exec,
     data: &[T],
-    out: Option<&mut [T]>,
+    mut out: Option<&mut [T]>,
     layout: ChannelLayout,
 ) -> Counts {
     let (units, inner) = (layout.channels(), layout.inner());
@@ -518,19 +515,25 @@ fn count<T: Float>(
     if data.is_empty() || period == 0 {
         return Counts::zeros(units);
     }
+    let stream = match out.as_deref_mut() {
+        Some(out) if exec.streams(out) => Some(exec.wide_stores),
+        _ => None,
+    };
     let rows_per_task = exec
-        .chunk_len(data.len())
+        .chunk_len(data.len(), size_of::<T>())
         .map(|chunk| chunk.div_ceil(period).max(1));
+    let rows =
+        |data: &[T], out: Option<&mut [T]>| count_rows(exec.simd, data, out, units, inner, stream);
     match (rows_per_task, out) {
-        (None, out) => count_rows(exec.simd, data, out, units, inner),
-        (Some(rows), None) => data
-            .par_chunks(rows * period)
-            .map(|data| count_rows(exec.simd, data, None, units, inner))
+        (None, out) => rows(data, out),
+        (Some(n), None) => data
+            .par_chunks(n * period)
+            .map(|data| rows(data, None))
             .reduce(|| Counts::zeros(units), Counts::add),
-        (Some(rows), Some(out)) => data
-            .par_chunks(rows * period)
-            .zip(out.par_chunks_mut(rows * period))
-            .map(|(data, out)| count_rows(exec.simd, data, Some(out), units, inner))
+        (Some(n), Some(out)) => data
+            .par_chunks(n * period)
+            .zip(out.par_chunks_mut(n * period))
+            .map(|(data, out)| rows(data, Some(out)))
             .reduce(|| Counts::zeros(units), Counts::add),
     }
 }
@@ -542,44 +545,50 @@ fn count_rows<T: Float>(
     mut out: Option<&mut [T]>,
     units: usize,
     inner: usize,
+    stream: Option<bool>,
 ) -> Counts {
     let mut counts = Counts::zeros(units);
+    let f = |x: T| (x.relu(), code(x));
     if inner >= RUN_MIN {
-        // Each run belongs to one unit: one integer sum per run.
+        // Each run belongs to one unit: one integer sum per piece of a run.
+        let mut tile = Tile::new();
         for (r, run) in data.chunks(inner).enumerate() {
-            let start = r * inner;
-            let out = out
-                .as_deref_mut()
-                .map(|out| &mut out[start..start + run.len()]);
-            let f = |x: T| (x.relu(), code64(x));
-            let packed = simd.run(MapSum { x: run, out, f });
-            counts.add_packed(r % units, packed);
+            for (p, x) in run.chunks(FOLD).enumerate() {
+                let start = r * inner + p * FOLD;
+                let out = out
+                    .as_deref_mut()
+                    .map(|out| &mut out[start..start + x.len()]);
+                let stream = stream.map(|wide| Streamed {
+                    wide,
+                    tile: &mut tile,
+                });
+                let packed = simd.run(MapSum { x, out, f, stream });
+                counts.add_packed(r % units, packed);
+            }
+        }
+        if stream.is_some() {
+            simd.run(Fence);
         }
         return counts;
     }
-    // Units interleave: count per position of a row, in 16-bit halves of a u32.
+    // Units interleave: count per position of a row.
     let period = units * inner;
     let mut acc = vec![0u32; period];
-    let block = period.saturating_mul(ROWS_PER_FOLD);
+    let block = period.saturating_mul(FOLD);
     for (b, rows) in data.chunks(block).enumerate() {
-        for (r, row) in rows.chunks(period).enumerate() {
-            let acc = &mut acc[..row.len()];
-            let start = b * block + r * period;
-            let out = out
-                .as_deref_mut()
-                .map(|out| &mut out[start..start + row.len()]);
-            let f = |x: T| (x.relu(), code32(x));
-            simd.run(MapAccumulate {
-                x: row,
-                out,
-                acc,
-                f,
-            });
-        }
+        let out = out
+            .as_deref_mut()
+            .map(|out| &mut out[b * block..b * block + rows.len()]);
+        simd.run(CountRows {
+            x: rows,
+            out,
+            acc: &mut acc,
+            f,
+            stream,
+        });
         for (unit, unit_acc) in acc.chunks_mut(inner).enumerate() {
             for packed in unit_acc {
-                counts.active[unit] += (*packed & 0xffff) as u64;
-                counts.nan[unit] += (*packed >> 16) as u64;
+                counts.add_packed(unit, *packed);
                 *packed = 0;
             }
         }

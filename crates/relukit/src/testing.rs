@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use relukit::testing::{Config, with};
-//! let config = Config { isa: relukit::Isa::Portable, parallel_min: 64, stream_min_bytes: 0 };
+//! let config = Config { isa: relukit::Isa::Portable, parallel_min_bytes: 256, stream_min_bytes: 0 };
 //! let mut y = [0.0f32; 3];
 //! with(config, || relukit::relu(&[-1.0, 0.5, 2.0], &mut y))?;
 //! assert_eq!(y, [0.0, 0.5, 2.0]);
@@ -22,9 +22,10 @@ use crate::exec::Exec;
 pub struct Config {
     /// The instruction set (one the CPU lacks falls back to the best it has).
     pub isa: Isa,
-    /// Calls of at least this many elements run on the rayon pool.
-    pub parallel_min: usize,
-    /// Out-of-place outputs of at least this many bytes use non-temporal stores.
+    /// Calls whose output has at least this many bytes run on the rayon pool.
+    pub parallel_min_bytes: usize,
+    /// Out-of-place outputs of at least this many bytes use non-temporal stores (even
+    /// where their pages were never touched).
     pub stream_min_bytes: usize,
 }
 
@@ -39,8 +40,10 @@ pub fn with<R>(config: Config, f: impl FnOnce() -> R) -> R {
             .into_iter()
             .find(|simd| simd.isa() == config.isa)
             .unwrap_or_else(Simd::active),
-        parallel_min: config.parallel_min,
+        parallel_min_bytes: config.parallel_min_bytes,
         stream_min_bytes: config.stream_min_bytes,
+        plain_when_fresh: false,
+        ..Exec::machine()
     };
     /// Restores the previous override even if `f` panics.
     struct Restore(Option<Exec>);
@@ -64,15 +67,15 @@ pub(crate) fn current() -> Option<Exec> {
 }
 
 /// Every way a call can run on this machine: each instruction set, serial or threaded
-/// (from 64 elements; threaded ones must run inside a pool of several threads), with
-/// ordinary or non-temporal stores.
+/// (from 256 bytes of output; threaded ones must run inside a pool of several threads),
+/// with ordinary or non-temporal stores.
 pub fn configs(threaded: bool) -> Vec<Config> {
     let mut all = Vec::new();
     for isa in supported_isas() {
         for stream in [false, true] {
             all.push(Config {
                 isa,
-                parallel_min: if threaded { 64 } else { usize::MAX },
+                parallel_min_bytes: if threaded { 256 } else { usize::MAX },
                 stream_min_bytes: if stream { 0 } else { usize::MAX },
             });
         }
@@ -86,7 +89,7 @@ impl std::fmt::Display for Config {
             f,
             "{} threaded={} streamed={}",
             self.isa,
-            self.parallel_min != usize::MAX,
+            self.parallel_min_bytes != usize::MAX,
             self.stream_min_bytes == 0
         )
     }

@@ -108,13 +108,14 @@ pub(crate) trait Level: Copy {
     /// Whether the level has non-temporal stores.
     const STREAMS: bool;
 
-    /// Writes `src` to `dst`, with non-temporal stores where the level has them.
+    /// Writes `src` to `dst`, with non-temporal stores where the level has them:
+    /// 512-bit ones if `wide` (and the level has them), else pairs of 256-bit ones.
     ///
     /// # Safety
     /// `dst` is valid for writes of `src.len()` elements and does not overlap `src`;
     /// where [`STREAMS`](Self::STREAMS), `src` and `dst` are 64-byte aligned and hold a
     /// multiple of 64 bytes.
-    unsafe fn stream_block<U: Copy>(self, src: &[U], dst: *mut U);
+    unsafe fn stream_block<U: Copy>(self, src: &[U], dst: *mut U, wide: bool);
 
     /// Orders the non-temporal stores before any later store.
     fn store_fence(self) {}
@@ -153,7 +154,7 @@ impl Level for Portable {
     const STREAMS: bool = false;
 
     #[inline(always)]
-    unsafe fn stream_block<U: Copy>(self, src: &[U], dst: *mut U) {
+    unsafe fn stream_block<U: Copy>(self, src: &[U], dst: *mut U, _wide: bool) {
         // SAFETY: the caller guarantees `dst` is valid for `src.len()` elements and does
         // not overlap `src`.
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) }

@@ -5,7 +5,10 @@
 
 mod half;
 
-use std::arch::x86_64::{__m256i, _mm_sfence, _mm256_load_si256, _mm256_stream_si256};
+use std::arch::x86_64::{
+    __m256i, __m512i, _mm_sfence, _mm256_load_si256, _mm256_stream_si256, _mm512_load_si512,
+    _mm512_stream_si512,
+};
 
 use super::{Kernel, Level};
 use crate::Float;
@@ -49,15 +52,22 @@ fn half_call<'a, T: Float>(
 
 /// The level methods of a token type; `$half` is its module of 16-bit kernels.
 macro_rules! level {
-    ($token:ty, $half:ident) => {
+    ($token:ty, $half:ident, $wide:expr) => {
         impl Level for $token {
             const STREAMS: bool = true;
 
             #[inline(always)]
-            unsafe fn stream_block<U: Copy>(self, src: &[U], dst: *mut U) {
-                // SAFETY: the token proves AVX2; the caller guarantees the alignment,
-                // length and validity `stream_block` needs.
-                unsafe { stream_block(src, dst) }
+            unsafe fn stream_block<U: Copy>(self, src: &[U], dst: *mut U, wide: bool) {
+                // SAFETY: the token proves AVX2 (and AVX-512 F where `$wide` is true);
+                // the caller guarantees the alignment, length and validity the stores
+                // need.
+                unsafe {
+                    if $wide && wide {
+                        stream_block_512(src, dst)
+                    } else {
+                        stream_block(src, dst)
+                    }
+                }
             }
 
             #[inline(always)]
@@ -99,12 +109,11 @@ macro_rules! level {
         }
     };
 }
-level!(Avx2, avx2);
-level!(Avx512, avx512);
+level!(Avx2, avx2, false);
+level!(Avx512, avx512, true);
 
-/// Copies `src` to `dst` with 256-bit non-temporal stores, two per cache line. Both
-/// levels use it: on the reference machine 512-bit streaming stores were slower from
-/// DRAM than pairs of 256-bit ones.
+/// Copies `src` to `dst` with 256-bit non-temporal stores, two per cache line: what
+/// AMD's Zen 4 streams fastest (512-bit streaming stores were slower there).
 ///
 /// # Safety
 /// The CPU supports AVX2; `src` and `dst` are 64-byte aligned, `dst` is valid for
@@ -121,5 +130,23 @@ unsafe fn stream_block<U: Copy>(src: &[U], dst: *mut U) {
             _mm256_stream_si256(dst.add(i), _mm256_load_si256(src.add(i)));
             _mm256_stream_si256(dst.add(i + 1), _mm256_load_si256(src.add(i + 1)));
         }
+    }
+}
+
+/// Copies `src` to `dst` with 512-bit non-temporal stores, one per cache line: what
+/// Intel's AVX-512 parts stream fastest.
+///
+/// # Safety
+/// The CPU supports AVX-512 F; `src` and `dst` are 64-byte aligned, `dst` is valid for
+/// `src.len()` elements, and the byte length is a multiple of 64.
+#[target_feature(enable = "avx512f")]
+unsafe fn stream_block_512<U: Copy>(src: &[U], dst: *mut U) {
+    let lines = std::mem::size_of_val(src) / 64;
+    let src = src.as_ptr().cast::<__m512i>();
+    let dst = dst.cast::<__m512i>();
+    for i in 0..lines {
+        // SAFETY: i < lines; both pointers are 64-byte aligned and in bounds by the
+        // function's contract.
+        unsafe { _mm512_stream_si512(dst.add(i), _mm512_load_si512(src.add(i))) };
     }
 }

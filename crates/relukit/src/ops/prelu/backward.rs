@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use crate::Float;
 use crate::exec::Exec;
-use crate::kernel::reduce::{Zip3Accumulate, ZipSum};
+use crate::kernel::reduce::{RowsAccumulate, ZipSum};
 use crate::ops::leaky;
 
 /// Fixed piece of a run whose partial weight gradient is kept (a multiple of the
@@ -53,7 +53,7 @@ pub(crate) fn runs<T: Float>(
         exec.simd.run(ZipSum { a: g, b: x, out, f })
     };
     let slope = |run: usize| slopes[run % slopes.len()];
-    let partials: Vec<f64> = if exec.chunk_len(input.len()).is_none() {
+    let partials: Vec<f64> = if exec.chunk_len(input.len(), size_of::<T>()).is_none() {
         let runs = grad_input
             .chunks_mut(inner)
             .zip(input.chunks(inner))
@@ -138,21 +138,14 @@ pub(crate) fn periodic<T: Float>(
             .zip(x.chunks(block))
             .zip(g.chunks(block))
         {
-            for ((out, x), g) in out
-                .chunks_mut(width)
-                .zip(x.chunks(width))
-                .zip(g.chunks(width))
-            {
-                let n = x.len();
-                exec.simd.run(Zip3Accumulate {
-                    a: g,
-                    b: x,
-                    w: &pattern[..n],
-                    out,
-                    acc: &mut acc[..n],
-                    f: element,
-                });
-            }
+            exec.simd.run(RowsAccumulate {
+                a: g,
+                b: x,
+                w: pattern,
+                out,
+                acc: &mut acc,
+                f: element,
+            });
             // Position j of the pattern belongs to channel (j % period) / inner.
             for period_acc in acc.chunks_exact(period) {
                 if inner == 1 {
@@ -171,7 +164,7 @@ pub(crate) fn periodic<T: Float>(
         }
         sums
     };
-    let partials: Vec<Vec<f64>> = if exec.chunk_len(len).is_none() {
+    let partials: Vec<Vec<f64>> = if exec.chunk_len(len, size_of::<T>()).is_none() {
         pieces.into_iter().map(stripe).collect()
     } else {
         pieces.into_par_iter().map(stripe).collect()

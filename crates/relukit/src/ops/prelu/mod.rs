@@ -72,13 +72,20 @@ pub(crate) fn forward<T: Float>(
     input: &[T],
     output: &mut [T],
 ) {
-    let stream = exec.streams::<T>(output.len());
+    let stream = exec.streams(output);
     let run = |offset: usize, x: &[T], out: &mut [T]| {
         plan.for_each_piece(offset, x.len(), |range, slopes| {
             let (x, out) = (&x[range.clone()], &mut out[range]);
             let op = Leaky { x, slopes };
             if stream && x.len() >= STREAM_PIECE_MIN {
-                exec.simd.run(Stream { op, start: 0, out })
+                let (pages, wide) = (exec.stream_pages, exec.wide_stores);
+                exec.simd.run(Stream {
+                    op,
+                    start: 0,
+                    out,
+                    pages,
+                    wide,
+                })
             } else {
                 exec.simd.run(Write { op, start: 0, out })
             }

@@ -9,9 +9,11 @@ use crate::{ChannelLayout, Float};
 /// `inner` from which each run is processed on its own (below it, the fixed cost of
 /// a kernel call per run outweighs reading a slope pattern beside the data).
 const RUN_MIN: usize = 2048;
-/// Least length of an expanded slope pattern (4 KiB of `f32`: the pattern and the
-/// backward pass's accumulators stay in L1 beside the streaming data).
-const PERIOD_MIN: usize = 1024;
+/// Least length of an expanded slope pattern: about 4 KiB of `f32`, so the pattern and
+/// the backward pass's accumulators stay in L1 beside the streaming data, but not a
+/// multiple of 4 KiB, so the rows the backward pass reads together (one pattern length
+/// apart) do not all fall into the same L1 sets (measured: 15-20% faster from 1 MiB).
+const PERIOD_MIN: usize = 1088;
 
 /// How the slopes map onto the flat buffer.
 pub(crate) enum Plan<C> {
