@@ -118,8 +118,12 @@ def _call(ufunc: np.ufunc, data: tuple, parameters: dict, out: Any) -> Any:
     except (TypeError, ValueError):
         loop = None  # the ufunc raises its own error for these operands
     if loop is not None:
-        rows = np.stack(np.broadcast_arrays(*values), axis=-1).reshape(-1, len(values))
-        _check_parameters(ufunc.__name__, loop[0], np.unique(rows, axis=0).tolist())
+        if all(v.ndim == 0 for v in values):
+            rows = [[float(v) for v in values]]  # the common case, without NumPy's overhead
+        else:
+            stacked = np.stack(np.broadcast_arrays(*values), axis=-1).reshape(-1, len(values))
+            rows = np.unique(stacked, axis=0).tolist()
+        _check_parameters(ufunc.__name__, loop[0], rows)
     return ufunc(*data, *values, out=out)
 
 

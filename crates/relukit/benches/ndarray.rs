@@ -1,6 +1,6 @@
-//! The ndarray adapter against the slice API, and the fused ReLU + dead-unit count
-//! against plain ReLU, measured in the same run on one thread. Each benchmark checks its
-//! answer before it is timed. Ratios are printed at the end and written to
+//! The ndarray adapter against the slice API, allocating `.relu()` against a copy into
+//! a new array, and the fused ReLU + dead-unit count against plain ReLU, measured in the
+//! same run on one thread. Each benchmark checks its answer before it is timed. Ratios are printed at the end and written to
 //! `target/criterion/relukit-ndarray-summary.md`.
 
 mod common;
@@ -49,6 +49,11 @@ fn adapter(c: &mut Criterion) {
         group.bench_function(id("array_relu"), |b| {
             b.iter(|| relu_into(black_box(&x), out.view_mut()).unwrap())
         });
+
+        // Allocating: `.relu()` against a copy into a new array (the same allocation and
+        // page faults, no arithmetic).
+        group.bench_function(id("relu_alloc"), |b| b.iter(|| black_box(&x).relu()));
+        group.bench_function(id("to_owned"), |b| b.iter(|| black_box(&x).to_owned()));
 
         // Every other column of a C-order matrix twice as wide: half the elements.
         let wide = matrix(rows, 2 * columns);
@@ -107,6 +112,7 @@ fn summary() {
     for (rows, columns) in SHAPES {
         let shape = label(rows, columns);
         row(&shape, "array_relu", "slice_relu", 1.0);
+        row(&shape, "relu_alloc", "to_owned", 1.0);
         row(&shape, "strided_view_relu", "array_relu", 1.0);
         row(&shape, "relu_observed", "array_relu", 1.0);
     }

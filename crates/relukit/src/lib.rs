@@ -64,9 +64,9 @@
 //! one trampoline per level: portable, AVX2 and AVX-512. The best level the CPU has is chosen once per process
 //! at run time, never by `target-cpu=native`; `RELUKIT_ISA=scalar|avx2|avx512` forces a
 //! lower one (see [`active_isa`]). `f16`/`bf16` ReLU works on the raw 16-bit patterns;
-//! out-of-place outputs larger than the last-level cache use non-temporal stores.
-//! Calls of 1M elements and more run on the caller's rayon pool, so
-//! `rayon::ThreadPool::install` caps or serialises them. PReLU's weight gradient has
+//! out-of-place outputs past a threshold use non-temporal stores, and calls past another
+//! run on the caller's rayon pool, so `rayon::ThreadPool::install` caps or serialises
+//! them; both thresholds come from the CPU's caches ([`machine`]). PReLU's weight gradient has
 //! the same bits whatever the thread count. Measured figures are in `BENCHMARKS.md`.
 //!
 //! ## When not to use it

@@ -2,21 +2,23 @@
 //! on Intel, 0x8000001D on AMD, else the operating system), and the size thresholds
 //! derived from them.
 //!
-//! The rules, from measurements on an Intel Xeon (Emerald Rapids, 2 MiB L2 per core)
-//! and an AMD EPYC (Zen 4, 1 MiB L2, 32 MiB L3 per CCX) (BENCHMARKS.md):
+//! The rules, from measurements on an Intel Xeon (Emerald Rapids, 2 MiB L2 per core,
+//! 300 MiB L3) and an AMD EPYC (Zen 4; its VM reports 2 MiB L2 and 32 MiB L3)
+//! (BENCHMARKS.md):
 //!
 //! | decision | Intel | AMD and others |
 //! |---|---|---|
 //! | non-temporal stores, from an output of | the L2 size | the L3 size |
-//! | threads, from an input of | the L2 size | 4 x the L2 size |
+//! | threads, from an input of | the L2 size | 2 x the L2 size |
 //! | non-temporal store | 512-bit (with AVX-512), 4 pages interleaved | 256-bit pairs, one page at a time |
 //!
 //! On Intel's server parts the L3 is a victim cache shared over a mesh: one core streams
 //! from it at about DRAM speed, so past its L2 a call gains from non-temporal stores and
-//! a second core. On AMD one core reads its CCX's L3 quickly, so both pay off only past
-//! it (for threads, measured from 4 MiB). glibc's large `memcpy` writes four pages at a
-//! time; relukit's streamed outputs do the same on Intel, where it measured faster than
-//! one stream (AMD keeps the one-stream path measured there).
+//! a second core. On AMD one core reads its CCX's L3 quickly, so non-temporal stores pay
+//! off only past it; the AMD values reproduce the constants measured there in the first
+//! wave (32 MiB, 1M `f32`). glibc's large `memcpy` writes four pages at a time;
+//! relukit's streamed outputs do the same on Intel, where it measured faster than one
+//! stream (AMD keeps the one-stream path measured there).
 //!
 //! Environment variables override the derived values, for experiments:
 //! `RELUKIT_STREAM_MIN_BYTES`, `RELUKIT_PARALLEL_MIN_BYTES` and `RELUKIT_STREAM_PAGES`.
@@ -91,7 +93,7 @@ impl Machine {
         );
         let (stream_min_bytes, parallel_min_bytes, stream_pages) = match vendor {
             Vendor::Intel => (l2, l2, 4),
-            Vendor::Amd | Vendor::Other => (l3.max(l2), 4 * l2, 1),
+            Vendor::Amd | Vendor::Other => (l3.max(l2), 2 * l2, 1),
         };
         Machine {
             vendor,
@@ -327,7 +329,7 @@ mod tests {
         }
         let amd = Machine::from_caches(Vendor::Amd, Some((caches, "test")));
         if std::env::var_os("RELUKIT_PARALLEL_MIN_BYTES").is_none() {
-            assert_eq!(amd.parallel_min_bytes(), 8 << 20);
+            assert_eq!(amd.parallel_min_bytes(), 4 << 20);
         }
         let unknown = Machine::from_caches(Vendor::Other, None);
         assert_eq!(unknown.l2_bytes(), DEFAULT_L2);

@@ -19,7 +19,7 @@
 use crate::{Error, ErrorKind};
 
 /// Calls whose output has fewer bytes than this run on one thread: the L2 size on Intel,
-/// 4 times it elsewhere (see [`Machine`](crate::machine::Machine); `RELUKIT_PARALLEL_MIN_BYTES`
+/// twice it elsewhere (see [`Machine`](crate::machine::Machine); `RELUKIT_PARALLEL_MIN_BYTES`
 /// overrides it).
 pub fn parallel_min_bytes() -> usize {
     crate::machine::Machine::get().parallel_min_bytes()

@@ -119,9 +119,7 @@ pub(super) fn alloc_like<A: Element, B, S: Data<Elem = B>, D: Dimension>(
         for (a, &s) in strides.slice_mut().iter_mut().zip(like.strides()) {
             *a = s.unsigned_abs();
         }
-        if let Ok(mut out) =
-            Array::from_shape_vec(like.raw_dim().strides(strides), vec![A::ZERO; len])
-        {
+        if let Ok(mut out) = Array::from_shape_vec(like.raw_dim().strides(strides), zeroed(len)) {
             for (i, &s) in like.strides().iter().enumerate() {
                 if s < 0 {
                     out.invert_axis(Axis(i));
@@ -130,5 +128,14 @@ pub(super) fn alloc_like<A: Element, B, S: Data<Elem = B>, D: Dimension>(
             return out;
         }
     }
-    Array::from_elem(like.raw_dim(), A::ZERO)
+    Array::from_shape_vec(like.raw_dim(), zeroed(len))
+        .unwrap_or_else(|_| Array::from_elem(like.raw_dim(), A::ZERO))
+}
+
+/// `len` zeros for an output, in transparent huge pages where it is large (see
+/// [`exec::advise_huge_pages`](crate::exec::advise_huge_pages)).
+fn zeroed<A: Element>(len: usize) -> Vec<A> {
+    let out = vec![A::ZERO; len];
+    crate::exec::advise_huge_pages(&out);
+    out
 }

@@ -7,8 +7,10 @@
 //! the order comes back as it was). Results are the same bits as the portable path
 //! (the tests check): the hardware rounds to nearest even and quiets NaNs as the `half`
 //! crate does, and only lanes where `x <= 0` (never NaN) take the product. The kernels
-//! process whole vectors and return how many elements they did; the caller finishes the
-//! tail with the portable formula.
+//! return how many elements they did: the AVX2 ones whole vectors (the caller finishes
+//! the tail with the portable formula), the AVX-512 ones every element (the last ones
+//! with masked loads and stores, so a short or misaligned piece costs one vector, not
+//! an element-by-element loop).
 
 use std::arch::x86_64::*;
 
@@ -208,6 +210,45 @@ pub(super) mod avx512 {
     /// # Safety
     /// `x`, `out` valid for `len` elements, equal or not overlapping; a pattern holds
     /// at least `len` slopes.
+    /// Leaky ReLU of 32 `f16` bit patterns with their slopes (low and high 16).
+    #[inline]
+    #[target_feature(enable = "avx,avx2,f16c,avx512f,avx512bw,avx512vl")]
+    fn f16_vector(h: __m512i, low_slope: __m512, high_slope: __m512) -> __m512i {
+        const ROUND: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+        let low = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
+        let high = _mm512_cvtph_ps(_mm512_extracti64x4_epi64::<1>(h));
+        let low = _mm512_cvtps_ph::<ROUND>(_mm512_mul_ps(low, low_slope));
+        let high = _mm512_cvtps_ph::<ROUND>(_mm512_mul_ps(high, high_slope));
+        let product = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(low), high);
+        _mm512_mask_blend_epi16(takes_product(h, 0x7c00), h, product)
+    }
+
+    /// The slopes of elements `i..i + 32` (those in `mask`; 0 elsewhere), as the low
+    /// and high 16 of a vector.
+    ///
+    /// # Safety
+    /// Every element of `p` at `i + k` for a `k` set in `mask` is in bounds.
+    #[inline]
+    #[target_feature(enable = "avx,avx2,f16c,avx512f,avx512bw,avx512vl")]
+    unsafe fn slopes_at(slopes: Slopes<'_, f32>, i: usize, mask: __mmask32) -> (__m512, __m512) {
+        match slopes {
+            Slopes::One(s) => (_mm512_set1_ps(s), _mm512_set1_ps(s)),
+            // SAFETY: the caller guarantees the masked elements are in bounds.
+            Slopes::Pattern(p) => unsafe {
+                (
+                    _mm512_maskz_loadu_ps(mask as __mmask16, p.as_ptr().add(i)),
+                    _mm512_maskz_loadu_ps((mask >> 16) as __mmask16, p.as_ptr().add(i + 16)),
+                )
+            },
+        }
+    }
+
+    /// The mask of the `n < 32` first lanes.
+    #[inline]
+    fn first(n: usize) -> __mmask32 {
+        ((1u64 << n) - 1) as __mmask32
+    }
+
     #[target_feature(enable = "avx,avx2,f16c,avx512f,avx512bw,avx512vl")]
     unsafe fn f16_kernel(
         x: *const u16,
@@ -215,34 +256,76 @@ pub(super) mod avx512 {
         len: usize,
         slopes: Slopes<'_, f32>,
     ) -> usize {
-        const ROUND: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
         let mut i = 0;
         while i + 32 <= len {
             // SAFETY: i + 32 <= len: every load and store is in bounds.
             unsafe {
                 let h = _mm512_loadu_si512(x.add(i).cast());
-                let (low_slope, high_slope) = match slopes {
-                    Slopes::One(s) => (_mm512_set1_ps(s), _mm512_set1_ps(s)),
-                    Slopes::Pattern(p) => (
-                        _mm512_loadu_ps(p.as_ptr().add(i)),
-                        _mm512_loadu_ps(p.as_ptr().add(i + 16)),
-                    ),
-                };
-                let low = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
-                let high = _mm512_cvtph_ps(_mm512_extracti64x4_epi64::<1>(h));
-                let low = _mm512_cvtps_ph::<ROUND>(_mm512_mul_ps(low, low_slope));
-                let high = _mm512_cvtps_ph::<ROUND>(_mm512_mul_ps(high, high_slope));
-                let product = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(low), high);
-                let take = takes_product(h, 0x7c00);
-                _mm512_storeu_si512(out.add(i).cast(), _mm512_mask_blend_epi16(take, h, product));
+                let (low, high) = slopes_at(slopes, i, !0);
+                _mm512_storeu_si512(out.add(i).cast(), f16_vector(h, low, high));
             }
             i += 32;
         }
-        i
+        if i < len {
+            // The last elements with masked loads and stores (lanes past `len` are
+            // neither read nor written).
+            let mask = first(len - i);
+            // SAFETY: the masked lanes are elements i..len, in bounds.
+            unsafe {
+                let h = _mm512_maskz_loadu_epi16(mask, x.add(i).cast());
+                let (low, high) = slopes_at(slopes, i, mask);
+                _mm512_mask_storeu_epi16(out.add(i).cast(), mask, f16_vector(h, low, high));
+            }
+        }
+        len
     }
 
-    /// # Safety
-    /// As [`f16_kernel`].
+    /// Leaky ReLU of 32 `bf16` bit patterns with their slopes in element order (low
+    /// and high 16).
+    #[inline]
+    #[target_feature(enable = "avx,avx2,f16c,avx512f,avx512bw,avx512vl")]
+    fn bf16_vector(h: __m512i, slopes: Slopes<'_, f32>, a: __m512, b: __m512) -> __m512i {
+        let zero = _mm512_setzero_si512();
+        // Within each 128-bit lane, elements 0-3 widen into `low` and 4-7 into `high`.
+        let (low_slope, high_slope) = match slopes {
+            Slopes::One(_) => (a, b),
+            Slopes::Pattern(_) => {
+                let low_index =
+                    _mm512_setr_epi32(0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+                let high_index =
+                    _mm512_setr_epi32(4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+                (
+                    _mm512_permutex2var_ps(a, low_index, b),
+                    _mm512_permutex2var_ps(a, high_index, b),
+                )
+            }
+        };
+        let low = _mm512_castps_si512(_mm512_mul_ps(
+            _mm512_castsi512_ps(_mm512_unpacklo_epi16(zero, h)),
+            low_slope,
+        ));
+        let high = _mm512_castps_si512(_mm512_mul_ps(
+            _mm512_castsi512_ps(_mm512_unpackhi_epi16(zero, h)),
+            high_slope,
+        ));
+        let low = round_to_bf16!(
+            low,
+            _mm512_set1_epi32,
+            _mm512_and_si512,
+            _mm512_add_epi32,
+            _mm512_srli_epi32
+        );
+        let high = round_to_bf16!(
+            high,
+            _mm512_set1_epi32,
+            _mm512_and_si512,
+            _mm512_add_epi32,
+            _mm512_srli_epi32
+        );
+        let product = _mm512_packus_epi32(low, high);
+        _mm512_mask_blend_epi16(takes_product(h, 0x7f80), h, product)
+    }
+
     #[target_feature(enable = "avx,avx2,f16c,avx512f,avx512bw,avx512vl")]
     unsafe fn bf16_kernel(
         x: *const u16,
@@ -250,58 +333,28 @@ pub(super) mod avx512 {
         len: usize,
         slopes: Slopes<'_, f32>,
     ) -> usize {
-        let zero = _mm512_setzero_si512();
-        // Within each 128-bit lane, elements 0-3 widen into `low` and 4-7 into `high`.
-        let low_index = _mm512_setr_epi32(0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
-        let high_index =
-            _mm512_setr_epi32(4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
         let mut i = 0;
         while i + 32 <= len {
             // SAFETY: i + 32 <= len: every load and store is in bounds.
             unsafe {
                 let h = _mm512_loadu_si512(x.add(i).cast());
-                let (low_slope, high_slope) = match slopes {
-                    Slopes::One(s) => (_mm512_set1_ps(s), _mm512_set1_ps(s)),
-                    Slopes::Pattern(p) => {
-                        let (a, b) = (
-                            _mm512_loadu_ps(p.as_ptr().add(i)),
-                            _mm512_loadu_ps(p.as_ptr().add(i + 16)),
-                        );
-                        (
-                            _mm512_permutex2var_ps(a, low_index, b),
-                            _mm512_permutex2var_ps(a, high_index, b),
-                        )
-                    }
-                };
-                let low = _mm512_castps_si512(_mm512_mul_ps(
-                    _mm512_castsi512_ps(_mm512_unpacklo_epi16(zero, h)),
-                    low_slope,
-                ));
-                let high = _mm512_castps_si512(_mm512_mul_ps(
-                    _mm512_castsi512_ps(_mm512_unpackhi_epi16(zero, h)),
-                    high_slope,
-                ));
-                let low = round_to_bf16!(
-                    low,
-                    _mm512_set1_epi32,
-                    _mm512_and_si512,
-                    _mm512_add_epi32,
-                    _mm512_srli_epi32
-                );
-                let high = round_to_bf16!(
-                    high,
-                    _mm512_set1_epi32,
-                    _mm512_and_si512,
-                    _mm512_add_epi32,
-                    _mm512_srli_epi32
-                );
-                let product = _mm512_packus_epi32(low, high);
-                let take = takes_product(h, 0x7f80);
-                _mm512_storeu_si512(out.add(i).cast(), _mm512_mask_blend_epi16(take, h, product));
+                let (a, b) = slopes_at(slopes, i, !0);
+                _mm512_storeu_si512(out.add(i).cast(), bf16_vector(h, slopes, a, b));
             }
             i += 32;
         }
-        i
+        if i < len {
+            // The last elements with masked loads and stores, as for f16.
+            let mask = first(len - i);
+            // SAFETY: the masked lanes are elements i..len, in bounds.
+            unsafe {
+                let h = _mm512_maskz_loadu_epi16(mask, x.add(i).cast());
+                let (a, b) = slopes_at(slopes, i, mask);
+                let result = bf16_vector(h, slopes, a, b);
+                _mm512_mask_storeu_epi16(out.add(i).cast(), mask, result);
+            }
+        }
+        len
     }
 
     entry_points!("avx,avx2,f16c,avx512f,avx512bw,avx512vl");

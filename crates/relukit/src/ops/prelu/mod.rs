@@ -16,6 +16,7 @@ mod backward;
 mod plan;
 
 pub(crate) use plan::Plan;
+use plan::{BACKWARD_WIDTH, FORWARD_WIDTH};
 
 use crate::element::Slopes;
 use crate::exec::Exec;
@@ -59,7 +60,7 @@ pub fn prelu<T: Float>(
     layout.check_weight(weight.len())?;
     Error::check_len("output", output.len(), "input", input.len())?;
     if !input.is_empty() {
-        let plan = Plan::new(weight, layout, input.len());
+        let plan = Plan::new(weight, layout, input.len(), FORWARD_WIDTH);
         forward(&Exec::current(), &plan, input, output);
     }
     Ok(())
@@ -114,7 +115,7 @@ pub fn prelu_inplace<T: Float>(
     layout.check("data", data.len())?;
     layout.check_weight(weight.len())?;
     if !data.is_empty() {
-        let plan = Plan::new(weight, layout, data.len());
+        let plan = Plan::new(weight, layout, data.len(), FORWARD_WIDTH);
         forward_inplace(&Exec::current(), &plan, data);
     }
     Ok(())
@@ -162,7 +163,7 @@ pub fn prelu_derivative<T: Float>(
     if input.is_empty() {
         return Ok(());
     }
-    let plan = Plan::from_slopes(weight.to_vec(), layout, input.len());
+    let plan = Plan::from_slopes(weight.to_vec(), layout, input.len(), FORWARD_WIDTH);
     let exec = Exec::current();
     let run = |offset: usize, x: &[T], out: &mut [T]| {
         plan.for_each_piece(offset, x.len(), |range, slopes| {
@@ -237,7 +238,7 @@ pub fn prelu_backward<T: Float>(
     let sums = if input.is_empty() {
         vec![0.0; weight.len()]
     } else {
-        match Plan::new(weight, layout, input.len()) {
+        match Plan::new(weight, layout, input.len(), BACKWARD_WIDTH) {
             Plan::Shared(slope) => {
                 backward::runs(&exec, grad_output, input, grad_input, input.len(), &[slope])
             }

@@ -9,11 +9,16 @@ use crate::{ChannelLayout, Float};
 /// `inner` from which each run is processed on its own (below it, the fixed cost of
 /// a kernel call per run outweighs reading a slope pattern beside the data).
 const RUN_MIN: usize = 2048;
-/// Least length of an expanded slope pattern: about 4 KiB of `f32`, so the pattern and
-/// the backward pass's accumulators stay in L1 beside the streaming data, but not a
-/// multiple of 4 KiB, so the rows the backward pass reads together (one pattern length
-/// apart) do not all fall into the same L1 sets (measured: 15-20% faster from 1 MiB).
-const PERIOD_MIN: usize = 1088;
+/// Least length of an expanded slope pattern for the forward pass: 4 KiB of `f32`, in
+/// L1 beside the streaming data, and a multiple of the 16-bit kernels' 32-element
+/// vectors when the period divides it (a piece that ends mid-vector finishes element by
+/// element, which halved PReLU's speed on 16-bit floats at 1088).
+pub(crate) const FORWARD_WIDTH: usize = 1024;
+/// Least length of the pattern for the backward pass: about 4 KiB of `f32`, so the
+/// pattern and the accumulators stay in L1, but not a multiple of 4 KiB, so the rows it
+/// reads together (one pattern length apart) do not all fall into the same L1 sets
+/// (measured: 15-20% faster from 1 MiB).
+pub(crate) const BACKWARD_WIDTH: usize = 1088;
 
 /// How the slopes map onto the flat buffer.
 pub(crate) enum Plan<C> {
@@ -37,12 +42,20 @@ impl<C: Copy> Plan<C> {
         weight: &[T],
         layout: ChannelLayout,
         len: usize,
+        min_width: usize,
     ) -> Self {
-        Plan::from_slopes(weight.iter().map(|w| w.widen()).collect(), layout, len)
+        let slopes = weight.iter().map(|w| w.widen()).collect();
+        Plan::from_slopes(slopes, layout, len, min_width)
     }
 
     /// The plan of a call with one slope per channel (or one shared), of any type.
-    pub(crate) fn from_slopes(slopes: Vec<C>, layout: ChannelLayout, len: usize) -> Self {
+    /// `min_width` is the least pattern length ([`FORWARD_WIDTH`] or [`BACKWARD_WIDTH`]).
+    pub(crate) fn from_slopes(
+        slopes: Vec<C>,
+        layout: ChannelLayout,
+        len: usize,
+        min_width: usize,
+    ) -> Self {
         if slopes.len() == 1 || layout.channels() == 1 {
             return Plan::Runs {
                 inner: len.max(1),
@@ -54,7 +67,7 @@ impl<C: Copy> Plan<C> {
             return Plan::Runs { inner, slopes };
         }
         let period = channels * inner;
-        let width = period * PERIOD_MIN.min(len).div_ceil(period).max(1);
+        let width = period * min_width.min(len).div_ceil(period).max(1);
         // One period, then copies of it.
         let mut pattern = Vec::with_capacity(width);
         if inner == 1 {
