@@ -156,6 +156,16 @@ struct BenchArgs {
     /// Output folder (replaced whole when the run finishes).
     #[arg(long, default_value = "relukit-bench")]
     out: PathBuf,
+    /// Where the kernels run: `cpu`, or `cuda` (GPU 0, relukit-cuda's kernels against a
+    /// device-to-device copy, at 2^10, 2^20 and 2^28 elements up to --max-size of f32).
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: Device,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Device {
+    Cpu,
+    Cuda,
 }
 
 fn parse_size(text: &str) -> Result<usize, String> {
@@ -350,6 +360,9 @@ fn bench(args: BenchArgs) -> Result<(), String> {
             args.seconds
         ));
     }
+    if args.device == Device::Cuda {
+        return bench_cuda(&args);
+    }
     let threads = limits::threads(args.threads)?;
     limits::check_memory(
         &format!("--max-size {}", args.max_size),
@@ -377,5 +390,28 @@ fn bench(args: BenchArgs) -> Result<(), String> {
     let out = staging.target().to_path_buf();
     staging.commit()?;
     println!("Files: bench.csv, bench.png in {}", out.display());
+    Ok(())
+}
+
+/// `relukit bench --device cuda`: the GPU table, printed and written as bench-cuda.md.
+fn bench_cuda(args: &BenchArgs) -> Result<(), String> {
+    let sizes: Vec<usize> = [10, 20, 28]
+        .into_iter()
+        .map(|log2| 1usize << log2)
+        .filter(|&elements| elements * 4 <= args.max_size.max(4096))
+        .collect();
+    let staging = Staging::new(&args.out)?;
+    let (gpu, rows) = relukit_cuda::bench::run(0, &sizes).map_err(|e| e.to_string())?;
+    let text = format!(
+        "relukit {} on {gpu}\n\n{}",
+        env!("CARGO_PKG_VERSION"),
+        relukit_cuda::bench::table(&rows)
+    );
+    print!("{text}");
+    std::fs::write(staging.path().join("bench-cuda.md"), &text)
+        .map_err(|e| format!("cannot write bench-cuda.md: {e}"))?;
+    let out = staging.target().to_path_buf();
+    staging.commit()?;
+    println!("File: bench-cuda.md in {}", out.display());
     Ok(())
 }

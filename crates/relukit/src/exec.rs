@@ -174,6 +174,7 @@ pub(crate) fn fresh<U>(out: &[U]) -> bool {
 /// per 4 KiB: measured, a 64 MiB allocating ReLU ran 2.4 times faster on one thread.
 /// Smaller outputs, and systems where huge pages are off, are left alone.
 #[cfg(target_os = "linux")]
+#[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
 pub(crate) fn advise_huge_pages<U>(out: &[U]) {
     const HUGE: usize = 2 << 20;
     if size_of_val(out) < 2 * HUGE {

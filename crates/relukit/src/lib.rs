@@ -77,6 +77,7 @@
 #![deny(missing_docs)]
 
 mod arch;
+pub mod check;
 mod element;
 mod error;
 mod exec;

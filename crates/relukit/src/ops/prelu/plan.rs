@@ -22,7 +22,8 @@ pub(crate) const BACKWARD_WIDTH: usize = 1088;
 
 /// How the slopes map onto the flat buffer.
 pub(crate) enum Plan<C> {
-    /// One slope for every element.
+    /// One slope for every element (built by the ndarray adapter).
+    #[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
     Shared(C),
     /// Run `r` (elements `r*inner..(r+1)*inner`) has slope `slopes[r % slopes.len()]`.
     Runs { inner: usize, slopes: Vec<C> },
