@@ -82,7 +82,7 @@ def cpu_rows():
     for threads in sorted({1, 2, 4, 8, os.cpu_count() or 1}):
         torch.set_num_threads(threads)
 
-        def best(fn, reps=5):
+        def best(fn, reps=3):
             fn()
             times = []
             for _ in range(reps):
@@ -107,7 +107,7 @@ if __name__ == "__main__":
     print("| operation | type | elements | us/call | GB/s |\n|---|---|---:|---:|---:|")
     for op, name, n, nbytes, us in gpu_rows():
         print(f"| {op} | {name} | 2^{n.bit_length() - 1} | {us:.1f} | {nbytes / us / 1e3:.0f} |")
-    print(f"\nCPU: PyTorch at 256 MiB of f32 (NCHW [1, 64, 1M, 1] for PReLU), best of 5\n")
+    print(f"\nCPU: PyTorch at 256 MiB of f32 (NCHW [1, 64, 1M, 1] for PReLU), best of 3\n")
     print("| operation | threads | ms | GB/s |\n|---|---:|---:|---:|")
     for op, threads, nbytes, us in cpu_rows():
         print(f"| {op} | {threads} | {us / 1e3:.2f} | {nbytes / us / 1e3:.1f} |")
