@@ -76,7 +76,7 @@ step "compute-sanitizer memcheck" timeout 90 env RELUKIT_GPU_QUICK=1 "$sanitizer
     --error-exitcode 1 "$bin/test-gpu" --test-threads=1
 step "compute-sanitizer racecheck" timeout 60 env RELUKIT_GPU_QUICK=1 "$sanitizer" --tool racecheck \
     --error-exitcode 1 "$bin/test-gpu" --test-threads=1 prelu
-step "relukit bench --device cuda" timeout 60 "$bin/relukit" bench --device cuda --out "$out/bench-cuda"
+step "relukit bench --device cuda" timeout 60 "$bin/relukit" bench --device cuda --max-size 1GiB --out "$out/bench-cuda"
 cp "$out/bench-cuda/bench-cuda.md" "$out/relukit-cuda.md" 2>/dev/null
 step "PyTorch benchmark" timeout 80 sh -c "PYTHONUNBUFFERED=1 python3 scripts/gpu_bench_torch.py > '$out/torch.md'"
 step "CPU bench on all cores" timeout 60 "$bin/relukit" bench --threads "$(nproc)" --max-size 256MiB \

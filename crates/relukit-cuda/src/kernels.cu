@@ -41,10 +41,12 @@ __device__ __forceinline__ double mul_x86(double a, double b) {
 
 template <class T> struct Elem;
 
+// Classification on bits, for every type: a float comparison beside a select lets the
+// compiler turn `x > 0 ? x : 0` into a max, which does not keep a NaN's bits.
 template <> struct Elem<float> {
     typedef float C;
-    static __device__ __forceinline__ bool is_nan(float x) { return x != x; }
-    static __device__ __forceinline__ bool gt0(float x) { return x > 0.0f; }
+    static __device__ __forceinline__ bool is_nan(float x) { return (__float_as_uint(x) & 0x7fffffffu) > 0x7f800000u; }
+    static __device__ __forceinline__ bool gt0(float x) { return __float_as_uint(x) - 1u < 0x7f800000u; }
     static __device__ __forceinline__ float zero() { return 0.0f; }
     static __device__ __forceinline__ float one() { return 1.0f; }
     static __device__ __forceinline__ float widen(float x) { return x; }
@@ -58,8 +60,12 @@ template <> struct Elem<float> {
 
 template <> struct Elem<double> {
     typedef double C;
-    static __device__ __forceinline__ bool is_nan(double x) { return x != x; }
-    static __device__ __forceinline__ bool gt0(double x) { return x > 0.0; }
+    static __device__ __forceinline__ bool is_nan(double x) {
+        return ((u64)__double_as_longlong(x) & 0x7fffffffffffffffull) > 0x7ff0000000000000ull;
+    }
+    static __device__ __forceinline__ bool gt0(double x) {
+        return (u64)__double_as_longlong(x) - 1ull < 0x7ff0000000000000ull;
+    }
     static __device__ __forceinline__ double zero() { return 0.0; }
     static __device__ __forceinline__ double one() { return 1.0; }
     static __device__ __forceinline__ double widen(double x) { return x; }
@@ -268,9 +274,13 @@ __device__ void map2(const T* g, const T* x, T* y, u64 n, int vec, Op op) {
 
 // ---------------------------------------------------------------------------------
 // PReLU: the buffer seen as `rows` rows of `row_len` columns (row_len a whole number
-// of periods of `channels * inner` elements), each thread owning N adjacent columns
-// of one tile of BLOCK * N columns over up to `rows_per_block` rows; the slopes of a
-// thread's columns are looked up once. See plan.rs for how the shape is chosen.
+// of periods of `channels * inner` elements), so that each column has one channel.
+// A block owns a tile of `tile_width` columns (at most BLOCK * N) over up to
+// `rows_per_block` rows; each thread owns N adjacent columns (one 16-byte pack), looks
+// their slopes up once and walks down the rows, ROWS rows per step with every load of
+// the step issued before any store. See plan.rs for how the shape is chosen.
+
+#define ROWS 4
 
 struct Shape {
     u64 len;            // elements in the buffer
@@ -279,19 +289,46 @@ struct Shape {
     u64 period;         // channels * inner
     u64 inner;          // consecutive elements that share a channel
     u64 channels;       // channels (1 for a shared weight)
-    u64 tiles;          // tiles of BLOCK * N columns per row
+    u64 tile_width;     // columns per tile (a multiple of N; of `period` in MODE_PERIODS)
+    u64 tiles;          // tiles per row
     u64 rows_per_block; // rows a block walks down
     u64 row_chunks;     // ceil(rows / rows_per_block)
+    u64 slots;          // partial sums a block writes (MODE_PERIODS, MODE_RUNS)
     int vec;            // whether packs are 16-byte aligned
     int mode;           // how grad_weight partial sums are kept (MODE_*)
 };
 
 #define MODE_COLUMNS 0
 #define MODE_PERIODS 1
-#define MODE_CHANNELS 2
+#define MODE_RUNS 2
 
 __device__ __forceinline__ u64 channel_of_column(const Shape& s, u64 col) {
     return (col % s.period) / s.inner;
+}
+
+// The elements of one thread: N columns from `col0`, rows [r0, r1). `f(e, i)` is
+// called for every element (its index, its column within the pack) in row order;
+// `pack(e, rows)` for ROWS full aligned packs at e, e + row_len, ... (rows = ROWS),
+// or one (rows = 1).
+template <class T, class Pack4, class One>
+__device__ __forceinline__ void walk(const Shape& s, u64 col0, u64 r0, u64 r1, Pack4 pack, One one) {
+    const int N = Pack<T>::N;
+    bool packs = s.vec && col0 + N <= s.row_len;
+    u64 r = r0;
+    if (packs) {
+        for (; r + ROWS <= r1 && (r + ROWS - 1) * s.row_len + col0 + N <= s.len; r += ROWS)
+            pack(r * s.row_len + col0, ROWS);
+    }
+    for (; r < r1; r++) {
+        u64 e = r * s.row_len + col0;
+        if (packs && e + N <= s.len) {
+            pack(e, 1);
+        } else {
+#pragma unroll
+            for (int i = 0; i < N; i++)
+                if (col0 + i < s.row_len && e + i < s.len) one(e + i, i);
+        }
+    }
 }
 
 template <class T>
@@ -299,37 +336,29 @@ __device__ void prelu_forward(const T* x, const T* w, T* y, Shape s) {
     const int N = Pack<T>::N;
     u64 tile = blockIdx.x % s.tiles;
     u64 chunk = blockIdx.x / s.tiles;
-    u64 col0 = tile * (BLOCK * N) + (u64)threadIdx.x * N;
+    if ((u64)threadIdx.x * N >= s.tile_width) return;
+    u64 col0 = tile * s.tile_width + (u64)threadIdx.x * N;
     if (col0 >= s.row_len) return;
-    typename Elem<T>::C slope[N];
+    Leaky<T> op[N];
 #pragma unroll
     for (int i = 0; i < N; i++) {
-        u64 col = col0 + i;
-        slope[i] = col < s.row_len ? Elem<T>::widen(w[channel_of_column(s, col)]) : Elem<T>::widen(w[0]);
+        u64 col = col0 + i < s.row_len ? col0 + i : col0;
+        op[i].slope = Elem<T>::widen(w[channel_of_column(s, col)]);
     }
     u64 r0 = chunk * s.rows_per_block;
     u64 r1 = r0 + s.rows_per_block < s.rows ? r0 + s.rows_per_block : s.rows;
-    for (u64 r = r0; r < r1; r++) {
-        u64 e = r * s.row_len + col0;
-        if (s.vec && e + N <= s.len && col0 + N <= s.row_len) {
-            Pack<T> a;
-            a.raw = *(const uint4*)(x + e);
+    u64 stride = s.row_len;
+    walk<T>(s, col0, r0, r1,
+        [&](u64 e, int rows) {
+            Pack<T> a[ROWS];
+            for (int k = 0; k < rows; k++) a[k].raw = *(const uint4*)(x + e + k * stride);
+            for (int k = 0; k < rows; k++) {
 #pragma unroll
-            for (int i = 0; i < N; i++) {
-                Leaky<T> op = {slope[i]};
-                a.v[i] = op(a.v[i]);
+                for (int i = 0; i < N; i++) a[k].v[i] = op[i](a[k].v[i]);
+                *(uint4*)(y + e + k * stride) = a[k].raw;
             }
-            *(uint4*)(y + e) = a.raw;
-        } else {
-#pragma unroll
-            for (int i = 0; i < N; i++) {
-                if (col0 + i < s.row_len && e + i < s.len) {
-                    Leaky<T> op = {slope[i]};
-                    y[e + i] = op(x[e + i]);
-                }
-            }
-        }
-    }
+        },
+        [&](u64 e, int i) { y[e] = op[i](x[e]); });
 }
 
 // grad_input, and per-block partial sums of grad_output * x where x <= 0 (or NaN),
@@ -340,58 +369,58 @@ __device__ void prelu_backward_partial(const T* g, const T* x, const T* w, T* gi
     __shared__ double scratch[BLOCK * 16 / sizeof(T)];
     u64 tile = blockIdx.x % s.tiles;
     u64 chunk = blockIdx.x / s.tiles;
-    u64 col0 = tile * (BLOCK * N) + (u64)threadIdx.x * N;
-    typename Elem<T>::C slope[N];
+    u64 tile_col0 = tile * s.tile_width;
+    bool owns = (u64)threadIdx.x * N < s.tile_width;
+    u64 col0 = tile_col0 + (u64)threadIdx.x * N;
+    LeakyBackward<T> op[N];
     double sum[N];
 #pragma unroll
     for (int i = 0; i < N; i++) {
-        u64 col = col0 + i;
-        slope[i] = col < s.row_len ? Elem<T>::widen(w[channel_of_column(s, col)]) : Elem<T>::widen(w[0]);
+        u64 col = col0 + i < s.row_len ? col0 + i : 0;
+        op[i].slope = Elem<T>::widen(w[channel_of_column(s, col)]);
         sum[i] = 0.0;
     }
     u64 r0 = chunk * s.rows_per_block;
     u64 r1 = r0 + s.rows_per_block < s.rows ? r0 + s.rows_per_block : s.rows;
-    if (col0 < s.row_len) {
-        for (u64 r = r0; r < r1; r++) {
-            u64 e = r * s.row_len + col0;
-            if (s.vec && e + N <= s.len && col0 + N <= s.row_len) {
-                Pack<T> a, b;
-                a.raw = *(const uint4*)(g + e);
-                b.raw = *(const uint4*)(x + e);
-#pragma unroll
-                for (int i = 0; i < N; i++) {
-                    if (!Elem<T>::gt0(b.v[i])) sum[i] += Elem<T>::to_f64(a.v[i]) * Elem<T>::to_f64(b.v[i]);
-                    LeakyBackward<T> op = {slope[i]};
-                    a.v[i] = op(a.v[i], b.v[i]);
+    u64 stride = s.row_len;
+    if (owns && col0 < s.row_len) {
+        walk<T>(s, col0, r0, r1,
+            [&](u64 e, int rows) {
+                Pack<T> a[ROWS], b[ROWS];
+                for (int k = 0; k < rows; k++) {
+                    a[k].raw = *(const uint4*)(g + e + k * stride);
+                    b[k].raw = *(const uint4*)(x + e + k * stride);
                 }
-                *(uint4*)(gi + e) = a.raw;
-            } else {
+                for (int k = 0; k < rows; k++) {
 #pragma unroll
-                for (int i = 0; i < N; i++) {
-                    if (col0 + i < s.row_len && e + i < s.len) {
-                        T gv = g[e + i], xv = x[e + i];
-                        if (!Elem<T>::gt0(xv)) sum[i] += Elem<T>::to_f64(gv) * Elem<T>::to_f64(xv);
-                        LeakyBackward<T> op = {slope[i]};
-                        gi[e + i] = op(gv, xv);
+                    for (int i = 0; i < N; i++) {
+                        if (!Elem<T>::gt0(b[k].v[i])) sum[i] += Elem<T>::to_f64(a[k].v[i]) * Elem<T>::to_f64(b[k].v[i]);
+                        a[k].v[i] = op[i](a[k].v[i], b[k].v[i]);
                     }
+                    *(uint4*)(gi + e + k * stride) = a[k].raw;
                 }
-            }
-        }
+            },
+            [&](u64 e, int i) {
+                T gv = g[e], xv = x[e];
+                if (!Elem<T>::gt0(xv)) sum[i] += Elem<T>::to_f64(gv) * Elem<T>::to_f64(xv);
+                gi[e] = op[i](gv, xv);
+            });
     }
     if (s.mode == MODE_COLUMNS) {
-        // One slot per column: partial[chunk * tiles * BLOCK * N + column].
-        u64 base = chunk * s.tiles * (BLOCK * N);
+        // One slot per column of the tile.
+        if (!owns) return;
+        double* out = partial + (u64)blockIdx.x * s.tile_width + (u64)threadIdx.x * N;
 #pragma unroll
-        for (int i = 0; i < N; i++) partial[base + col0 + i] = sum[i];
+        for (int i = 0; i < N; i++) out[i] = sum[i];
         return;
     }
 #pragma unroll
-    for (int i = 0; i < N; i++) scratch[threadIdx.x * N + i] = sum[i];
+    for (int i = 0; i < N; i++) scratch[threadIdx.x * N + i] = owns ? sum[i] : 0.0;
     __syncthreads();
+    double* out = partial + (u64)blockIdx.x * s.slots;
     if (s.mode == MODE_PERIODS) {
-        // A tile holds whole periods: slot p sums column p of each period, in order.
-        u64 periods = (BLOCK * N) / s.period;
-        double* out = partial + (u64)blockIdx.x * s.period;
+        // The tile holds whole periods: slot p sums position p of each period, in order.
+        u64 periods = s.tile_width / s.period;
         for (u64 p = threadIdx.x; p < s.period; p += BLOCK) {
             double acc = 0.0;
             for (u64 k = 0; k < periods; k++) acc += scratch[k * s.period + p];
@@ -399,29 +428,20 @@ __device__ void prelu_backward_partial(const T* g, const T* x, const T* w, T* gi
         }
         return;
     }
-    // MODE_CHANNELS: the tile spans at most two channels (inner >= the tile's width):
-    // slot 0 sums the columns of the tile's first channel, slot 1 the others, each by
-    // a fixed tree.
-    u64 tile_col0 = tile * (BLOCK * N);
-    u64 first = channel_of_column(s, tile_col0);
-    __shared__ double second[BLOCK * 16 / sizeof(T)];
-    for (int i = 0; i < N; i++) {
-        u64 col = col0 + i;
-        bool other = col < s.row_len && channel_of_column(s, col) != first;
-        second[threadIdx.x * N + i] = other ? scratch[threadIdx.x * N + i] : 0.0;
-        if (other) scratch[threadIdx.x * N + i] = 0.0;
-    }
-    __syncthreads();
-    for (u32 width = (BLOCK * N) / 2; width > 0; width /= 2) {
-        for (u32 k = threadIdx.x; k < width; k += BLOCK) {
-            scratch[k] += scratch[k + width];
-            second[k] += second[k + width];
-        }
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) {
-        partial[(u64)blockIdx.x * 2] = scratch[0];
-        partial[(u64)blockIdx.x * 2 + 1] = second[0];
+    // MODE_RUNS: slot k sums the k-th run of columns of one channel in the tile, one
+    // warp per run: lane l adds columns l, l + 32, ... in order, then a fixed butterfly.
+    u64 first_run = tile_col0 / s.inner;
+    u64 tile_end = tile_col0 + s.tile_width < s.row_len ? tile_col0 + s.tile_width : s.row_len;
+    u32 lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    for (u64 k = warp; k < s.slots; k += BLOCK / 32) {
+        u64 run = first_run + k;
+        u64 begin = run * s.inner > tile_col0 ? run * s.inner : tile_col0;
+        u64 end = (run + 1) * s.inner < tile_end ? (run + 1) * s.inner : tile_end;
+        double acc = 0.0;
+        for (u64 c = begin + lane; c < end; c += 32) acc += scratch[c - tile_col0];
+#pragma unroll
+        for (int o = 16; o > 0; o /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+        if (lane == 0) out[k] = acc;
     }
 }
 
@@ -429,21 +449,21 @@ __device__ void prelu_backward_partial(const T* g, const T* x, const T* w, T* gi
 // BLOCK) walks the slots of channel c in a fixed order and sums them by a fixed tree.
 template <class T>
 __device__ void prelu_backward_reduce(const double* partial, T* gw, Shape s, u64 reduce_threads) {
-    const u64 N = Pack<T>::N;
-    const u64 W = BLOCK * N;
     __shared__ double acc[BLOCK];
     u64 c = blockIdx.x;
     u64 copies = s.row_len / s.period; // periods per row
+    u64 tw = s.tile_width;
     double total = 0.0;
     if (s.mode == MODE_COLUMNS) {
-        // terms: chunk x copy x j, slot = chunk * tiles * W + copy * period + c * inner + j
+        // terms: chunk x copy x j; the column's tile and place in it give the slot
         u64 terms = s.row_chunks * copies * s.inner;
         for (u64 t = threadIdx.x; t < terms; t += reduce_threads) {
             u64 j = t % s.inner;
             u64 rest = t / s.inner;
             u64 copy = rest % copies;
             u64 chunk = rest / copies;
-            total += partial[chunk * s.tiles * W + copy * s.period + c * s.inner + j];
+            u64 col = copy * s.period + c * s.inner + j;
+            total += partial[(chunk * s.tiles + col / tw) * tw + col % tw];
         }
     } else if (s.mode == MODE_PERIODS) {
         // terms: block x j, slot = block * period + c * inner + j
@@ -454,8 +474,8 @@ __device__ void prelu_backward_reduce(const double* partial, T* gw, Shape s, u64
             total += partial[block * s.period + c * s.inner + j];
         }
     } else {
-        // terms: chunk x copy x tile of the channel's columns in that copy
-        u64 span = s.inner / W + 2;
+        // terms: chunk x copy x tile of the channel's run in that copy
+        u64 span = s.inner / tw + 2;
         u64 terms = s.row_chunks * copies * span;
         for (u64 t = threadIdx.x; t < terms; t += reduce_threads) {
             u64 k = t % span;
@@ -463,12 +483,11 @@ __device__ void prelu_backward_reduce(const double* partial, T* gw, Shape s, u64
             u64 copy = rest % copies;
             u64 chunk = rest / copies;
             u64 start = copy * s.period + c * s.inner;
-            u64 tile = start / W + k;
-            if (tile * W >= start + s.inner || tile >= s.tiles) continue;
-            u64 first = channel_of_column(s, tile * W);
-            u64 block = chunk * s.tiles + tile;
-            if (first == c) total += partial[block * 2];
-            else total += partial[block * 2 + 1];
+            u64 tile = start / tw + k;
+            if (tile * tw >= start + s.inner || tile >= s.tiles) continue;
+            u64 run = copy * s.channels + c; // global run index of these columns
+            u64 slot = run - (tile * tw) / s.inner;
+            total += partial[(chunk * s.tiles + tile) * s.slots + slot];
         }
     }
     if (reduce_threads == 1) {

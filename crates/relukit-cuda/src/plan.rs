@@ -39,14 +39,15 @@ pub fn elementwise_blocks(len: u64, elem_bytes: usize, sms: u32) -> u32 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i32)]
 pub enum Mode {
-    /// One slot per column (wide periods that do not fit a tile evenly).
+    /// One slot per column: channels narrower than a warp in periods wider than a tile
+    /// (`[batch, features]` with many features).
     Columns = 0,
     /// A tile holds whole periods: one slot per position in the period, summed over
-    /// the tile's periods in order (NHWC, `[batch, features]`, a shared slope).
+    /// the tile's periods in order (NHWC, small `[batch, features]`, a shared slope).
     Periods = 1,
-    /// A channel is at least a tile wide (NCHW images): two slots per block, the
-    /// tile's first channel and the next, each summed by a fixed tree.
-    Channels = 2,
+    /// Runs of at least 32 columns of one channel (NCHW images): one slot per run in
+    /// the tile, summed by a warp (lanes in order, then a fixed butterfly).
+    Runs = 2,
 }
 
 /// The PReLU launch shape (the `Shape` struct of `kernels.cu`, field for field).
@@ -65,24 +66,42 @@ pub struct Shape {
     pub inner: u64,
     /// Channels (1 for a shared slope).
     pub channels: u64,
-    /// Tiles of `BLOCK * N` columns per row.
+    /// Columns per tile: at most `BLOCK * N`, a multiple of `N` (of `period` in
+    /// [`Mode::Periods`]).
+    pub tile_width: u64,
+    /// Tiles per row.
     pub tiles: u64,
     /// Rows a block walks down.
     pub rows_per_block: u64,
     /// `ceil(rows / rows_per_block)`.
     pub row_chunks: u64,
+    /// Partial sums each backward block writes.
+    pub slots: u64,
     /// Whether 16-byte packs are aligned (every pointer aligned, `row_len % N == 0`).
     pub vec: i32,
     /// [`Mode`] as an integer.
     pub mode: i32,
 }
 
-// SAFETY: `Shape` is `repr(C)`, plain integers with no padding (9 x u64 + 2 x i32),
+// SAFETY: `Shape` is `repr(C)`, plain integers with no padding (11 x u64 + 2 x i32),
 // laid out as the `Shape` struct the kernels take by value.
 unsafe impl DeviceRepr for Shape {}
 
 fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// Blocks a PReLU launch aims for (more rows per block only beyond this), whatever the
+/// GPU, so that the order of the weight-gradient sums depends on the layout alone.
+const TARGET_BLOCKS: u64 = 2048;
+
+/// Whether a PReLU shape is for the forward or the backward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// `prelu`: no sums.
+    Forward,
+    /// `prelu_backward`: partial sums per block.
+    Backward,
 }
 
 impl Shape {
@@ -94,6 +113,7 @@ impl Shape {
         weight_len: usize,
         elem_bytes: usize,
         aligned: bool,
+        pass: Pass,
     ) -> Shape {
         let len = layout.len().expect("layout checked") as u64;
         let (channels, inner) = if weight_len == 1 {
@@ -104,23 +124,41 @@ impl Shape {
         let n = pack(elem_bytes);
         let width = BLOCK * n;
         let period = (channels * inner).max(1);
-        // Periods per row: a row at least MIN_TILES_PER_ROW tiles wide, and a multiple
-        // of the pack so that every row starts on a pack.
-        let step = n / gcd(period, n);
-        let copies = (MIN_TILES_PER_ROW * width)
-            .div_ceil(period)
-            .max(1)
-            .div_ceil(step)
-            * step;
+        let lcm = period / gcd(period, n) * n;
+        let (mode, tile_width, copies) = if lcm <= width {
+            // Whole periods per tile (and whole packs per period group).
+            let tile_width = width / lcm * lcm;
+            (
+                Mode::Periods,
+                tile_width,
+                tile_width / period * MIN_TILES_PER_ROW,
+            )
+        } else {
+            // Rows of at least MIN_TILES_PER_ROW tiles, each starting on a pack.
+            let step = n / gcd(period, n);
+            let copies = (MIN_TILES_PER_ROW * width).div_ceil(period).div_ceil(step) * step;
+            let mode = if inner >= 32 {
+                Mode::Runs
+            } else {
+                Mode::Columns
+            };
+            (mode, width, copies)
+        };
         let row_len = copies * period;
         let rows = len.div_ceil(row_len);
-        let rows_per_block = ROWS_PER_BLOCK.min(rows).max(1);
-        let mode = if channels >= 2 && inner >= width {
-            Mode::Channels
-        } else if width % period == 0 {
-            Mode::Periods
+        let tiles = row_len.div_ceil(tile_width);
+        let rows_per_block = if pass == Pass::Backward && mode == Mode::Columns {
+            // A slot per column: the more rows per block, the fewer partial sums.
+            ROWS_PER_BLOCK
         } else {
-            Mode::Columns
+            (rows * tiles / TARGET_BLOCKS).clamp(1, ROWS_PER_BLOCK)
+        }
+        .min(rows)
+        .max(1);
+        let slots = match mode {
+            Mode::Columns => tile_width,
+            Mode::Periods => period,
+            Mode::Runs => (tile_width.div_ceil(inner) + 1).min(tile_width),
         };
         Shape {
             len,
@@ -129,17 +167,14 @@ impl Shape {
             period,
             inner,
             channels,
-            tiles: row_len.div_ceil(width),
+            tile_width,
+            tiles,
             rows_per_block,
             row_chunks: rows.div_ceil(rows_per_block),
+            slots,
             vec: i32::from(aligned && row_len % n == 0),
             mode: mode as i32,
         }
-    }
-
-    /// Elements per pack for this shape's element type.
-    fn width(&self, elem_bytes: usize) -> u64 {
-        BLOCK * pack(elem_bytes)
     }
 
     /// Blocks of the forward and backward launches.
@@ -148,28 +183,24 @@ impl Shape {
     }
 
     /// f64 slots the backward pass writes partial sums into.
-    pub fn partial_len(&self, elem_bytes: usize) -> u64 {
-        match self.mode {
-            0 => self.row_chunks * self.tiles * self.width(elem_bytes),
-            1 => self.blocks() * self.period,
-            _ => self.blocks() * 2,
-        }
+    pub fn partial_len(&self) -> u64 {
+        self.blocks() * self.slots
     }
 
     /// Slots each channel's sum reads (some may be empty).
-    pub fn terms_per_channel(&self, elem_bytes: usize) -> u64 {
+    pub fn terms_per_channel(&self) -> u64 {
         let copies = self.row_len / self.period;
         match self.mode {
             0 => self.row_chunks * copies * self.inner,
             1 => self.row_chunks * self.tiles * self.inner,
-            _ => self.row_chunks * copies * (self.inner / self.width(elem_bytes) + 2),
+            _ => self.row_chunks * copies * (self.inner / self.tile_width + 2),
         }
     }
 
     /// Threads of each block of the reduction (one block per channel): one when the
     /// channel has few slots, else [`BLOCK`].
-    pub fn reduce_threads(&self, elem_bytes: usize) -> u64 {
-        if self.terms_per_channel(elem_bytes) < 64 {
+    pub fn reduce_threads(&self) -> u64 {
+        if self.terms_per_channel() < 64 {
             1
         } else {
             BLOCK
@@ -181,50 +212,61 @@ impl Shape {
 mod tests {
     use super::*;
 
+    fn shape(layout: ChannelLayout, weight_len: usize, elem_bytes: usize) -> Shape {
+        Shape::new(layout, weight_len, elem_bytes, true, Pass::Backward)
+    }
+
     /// Every element is covered once, by the right channel, for any layout.
     fn covers(layout: ChannelLayout, weight_len: usize, elem_bytes: usize) {
-        let s = Shape::new(layout, weight_len, elem_bytes, true);
-        let len = layout.len().unwrap() as u64;
-        assert!(s.row_len % s.period == 0, "{s:?}");
-        assert!(
-            s.rows * s.row_len >= len && (s.rows == 0 || (s.rows - 1) * s.row_len < len),
-            "{s:?}"
-        );
-        assert!(s.rows_per_block * s.row_chunks >= s.rows);
-        assert!(s.tiles * s.width(elem_bytes) >= s.row_len);
-        // The channel of element e from its (row, column) equals relukit's definition.
-        for e in (0..len).step_by((len / 997).max(1) as usize) {
-            let col = e % s.row_len;
-            let from_shape = (col % s.period) / s.inner;
-            let expected = if weight_len == 1 {
-                0
-            } else {
-                (e / layout.inner() as u64) % layout.channels() as u64
-            };
-            assert_eq!(from_shape, expected, "element {e} of {layout:?}");
-        }
-        match s.mode {
-            1 => assert_eq!(s.width(elem_bytes) % s.period, 0),
-            2 => assert!(s.channels >= 2 && s.inner >= s.width(elem_bytes)),
-            _ => {}
+        for pass in [Pass::Forward, Pass::Backward] {
+            let s = Shape::new(layout, weight_len, elem_bytes, true, pass);
+            let len = layout.len().unwrap() as u64;
+            let n = pack(elem_bytes);
+            assert!(s.row_len % s.period == 0 && s.row_len % n == 0, "{s:?}");
+            assert!(s.tile_width % n == 0 && s.tile_width <= BLOCK * n, "{s:?}");
+            assert!(
+                s.rows * s.row_len >= len && (s.rows == 0 || (s.rows - 1) * s.row_len < len),
+                "{s:?}"
+            );
+            assert!(s.rows_per_block * s.row_chunks >= s.rows);
+            assert!(s.tiles * s.tile_width >= s.row_len);
+            for e in (0..len).step_by((len / 997).max(1) as usize) {
+                let col = e % s.row_len;
+                let from_shape = (col % s.period) / s.inner;
+                let expected = if weight_len == 1 {
+                    0
+                } else {
+                    (e / layout.inner() as u64) % layout.channels() as u64
+                };
+                assert_eq!(from_shape, expected, "element {e} of {layout:?}");
+            }
+            if s.mode == Mode::Periods as i32 {
+                assert_eq!(s.tile_width % s.period, 0);
+            }
         }
     }
+
+    const LAYOUTS: [(usize, usize, usize); 14] = [
+        (1, 1, 1),
+        (1, 1, 1000),
+        (3, 5, 7),
+        (3, 7, 11),
+        (2, 3, 300),
+        (8, 64, 56 * 56),
+        (32 * 56 * 56, 64, 1),
+        (1, 3, 1 << 20),
+        (7, 4096, 1),
+        (2, 1 << 16, 3),
+        (5, 2, 4096),
+        (1, 300, 1),
+        (16, 64, 28 * 28),
+        (17, 1000, 1),
+    ];
 
     #[test]
     fn shapes_cover_every_layout() {
         for elem_bytes in [2, 4, 8] {
-            for (outer, channels, inner) in [
-                (1, 1, 1),
-                (1, 1, 1000),
-                (3, 5, 7),
-                (8, 64, 56 * 56),
-                (32 * 56 * 56, 64, 1),
-                (1, 3, 1 << 20),
-                (7, 4096, 1),
-                (2, 1 << 16, 3),
-                (5, 2, 4096),
-                (1, 300, 1),
-            ] {
+            for (outer, channels, inner) in LAYOUTS {
                 let layout = ChannelLayout::new(outer, channels, inner);
                 covers(layout, channels, elem_bytes);
                 covers(layout, 1, elem_bytes);
@@ -234,23 +276,30 @@ mod tests {
 
     #[test]
     fn the_modes_the_common_layouts_get() {
-        // NCHW images: channels as wide as a tile.
-        let nchw = Shape::new(ChannelLayout::nchw(32, 64, 128, 128), 64, 2, true);
-        assert_eq!(nchw.mode, Mode::Channels as i32);
+        // NCHW images: runs of a channel, enough blocks for any GPU.
+        let nchw = shape(ChannelLayout::nchw(16, 64, 32, 32), 64, 4);
+        assert_eq!(nchw.mode, Mode::Runs as i32);
+        assert!(nchw.blocks() >= 1024, "{nchw:?}");
         // NHWC: 64 channels divide a tile of 2048 bf16 columns.
-        let nhwc = Shape::new(ChannelLayout::nhwc(32, 128, 128, 64), 64, 2, true);
+        let nhwc = shape(ChannelLayout::nhwc(16, 32, 32, 64), 64, 2);
         assert_eq!(nhwc.mode, Mode::Periods as i32);
         assert_eq!(nhwc.vec, 1);
+        assert!(nhwc.blocks() >= 512, "{nhwc:?}");
         // A shared slope is one period of one element.
-        let shared = Shape::new(ChannelLayout::nchw(32, 64, 128, 128), 1, 4, true);
+        let shared = shape(ChannelLayout::nchw(32, 64, 128, 128), 1, 4);
         assert_eq!((shared.mode, shared.period), (Mode::Periods as i32, 1));
-        // 3 channels never align to a pack: rows are made a multiple of it.
-        let odd = Shape::new(ChannelLayout::new(100, 3, 1), 3, 4, true);
-        assert_eq!(odd.row_len % pack(4), 0);
+        // 3 channels: tiles of whole periods and packs (1020 f32 columns).
+        let odd = shape(ChannelLayout::new(100, 3, 1), 3, 4);
+        assert_eq!((odd.mode, odd.tile_width), (Mode::Periods as i32, 1020));
         assert_eq!(odd.vec, 1);
         assert_eq!(
-            Shape::new(ChannelLayout::new(100, 3, 1), 3, 4, false).vec,
+            Shape::new(ChannelLayout::new(100, 3, 1), 3, 4, false, Pass::Backward).vec,
             0
+        );
+        // Many narrow channels: a slot per column.
+        assert_eq!(
+            shape(ChannelLayout::new(64, 4096, 1), 4096, 4).mode,
+            Mode::Columns as i32
         );
     }
 
@@ -258,12 +307,13 @@ mod tests {
     fn partial_sums_stay_small_for_large_calls() {
         // At most a quarter of a byte of partial sums per element (f32, 2^28 elements).
         for layout in [
-            ChannelLayout::nchw(32, 64, 128, 128),
-            ChannelLayout::nhwc(32, 128, 128, 64),
+            ChannelLayout::nchw(64, 64, 256, 256),
+            ChannelLayout::nchw(256, 64, 128, 128),
+            ChannelLayout::nhwc(64, 256, 256, 64),
             ChannelLayout::new(1 << 16, 4096, 1),
         ] {
-            let s = Shape::new(layout, layout.channels(), 4, true);
-            let bytes = s.partial_len(4) * 8;
+            let s = shape(layout, layout.channels(), 4);
+            let bytes = s.partial_len() * 8;
             assert!(
                 bytes * 4 <= s.len,
                 "{layout:?}: {bytes} bytes of partial sums"
@@ -274,87 +324,92 @@ mod tests {
     /// The backward kernels' partial sums and reduction, simulated on the host step by
     /// step as `kernels.cu` does them, give every channel the sum of its elements.
     fn reduction_is_complete(layout: ChannelLayout, weight_len: usize, elem_bytes: usize) {
-        let s = Shape::new(layout, weight_len, elem_bytes, true);
-        let (n, w) = (pack(elem_bytes), s.width(elem_bytes));
+        let s = shape(layout, weight_len, elem_bytes);
+        let (n, tw) = (pack(elem_bytes), s.tile_width);
         let value = |e: u64| (e % 7 + 1) as f64;
-        let channel = |col: u64| (col % s.period) / s.inner;
-        let mut partial = vec![0.0; s.partial_len(elem_bytes) as usize];
+        let mut partial = vec![0.0; s.partial_len() as usize];
         for block in 0..s.blocks() {
             let (tile, chunk) = (block % s.tiles, block / s.tiles);
-            let mut scratch = vec![0.0; w as usize];
+            let tile_col0 = tile * tw;
+            let mut scratch = vec![0.0; (BLOCK * n) as usize];
             for t in 0..BLOCK {
-                let col0 = tile * w + t * n;
+                if t * n >= tw {
+                    continue;
+                }
                 for i in 0..n {
-                    let col = col0 + i;
-                    let mut sum = 0.0;
+                    let col = tile_col0 + t * n + i;
                     let r0 = chunk * s.rows_per_block;
-                    for r in r0..(r0 + s.rows_per_block).min(s.rows) {
-                        let e = r * s.row_len + col;
-                        if col < s.row_len && e < s.len {
-                            sum += value(e);
-                        }
-                    }
+                    let sum: f64 = (r0..(r0 + s.rows_per_block).min(s.rows))
+                        .map(|r| r * s.row_len + col)
+                        .filter(|&e| col < s.row_len && e < s.len)
+                        .map(value)
+                        .sum();
                     scratch[(t * n + i) as usize] = sum;
-                    if s.mode == Mode::Columns as i32 {
-                        partial[(chunk * s.tiles * w + col) as usize] = sum;
-                    }
                 }
             }
-            if s.mode == Mode::Periods as i32 {
-                for p in 0..s.period {
-                    let acc: f64 = (0..w / s.period)
-                        .map(|k| scratch[(k * s.period + p) as usize])
-                        .sum();
-                    partial[(block * s.period + p) as usize] = acc;
-                }
-            } else if s.mode == Mode::Channels as i32 {
-                let first = channel(tile * w);
-                let (mut a, mut b) = (0.0, 0.0);
-                for (k, v) in scratch.iter().enumerate() {
-                    let col = tile * w + k as u64;
-                    if col < s.row_len && channel(col) != first {
-                        b += v
-                    } else {
-                        a += v
+            let out = &mut partial[(block * s.slots) as usize..((block + 1) * s.slots) as usize];
+            match s.mode {
+                0 => out.copy_from_slice(&scratch[..tw as usize]),
+                1 => {
+                    for p in 0..s.period {
+                        out[p as usize] = (0..tw / s.period)
+                            .map(|k| scratch[(k * s.period + p) as usize])
+                            .sum();
                     }
                 }
-                partial[(block * 2) as usize] = a;
-                partial[(block * 2 + 1) as usize] = b;
+                _ => {
+                    let tile_end = (tile_col0 + tw).min(s.row_len);
+                    for k in 0..s.slots {
+                        let run = tile_col0 / s.inner + k;
+                        let (begin, end) = (
+                            (run * s.inner).max(tile_col0),
+                            ((run + 1) * s.inner).min(tile_end),
+                        );
+                        out[k as usize] = (begin..end.max(begin))
+                            .map(|c| scratch[(c - tile_col0) as usize])
+                            .sum();
+                    }
+                }
             }
         }
         let copies = s.row_len / s.period;
+        let mut expected = vec![0.0; s.channels as usize];
+        for e in 0..s.len {
+            let c = if weight_len == 1 {
+                0
+            } else {
+                (e / layout.inner() as u64) % layout.channels() as u64
+            };
+            expected[c as usize] += value(e);
+        }
         for c in 0..s.channels {
             let mut total = 0.0;
-            for t in 0..s.terms_per_channel(elem_bytes) {
+            for t in 0..s.terms_per_channel() {
                 total += match s.mode {
                     0 => {
                         let (j, rest) = (t % s.inner, t / s.inner);
                         let (copy, chunk) = (rest % copies, rest / copies);
-                        partial[(chunk * s.tiles * w + copy * s.period + c * s.inner + j) as usize]
+                        let col = copy * s.period + c * s.inner + j;
+                        partial[((chunk * s.tiles + col / tw) * tw + col % tw) as usize]
                     }
                     1 => partial[((t / s.inner) * s.period + c * s.inner + t % s.inner) as usize],
                     _ => {
-                        let span = s.inner / w + 2;
+                        let span = s.inner / tw + 2;
                         let (k, rest) = (t % span, t / span);
                         let (copy, chunk) = (rest % copies, rest / copies);
                         let start = copy * s.period + c * s.inner;
-                        let tile = start / w + k;
-                        if tile * w >= start + s.inner || tile >= s.tiles {
+                        let tile = start / tw + k;
+                        if tile * tw >= start + s.inner || tile >= s.tiles {
                             0.0
                         } else {
-                            let block = chunk * s.tiles + tile;
-                            let slot = if channel(tile * w) == c { 0 } else { 1 };
-                            partial[(block * 2 + slot) as usize]
+                            let slot = copy * s.channels + c - (tile * tw) / s.inner;
+                            assert!(slot < s.slots, "{s:?}");
+                            partial[((chunk * s.tiles + tile) * s.slots + slot) as usize]
                         }
                     }
                 };
             }
-            let expected: f64 = (0..s.len)
-                .filter(|&e| {
-                    weight_len == 1 || (e / layout.inner() as u64) % layout.channels() as u64 == c
-                })
-                .map(value)
-                .sum();
+            let expected = expected[c as usize];
             assert_eq!(
                 total, expected,
                 "channel {c} of {layout:?}, weight {weight_len}, {elem_bytes}-byte elements: {s:?}"
@@ -365,18 +420,11 @@ mod tests {
     #[test]
     fn the_reduction_sums_every_element_once() {
         for elem_bytes in [2, 4, 8] {
-            for (outer, channels, inner) in [
-                (3, 5, 7),
-                (2, 3, 300),
-                (4, 16, 1024),
-                (3, 4, 5000),
-                (40, 64, 1),
-                (5, 1000, 1),
-                (2, 3, 1),
-                (1, 2, 4096),
-                (70, 1, 1),
-            ] {
+            for (outer, channels, inner) in LAYOUTS {
                 let layout = ChannelLayout::new(outer, channels, inner);
+                if layout.len().unwrap() > 1 << 19 {
+                    continue;
+                }
                 reduction_is_complete(layout, channels, elem_bytes);
                 reduction_is_complete(layout, 1, elem_bytes);
             }

@@ -17,7 +17,7 @@ use cudarc::driver::sys::CUstream;
 use relukit::{ChannelLayout, check};
 
 use crate::element::{Dtype, Slope};
-use crate::plan::{self, BLOCK, Shape};
+use crate::plan::{self, BLOCK, Pass, Shape};
 use crate::{Error, Gpu};
 
 /// Pointer to a kernel argument, as cuLaunchKernel takes it.
@@ -271,6 +271,7 @@ pub unsafe fn prelu(
         weight_len,
         dtype.size(),
         aligned(&[input, output]) == 1,
+        Pass::Forward,
     );
     let mut params = [arg(&input), arg(&weight), arg(&output), arg(&shape)];
     // SAFETY: the parameters are the kernel's, in order; pointers as the caller promised.
@@ -320,8 +321,9 @@ pub unsafe fn prelu_backward(
         weight_len,
         size,
         aligned(&[grad_output, input, grad_input]) == 1,
+        Pass::Backward,
     );
-    let partial_bytes = (shape.partial_len(size) as usize).max(1) * 8;
+    let partial_bytes = (shape.partial_len() as usize).max(1) * 8;
     gpu.context().bind_to_thread()?;
     // SAFETY: a stream-ordered allocation on the caller's stream, freed on it below.
     let partial = unsafe { cudarc::driver::result::malloc_async(stream, partial_bytes)? };
@@ -347,11 +349,7 @@ pub unsafe fn prelu_backward(
                 )?;
             }
         }
-        let threads = if len == 0 {
-            1
-        } else {
-            shape.reduce_threads(size)
-        };
+        let threads = if len == 0 { 1 } else { shape.reduce_threads() };
         let mut params = [arg(&partial), arg(&grad_weight), arg(&shape), arg(&threads)];
         // SAFETY: one block per weight element; with no data every sum is 0 (no slots read).
         unsafe {

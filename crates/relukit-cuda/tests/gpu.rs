@@ -407,7 +407,7 @@ fn prelu_case<T: Sample>(
 
     let mut inplace = upload(stream, &x, offset);
     relukit_cuda::prelu_inplace(stream, &mut inplace.slice_mut(r.clone()), &dw, layout).unwrap();
-    let got = stream.clone_dtoh(&inplace).unwrap()[offset..].to_vec();
+    let got = stream.clone_dtoh(&inplace).unwrap()[r.clone()].to_vec();
     assert_bits(&format!("prelu_inplace {what}"), &got, &expected, &[&x]);
 
     let mut first_bits: Option<Vec<u64>> = None;
