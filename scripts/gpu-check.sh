@@ -75,7 +75,7 @@ sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-san
 step "compute-sanitizer memcheck" timeout 90 env RELUKIT_GPU_QUICK=1 "$sanitizer" --tool memcheck \
     --error-exitcode 1 "$bin/test-gpu" --test-threads=1
 step "compute-sanitizer racecheck" timeout 60 env RELUKIT_GPU_QUICK=1 "$sanitizer" --tool racecheck \
-    --error-exitcode 1 "$bin/test-gpu" --test-threads=1 prelu
+    --error-exitcode 1 "$bin/test-gpu" --test-threads=1 prelu_f32 prelu_bf16
 step "relukit bench --device cuda" timeout 60 "$bin/relukit" bench --device cuda --max-size 1GiB --out "$out/bench-cuda"
 cp "$out/bench-cuda/bench-cuda.md" "$out/relukit-cuda.md" 2>/dev/null
 step "PyTorch benchmark" timeout 80 sh -c "PYTHONUNBUFFERED=1 python3 scripts/gpu_bench_torch.py > '$out/torch.md'"
