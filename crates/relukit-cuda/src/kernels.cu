@@ -133,17 +133,10 @@ template <> struct Elem<bf16> {
             r.bits = (u16)((x >> 16) | 0x0040u);
             return r;
         }
-#if __CUDA_ARCH__ >= 800
-        // The hardware's round to nearest even (subnormals kept), as the `half` crate.
-        u16 h;
-        asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(__uint_as_float(x)));
-        r.bits = h;
-#else
         u32 round_bit = 0x8000u;
         u32 h = x >> 16;
         if ((x & round_bit) != 0 && (x & (3u * round_bit - 1u)) != 0) h += 1;
         r.bits = (u16)h;
-#endif
         return r;
     }
     static __device__ __forceinline__ bf16 narrow(float c) { return from_f32_bits(__float_as_uint(c)); }
@@ -153,24 +146,6 @@ template <> struct Elem<bf16> {
         return from_f32_bits(f64_to_f32_odd(v));
     }
 };
-
-// grad_output * x in f64, exactly: a product of two f16 is exact in f32, and so is one
-// of two bf16 whose exponents keep it a normal f32 (or with a zero factor); f32 and f64
-// multiply in f64.
-__device__ __forceinline__ double product_f64(float g, float x) { return (double)g * (double)x; }
-__device__ __forceinline__ double product_f64(double g, double x) { return g * x; }
-__device__ __forceinline__ double product_f64(f16 g, f16 x) {
-    return (double)(Elem<f16>::widen(g) * Elem<f16>::widen(x));
-}
-__device__ __forceinline__ bool bf16_product_exact(bf16 v) {
-    u32 e = (v.bits >> 7) & 0xffu;
-    return e - 64u < 126u || (v.bits & 0x7fffu) == 0;
-}
-__device__ __forceinline__ double product_f64(bf16 g, bf16 x) {
-    float gf = Elem<bf16>::widen(g), xf = Elem<bf16>::widen(x);
-    if (bf16_product_exact(g) && bf16_product_exact(x)) return (double)(gf * xf);
-    return (double)gf * (double)xf;
-}
 
 // ---------------------------------------------------------------------------------
 // The operations on one element (the reference's definitions).
@@ -327,21 +302,8 @@ struct Shape {
 #define MODE_PERIODS 1
 #define MODE_RUNS 2
 
-// The slopes of the N columns from `col0` (columns past the row repeat the first):
-// two divisions for the first column, then a walk.
-template <class T, class Op>
-__device__ __forceinline__ void slopes_of(const Shape& s, const T* w, u64 col0, Op* op) {
-    const int N = Pack<T>::N;
-    u64 q = (col0 < s.row_len ? col0 : 0) % s.period;
-    u64 c = q / s.inner, j = q % s.inner;
-#pragma unroll
-    for (int i = 0; i < N; i++) {
-        op[i].slope = Elem<T>::widen(w[c]);
-        if (++j == s.inner) {
-            j = 0;
-            if (++c == s.channels) c = 0;
-        }
-    }
+__device__ __forceinline__ u64 channel_of_column(const Shape& s, u64 col) {
+    return (col % s.period) / s.inner;
 }
 
 // The elements of one thread: N columns from `col0`, rows [r0, r1). `f(e, i)` is
@@ -378,7 +340,11 @@ __device__ void prelu_forward(const T* x, const T* w, T* y, Shape s) {
     u64 col0 = tile * s.tile_width + (u64)threadIdx.x * N;
     if (col0 >= s.row_len) return;
     Leaky<T> op[N];
-    slopes_of(s, w, col0, op);
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+        u64 col = col0 + i < s.row_len ? col0 + i : col0;
+        op[i].slope = Elem<T>::widen(w[channel_of_column(s, col)]);
+    }
     u64 r0 = chunk * s.rows_per_block;
     u64 r1 = r0 + s.rows_per_block < s.rows ? r0 + s.rows_per_block : s.rows;
     u64 stride = s.row_len;
@@ -407,10 +373,13 @@ __device__ void prelu_backward_partial(const T* g, const T* x, const T* w, T* gi
     bool owns = (u64)threadIdx.x * N < s.tile_width;
     u64 col0 = tile_col0 + (u64)threadIdx.x * N;
     LeakyBackward<T> op[N];
-    slopes_of(s, w, col0, op);
     double sum[N];
 #pragma unroll
-    for (int i = 0; i < N; i++) sum[i] = 0.0;
+    for (int i = 0; i < N; i++) {
+        u64 col = col0 + i < s.row_len ? col0 + i : 0;
+        op[i].slope = Elem<T>::widen(w[channel_of_column(s, col)]);
+        sum[i] = 0.0;
+    }
     u64 r0 = chunk * s.rows_per_block;
     u64 r1 = r0 + s.rows_per_block < s.rows ? r0 + s.rows_per_block : s.rows;
     u64 stride = s.row_len;
@@ -425,7 +394,7 @@ __device__ void prelu_backward_partial(const T* g, const T* x, const T* w, T* gi
                 for (int k = 0; k < rows; k++) {
 #pragma unroll
                     for (int i = 0; i < N; i++) {
-                        if (!Elem<T>::gt0(b[k].v[i])) sum[i] += product_f64(a[k].v[i], b[k].v[i]);
+                        if (!Elem<T>::gt0(b[k].v[i])) sum[i] += Elem<T>::to_f64(a[k].v[i]) * Elem<T>::to_f64(b[k].v[i]);
                         a[k].v[i] = op[i](a[k].v[i], b[k].v[i]);
                     }
                     *(uint4*)(gi + e + k * stride) = a[k].raw;
@@ -433,7 +402,7 @@ __device__ void prelu_backward_partial(const T* g, const T* x, const T* w, T* gi
             },
             [&](u64 e, int i) {
                 T gv = g[e], xv = x[e];
-                if (!Elem<T>::gt0(xv)) sum[i] += product_f64(gv, xv);
+                if (!Elem<T>::gt0(xv)) sum[i] += Elem<T>::to_f64(gv) * Elem<T>::to_f64(xv);
                 gi[e] = op[i](gv, xv);
             });
     }
