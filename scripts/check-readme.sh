@@ -24,6 +24,22 @@ for cmd in "${commands[@]}"; do
     "bash scripts/fuzz.sh"*)
         echo "--- $cmd: needs nightly and cargo-fuzz; syntax checked"
         bash -n "$root/scripts/fuzz.sh" ;;
+    "bash scripts/gpu-check.sh --build")
+        echo "--- $cmd: builds what the test step built (relukit-cuda's tests, the program); syntax checked"
+        bash -n "$root/scripts/gpu-check.sh" ;;
+    "bash scripts/gpu-check.sh"*)
+        echo "--- $cmd: needs a machine with an NVIDIA GPU; syntax checked"
+        bash -n "$root/scripts/gpu-check.sh" ;;
+    "relukit bench --device cuda"*)
+        if relukit bench --device cuda --max-size 4KiB --out "$work/bench-cuda" >"$work/out.txt" 2>&1; then
+            echo "--- $cmd --max-size 4KiB: ran on this machine's GPU"
+        elif grep -q "no CUDA driver" "$work/out.txt"; then
+            echo "--- $cmd: no GPU here, and it says so"
+        else
+            cat "$work/out.txt"
+            echo "README command failed: $cmd" >&2
+            exit 1
+        fi ;;
     "cargo install"*)
         echo "--- $cmd: installs a program into the user's environment; not run by tests" ;;
     "pip install"*)

@@ -26,6 +26,22 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo doc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
+step "CUDA compiler tools for the GPU kernels' compile check (NVRTC and ptxas from PyPI, no GPU)"
+# relukit-cuda's tests compile every kernel with NVRTC for sm_80 and sm_90 and assemble
+# the PTX with ptxas; NVRTC 13.0 is pinned: its PTX (ISA 9.0) is what a CUDA 13.0 driver
+# loads. Kept under target/cuda-tools like the test virtualenv.
+tools="$root/target/cuda-tools"
+tools_stamp="$(python3 --version) nvidia-cuda-nvrtc==13.0.88 nvidia-cuda-nvcc==13.0.88"
+if [ ! -x "$tools/bin/python" ] || [ "$(cat "$tools/stamp" 2>/dev/null)" != "$tools_stamp" ]; then
+    rm -rf "$tools"
+    python3 -m venv "$tools"
+    "$tools/bin/python" -m pip install --quiet --disable-pip-version-check \
+        nvidia-cuda-nvrtc==13.0.88 nvidia-cuda-nvcc==13.0.88
+    echo "$tools_stamp" >"$tools/stamp"
+fi
+RELUKIT_NVRTC_DIR=$("$tools/bin/python" -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13", "lib"))')
+export RELUKIT_NVRTC_DIR RELUKIT_REQUIRE_NVRTC=1
+
 step "Rust tests: unit, integration, examples built"
 cargo test --workspace --lib --bins --tests --examples --locked
 

@@ -205,6 +205,18 @@ fn bench_measures_small_sizes() {
 }
 
 #[test]
+fn bench_on_cuda_without_a_gpu_says_so() {
+    if relukit_cuda::driver_present() {
+        eprintln!("skipped: this machine has a CUDA driver");
+        return;
+    }
+    let out = scratch("bench-cuda");
+    let output = relukit(&["bench", "--device", "cuda", "--out", out.to_str().unwrap()]);
+    assert_failure(&output, &["no CUDA driver", "libcuda.so"]);
+    assert!(!out.exists(), "nothing is written when the GPU is missing");
+}
+
+#[test]
 fn bad_flags_and_files_fail_clearly() {
     assert_failure(
         &relukit(&["study", "--activations", "tanh"]),

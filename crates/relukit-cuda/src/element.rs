@@ -41,7 +41,7 @@ impl Dtype {
     pub const ALL: [Dtype; 4] = [Dtype::F32, Dtype::F64, Dtype::F16, Dtype::Bf16];
 }
 
-/// A relukit float the GPU kernels take: `f32`, `f64`, [`f16`], [`bf16`].
+/// A relukit float the GPU kernels take: `f32`, `f64`, [`struct@f16`], [`struct@bf16`].
 pub trait CudaFloat: Float + DeviceRepr {
     /// Its run-time type.
     const DTYPE: Dtype;

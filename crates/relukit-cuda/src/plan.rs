@@ -222,8 +222,14 @@ mod tests {
             let s = Shape::new(layout, weight_len, elem_bytes, true, pass);
             let len = layout.len().unwrap() as u64;
             let n = pack(elem_bytes);
-            assert!(s.row_len % s.period == 0 && s.row_len % n == 0, "{s:?}");
-            assert!(s.tile_width % n == 0 && s.tile_width <= BLOCK * n, "{s:?}");
+            assert!(
+                s.row_len.is_multiple_of(s.period) && s.row_len.is_multiple_of(n),
+                "{s:?}"
+            );
+            assert!(
+                s.tile_width.is_multiple_of(n) && s.tile_width <= BLOCK * n,
+                "{s:?}"
+            );
             assert!(
                 s.rows * s.row_len >= len && (s.rows == 0 || (s.rows - 1) * s.row_len < len),
                 "{s:?}"
