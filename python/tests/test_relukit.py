@@ -218,6 +218,9 @@ def test_monitor_counts_and_fused_forward():
         active = (x > 0).sum(axis=0)
     np.testing.assert_array_equal(monitor.activation_rate, active / 64)
     assert monitor.dead_units == [u for u in range(10) if active[u] == 0]
+    # Inactive is the activation-free term; under ReLU the same units are dead.
+    assert monitor.inactive_units == monitor.dead_units
+    assert monitor.inactive_fraction == monitor.dead_fraction == len(monitor.dead_units) / 10
     assert monitor.nan_count == 1 and monitor.samples == 64
     assert monitor.batch_zero_fraction == pytest.approx(((x <= 0).sum()) / x.size)
     other = relukit.DeadUnitMonitor(10)

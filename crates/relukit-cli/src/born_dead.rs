@@ -55,8 +55,9 @@ pub struct Cell {
     pub trials: usize,
     pub dead: usize,
     pub probability: f64,
-    /// Standard error of the estimate, sqrt(p (1 - p) / trials).
-    pub standard_error: f64,
+    /// Wilson's 95% interval for the probability (it does not collapse at 0 or 1, as
+    /// the normal approximation's standard error does).
+    pub interval: (f64, f64),
 }
 
 /// Inputs on which each network is evaluated.
@@ -161,7 +162,7 @@ pub fn estimate(
                 trials,
                 dead,
                 probability: p,
-                standard_error: (p * (1.0 - p) / trials.max(1) as f64).sqrt(),
+                interval: crate::stats::wilson(dead, trials),
             }
         })
         .collect()
@@ -185,7 +186,12 @@ pub fn table(cells: &[Cell], depths: &[usize]) -> String {
                 .iter()
                 .find(|c| c.init == init && c.width == width && c.depth == d)
             {
-                Some(c) => out += &format!(" {:.3} ± {:.3} |", c.probability, c.standard_error),
+                Some(c) => {
+                    out += &format!(
+                        " {:.3} [{:.3}, {:.3}] |",
+                        c.probability, c.interval.0, c.interval.1
+                    )
+                }
                 None => out += " |",
             }
         }
@@ -219,6 +225,18 @@ mod tests {
                 cell.probability
             );
         }
+    }
+
+    #[test]
+    fn certain_cells_keep_an_interval() {
+        // Width 1, depth 20: dead in practically every trial; the interval is not 1 ± 0.
+        let cells = estimate(&[Init::HeZeroBias], &[1], &[20], 50, 3);
+        let (lo, hi) = cells[0].interval;
+        assert!(
+            lo < cells[0].probability && lo > 0.9 && hi == 1.0,
+            "{cells:?}"
+        );
+        assert!(table(&cells, &[20]).contains(&format!("[{lo:.3}, 1.000]")));
     }
 
     #[test]

@@ -69,6 +69,10 @@ struct StudyArgs {
     /// Seeds per (activation, condition): different initial weights and batch orders.
     #[arg(long, default_value_t = 5)]
     seeds: u64,
+    /// The first seed: seeds run from here (`--seed-offset 5 --seeds 5` adds seeds 5..9
+    /// to a default run's 0..4, for comparison or to extend it).
+    #[arg(long, default_value_t = 0)]
+    seed_offset: u64,
     /// Training epochs.
     #[arg(long, default_value_t = 30)]
     epochs: usize,
@@ -226,6 +230,14 @@ where
 
 fn study(args: StudyArgs) -> Result<(), String> {
     limits::check_count("--seeds", args.seeds, limits::MAX_SEEDS)?;
+    if args.seed_offset.checked_add(args.seeds).is_none() {
+        return Err(format!(
+            "--seed-offset {} + --seeds {} is beyond the last seed ({})",
+            args.seed_offset,
+            args.seeds,
+            u64::MAX
+        ));
+    }
     limits::check_count("--epochs", args.epochs, limits::MAX_EPOCHS)?;
     limits::check_count("--batch-size", args.batch_size, limits::MAX_BATCH)?;
     if args.hidden.is_empty() || args.hidden.contains(&0) || args.hidden.len() > limits::MAX_DEPTH {
@@ -251,6 +263,7 @@ fn study(args: StudyArgs) -> Result<(), String> {
         activations: args.activations,
         conditions: args.conditions,
         seeds: args.seeds,
+        seed_offset: args.seed_offset,
         epochs: args.epochs,
         hidden: args.hidden,
         lr: args.lr,

@@ -18,6 +18,7 @@ mod plot;
 mod report;
 mod rng;
 mod staging;
+mod stats;
 mod study;
 
 pub use cli::run;

@@ -8,7 +8,8 @@ use std::path::Path;
 use crate::born_dead::{self, Cell};
 use crate::charts::{self, Axes, HistogramPanel, PALETTE, Panel, Series};
 use crate::mlp::Activation;
-use crate::study::{Condition, RunResult, StudyConfig, mean_std, summary_table};
+use crate::stats::mean_std;
+use crate::study::{Condition, DEAD_SLOPE, RunResult, StudyConfig, slopes_table, summary_table};
 
 fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
@@ -28,6 +29,8 @@ pub fn write_report(
         "hidden": config.hidden,
         "epochs": config.epochs,
         "seeds": config.seeds,
+        "seed_offset": config.seed_offset,
+        "dead_slope": DEAD_SLOPE,
         "batch_size": config.batch_size,
         "optimizer": config.optimizer,
         "runs": results,
@@ -36,7 +39,18 @@ pub fn write_report(
     write(&dir.join("results.json"), &json)?;
     write(&dir.join("epochs.csv"), &epochs_csv(results))?;
     write(&dir.join("prelu_slopes.csv"), &slopes_csv(results))?;
-    dead_fraction_chart(config, results, &dir.join("dead_fraction.png"))?;
+    fraction_chart(
+        config,
+        results,
+        Fraction::Inactive,
+        &dir.join("inactive_fraction.png"),
+    )?;
+    fraction_chart(
+        config,
+        results,
+        Fraction::Dead,
+        &dir.join("dead_fraction.png"),
+    )?;
     accuracy_chart(config, results, &dir.join("test_accuracy.png"))?;
     revived_chart(config, results, &dir.join("revived_units.png"))?;
     dead_vs_zero_chart(config, results, &dir.join("dead_vs_batch_zero.png"))?;
@@ -67,15 +81,29 @@ pub fn write_report(
     );
     let _ = writeln!(
         md,
-        "A unit is **dead** when its pre-activation is <= 0 for every training sample; the batch zero-fraction is the share of zero ReLU outputs in one minibatch. Final epoch, mean ± standard deviation over seeds (diverged runs excluded and counted):\n"
+        "A unit is **inactive** when its pre-activation is <= 0 for every training sample, whatever the activation. \
+         It is **dead** when, in addition, no gradient reaches it on any sample: every inactive ReLU unit, and an inactive \
+         unit whose negative-side slope is below {DEAD_SLOPE} in absolute value (a PReLU unit whose learned slope went to \
+         about zero). Leaky ReLU (slope 0.01), very leaky ReLU (1/5.5) and RReLU (at least 1/8) units can be inactive but \
+         never dead: they still learn through the slope. The batch zero-fraction is the share of outputs from `x <= 0` in \
+         one minibatch (sparsity, not death).\n\n\
+         Final epoch, over the seeds that did not diverge (diverged runs are counted): the mean and its 95% interval \
+         (Student's t over seeds; no interval with one seed). The last column is the accuracy's difference to ReLU's under \
+         the same condition, in percentage points, with Welch's 95% interval: an interval that excludes 0 is a difference \
+         these seeds resolve.\n"
     );
     let _ = writeln!(md, "{table}");
     let _ = writeln!(
         md,
-        "![dead fraction](dead_fraction.png)\n\n![test accuracy](test_accuracy.png)\n\n![revived units](revived_units.png)\n\n![dead vs batch zeros](dead_vs_batch_zero.png)\n"
+        "![inactive fraction](inactive_fraction.png)\n\n![dead fraction](dead_fraction.png)\n\n![test accuracy](test_accuracy.png)\n\n![revived units](revived_units.png)\n\n![inactive vs batch zeros](dead_vs_batch_zero.png)\n"
     );
     if has_prelu {
-        let _ = writeln!(md, "![learned PReLU slopes](prelu_slopes.png)\n");
+        let _ = writeln!(
+            md,
+            "PReLU's learned slopes at the end, pooled over seeds. A slope below zero makes the unit flip the sign \
+             of negative inputs: no longer ReLU-like, whatever its accuracy.\n\n{}\n![learned PReLU slopes](prelu_slopes.png)\n",
+            slopes_table(config, results)
+        );
     }
     let _ = writeln!(
         md,
@@ -87,23 +115,27 @@ pub fn write_report(
 
 fn epochs_csv(results: &[RunResult]) -> String {
     let mut csv = String::from(
-        "activation,condition,seed,diverged,epoch,layer,dead_fraction,revived,batch_zero_fraction,train_loss,test_accuracy\n",
+        "activation,condition,seed,diverged,epoch,layer,inactive_fraction,dead_fraction,revived,batch_zero_fraction,prelu_slope_mean,prelu_negative_share,train_loss,test_accuracy\n",
     );
     for r in results {
         for e in &r.epochs {
             for layer in 0..e.dead_fraction.len() {
+                let slope = |v: &[f64]| v.get(layer).map_or(String::new(), |x| x.to_string());
                 let _ = writeln!(
                     csv,
-                    "{},{},{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                     r.activation.name(),
                     r.condition.name(),
                     r.seed,
                     r.diverged,
                     e.epoch,
                     layer + 1,
+                    e.inactive_fraction[layer],
                     e.dead_fraction[layer],
                     e.revived[layer],
                     e.batch_zero_fraction[layer],
+                    slope(&e.prelu_slope_mean),
+                    slope(&e.prelu_negative_share),
                     e.train_loss,
                     e.test_accuracy
                 );
@@ -198,26 +230,41 @@ fn per_layer_panels(
     panels
 }
 
-fn dead_fraction_chart(
+/// Which share of units a chart shows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fraction {
+    Inactive,
+    Dead,
+}
+
+fn fraction_chart(
     config: &StudyConfig,
     results: &[RunResult],
+    fraction: Fraction,
     path: &Path,
 ) -> Result<(), String> {
-    let panels = per_layer_panels(config, results, true, |e, layer| e.dead_fraction[layer]);
+    let panels = per_layer_panels(config, results, true, |e, layer| match fraction {
+        Fraction::Inactive => e.inactive_fraction[layer],
+        Fraction::Dead => e.dead_fraction[layer],
+    });
+    let (label, title) = match fraction {
+        Fraction::Inactive => (
+            "inactive fraction",
+            "Inactive units per layer (mean over seeds, band: min-max)",
+        ),
+        Fraction::Dead => (
+            "dead fraction",
+            "Dead units (no gradient) per layer (mean over seeds, band: min-max)",
+        ),
+    };
     let axes = Axes {
         x_label: "epoch".into(),
-        y_label: "dead fraction".into(),
+        y_label: label.into(),
         x_range: (0.0, config.epochs as f64),
         y_range: (0.0, 1.05),
     };
     let grid = (config.conditions.len(), config.activations.len());
-    charts::line_figure(
-        path,
-        "Dead units per layer (mean over seeds, band: min-max)",
-        grid,
-        &axes,
-        &panels,
-    )
+    charts::line_figure(path, title, grid, &axes, &panels)
 }
 
 fn accuracy_chart(config: &StudyConfig, results: &[RunResult], path: &Path) -> Result<(), String> {
@@ -306,7 +353,7 @@ fn dead_vs_zero_chart(
                             e.batch_zero_fraction
                                 .iter()
                                 .copied()
-                                .zip(e.dead_fraction.iter().copied())
+                                .zip(e.inactive_fraction.iter().copied())
                         })
                         .filter(|(x, y)| x.is_finite() && y.is_finite())
                         .collect(),
@@ -317,13 +364,13 @@ fn dead_vs_zero_chart(
         .collect();
     let axes = Axes {
         x_label: "batch zero-fraction".into(),
-        y_label: "dead fraction".into(),
+        y_label: "inactive fraction".into(),
         x_range: (0.0, 1.0),
         y_range: (0.0, 1.0),
     };
     charts::scatter_figure(
         path,
-        "Dead units are not batch zeros (one point per layer and seed, final epoch)",
+        "Inactive units are not batch zeros (one point per layer and seed, final epoch)",
         &axes,
         &panels,
     )
@@ -365,25 +412,28 @@ pub fn write_born_dead(
     depths: &[usize],
     table: &str,
 ) -> Result<(), String> {
-    let mut csv = String::from("init,width,depth,trials,dead,probability,standard_error\n");
+    let mut csv = String::from("init,width,depth,trials,dead,probability,wilson_low,wilson_high\n");
     for c in cells {
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{}",
             c.init.name(),
             c.width,
             c.depth,
             c.trials,
             c.dead,
             c.probability,
-            c.standard_error
+            c.interval.0,
+            c.interval.1
         );
     }
     write(&dir.join("born_dead.csv"), &csv)?;
     let trials = cells.first().map_or(0, |c| c.trials);
     write(
         &dir.join("born_dead.md"),
-        &format!("# Born-dead probability (trials per cell: {trials})\n\n{table}"),
+        &format!(
+            "# Born-dead probability (trials per cell: {trials})\n\nThe share of networks dead at initialisation, with Wilson's 95% interval.\n\n{table}"
+        ),
     )?;
     let mut inits: Vec<born_dead::Init> = cells.iter().map(|c| c.init).collect();
     inits.dedup();
@@ -406,13 +456,7 @@ pub fn write_born_dead(
                             .map(|c| (c.depth as f64, c.probability))
                             .collect(),
                         band: of_width()
-                            .map(|c| {
-                                (
-                                    c.depth as f64,
-                                    (c.probability - 2.0 * c.standard_error).max(0.0),
-                                    (c.probability + 2.0 * c.standard_error).min(1.0),
-                                )
-                            })
+                            .map(|c| (c.depth as f64, c.interval.0, c.interval.1))
                             .collect(),
                     }
                 })

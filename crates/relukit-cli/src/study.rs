@@ -1,7 +1,9 @@
 //! The dying-ReLU study: train the same network with each activation under each
 //! condition and several seeds, and measure, every epoch, how many hidden units are
-//! dead (never active over the whole training set), how many came back, and how that
-//! differs from the share of zeros in a batch.
+//! inactive (never active over the whole training set) and how many of those are dead
+//! (no gradient at all: inactive under ReLU, or under a slope below [`DEAD_SLOPE`]), how
+//! many came back, how that differs from the share of zeros in a batch, and where
+//! PReLU's learned slopes went.
 
 use ndarray::{Axis, s};
 use rayon::prelude::*;
@@ -9,8 +11,15 @@ use relukit::DeadUnitMonitor;
 use serde::Serialize;
 
 use crate::data::{Dataset, Split};
-use crate::mlp::{Activation, Mlp, Optimizer, OptimizerKind};
+use crate::mlp::{
+    Activation, LEAKY_SLOPE, Mlp, Optimizer, OptimizerKind, RRELU_RANGE, VERY_LEAKY_SLOPE,
+};
 use crate::rng::Rng;
+use crate::stats::{difference_interval, mean_interval, percent, points};
+
+/// An inactive unit whose negative-side slope is below this (in absolute value) passes
+/// practically no gradient: it counts as dead.
+pub const DEAD_SLOPE: f64 = 1e-3;
 
 /// The conditions the study trains under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
@@ -41,6 +50,8 @@ pub struct StudyConfig {
     pub activations: Vec<Activation>,
     pub conditions: Vec<Condition>,
     pub seeds: u64,
+    /// The first seed (seeds run `seed_offset .. seed_offset + seeds`).
+    pub seed_offset: u64,
     pub epochs: usize,
     pub hidden: Vec<usize>,
     pub lr: f64,
@@ -58,11 +69,19 @@ pub struct EpochRecord {
     pub train_loss: f64,
     pub test_accuracy: f64,
     /// Per hidden layer: the share of units never active over the training set.
+    pub inactive_fraction: Vec<f64>,
+    /// Per hidden layer: the share of units with no gradient on any training sample
+    /// (inactive, with a negative-side slope below [`DEAD_SLOPE`]: every inactive ReLU
+    /// unit, PReLU units whose learned slope went to about zero).
     pub dead_fraction: Vec<f64>,
-    /// Per hidden layer: units dead at the previous epoch and active now.
+    /// Per hidden layer: units inactive at the previous epoch and active now.
     pub revived: Vec<usize>,
-    /// Per hidden layer: the mean share of zero ReLU outputs in a minibatch.
+    /// Per hidden layer: the mean share of zero outputs (`x <= 0`) in a minibatch.
     pub batch_zero_fraction: Vec<f64>,
+    /// Per hidden layer, PReLU only: the mean learned slope and the share of slopes
+    /// below zero (empty for the other activations).
+    pub prelu_slope_mean: Vec<f64>,
+    pub prelu_negative_share: Vec<f64>,
 }
 
 /// One training run.
@@ -104,7 +123,7 @@ pub fn run_study(
     let mut runs = Vec::new();
     for &condition in &config.conditions {
         for &activation in &config.activations {
-            for seed in 0..config.seeds {
+            for seed in config.seed_offset..config.seed_offset + config.seeds {
                 runs.push(Run {
                     activation,
                     condition,
@@ -143,36 +162,57 @@ fn train(config: &StudyConfig, split: &Split, run: Run, progress: &(dyn Fn() + S
         epochs: Vec::new(),
         prelu_slopes: Vec::new(),
     };
-    let mut previous_dead: Vec<Vec<usize>> = vec![Vec::new(); config.hidden.len()];
+    let mut previous_inactive: Vec<Vec<usize>> = vec![Vec::new(); config.hidden.len()];
     let record = |model: &Mlp, epoch: usize, loss: f64, previous: &mut Vec<Vec<usize>>| {
-        let (dead, zero) = dead_units(model, &split.train, config.batch_size);
-        let revived = dead
+        let (inactive, zero) = inactive_units(model, &split.train, config.batch_size);
+        let revived = inactive
             .iter()
             .zip(previous.iter())
             .map(|(now, before)| before.iter().filter(|u| !now.contains(u)).count())
             .collect();
-        let widths: Vec<usize> = model.layers[..model.hidden_layers()]
+        let hidden = &model.layers[..model.hidden_layers()];
+        let share =
+            |count: usize, layer: usize| count as f64 / hidden[layer].bias.len().max(1) as f64;
+        let inactive_fraction = inactive
             .iter()
-            .map(|l| l.bias.len())
+            .enumerate()
+            .map(|(l, units)| share(units.len(), l))
             .collect();
-        let dead_fraction = dead
+        let dead_fraction = inactive
             .iter()
-            .zip(&widths)
-            .map(|(d, &w)| d.len() as f64 / w.max(1) as f64)
+            .enumerate()
+            .map(|(l, units)| {
+                let dead = units
+                    .iter()
+                    .filter(|&&u| negative_slope(model, l, u).abs() < DEAD_SLOPE)
+                    .count();
+                share(dead, l)
+            })
             .collect();
-        *previous = dead;
+        let slopes: Vec<&ndarray::Array1<f32>> =
+            hidden.iter().filter_map(|l| l.slope.as_ref()).collect();
+        *previous = inactive;
         EpochRecord {
             epoch,
             train_loss: loss,
             test_accuracy: model.accuracy(split.test.features.view(), &split.test.labels),
+            inactive_fraction,
             dead_fraction,
             revived,
             batch_zero_fraction: zero,
+            prelu_slope_mean: slopes
+                .iter()
+                .map(|s| s.mean().map_or(f64::NAN, f64::from))
+                .collect(),
+            prelu_negative_share: slopes
+                .iter()
+                .map(|s| s.iter().filter(|&&a| a < 0.0).count() as f64 / s.len().max(1) as f64)
+                .collect(),
         }
     };
     result
         .epochs
-        .push(record(&model, 0, f64::NAN, &mut previous_dead));
+        .push(record(&model, 0, f64::NAN, &mut previous_inactive));
     let samples = split.train.labels.len();
     let mut order: Vec<usize> = (0..samples).collect();
     for epoch in 1..=config.epochs {
@@ -198,7 +238,7 @@ fn train(config: &StudyConfig, split: &Split, run: Run, progress: &(dyn Fn() + S
                 .any(|l| l.weight.iter().any(|w| !w.is_finite()))
         {
             result.diverged = true;
-            let mut last = record(&model, epoch, f64::NAN, &mut previous_dead);
+            let mut last = record(&model, epoch, f64::NAN, &mut previous_inactive);
             last.test_accuracy = f64::NAN;
             result.epochs.push(last);
             for _ in epoch..=config.epochs {
@@ -208,7 +248,7 @@ fn train(config: &StudyConfig, split: &Split, run: Run, progress: &(dyn Fn() + S
         }
         result
             .epochs
-            .push(record(&model, epoch, loss, &mut previous_dead));
+            .push(record(&model, epoch, loss, &mut previous_inactive));
         progress();
     }
     result.prelu_slopes = model
@@ -219,9 +259,28 @@ fn train(config: &StudyConfig, split: &Split, run: Run, progress: &(dyn Fn() + S
     result
 }
 
-/// Per hidden layer: the dead units over `data` (never active), and the mean share of
-/// zero outputs per minibatch of `batch_size`.
-pub fn dead_units(model: &Mlp, data: &Dataset, batch_size: usize) -> (Vec<Vec<usize>>, Vec<f64>) {
+/// The negative-side slope of unit `unit` of hidden layer `layer`: 0 for ReLU, the fixed
+/// slope of Leaky ReLU, the smallest RReLU draws, PReLU's learned one.
+fn negative_slope(model: &Mlp, layer: usize, unit: usize) -> f64 {
+    match model.activation {
+        Activation::Relu => 0.0,
+        Activation::LeakyRelu => LEAKY_SLOPE,
+        Activation::VeryLeakyRelu => VERY_LEAKY_SLOPE,
+        Activation::Rrelu => RRELU_RANGE.0,
+        Activation::Prelu => model.layers[layer]
+            .slope
+            .as_ref()
+            .map_or(0.0, |s| f64::from(s[unit])),
+    }
+}
+
+/// Per hidden layer: the inactive units over `data` (never active), and the mean share
+/// of zero outputs per minibatch of `batch_size`.
+pub fn inactive_units(
+    model: &Mlp,
+    data: &Dataset,
+    batch_size: usize,
+) -> (Vec<Vec<usize>>, Vec<f64>) {
     let hidden = model.hidden_layers();
     let mut monitors: Vec<DeadUnitMonitor> = model.layers[..hidden]
         .iter()
@@ -242,9 +301,12 @@ pub fn dead_units(model: &Mlp, data: &Dataset, batch_size: usize) -> (Vec<Vec<us
         }
         batches += 1;
     }
-    let dead = monitors.iter().map(DeadUnitMonitor::dead_units).collect();
+    let inactive = monitors
+        .iter()
+        .map(DeadUnitMonitor::inactive_units)
+        .collect();
     (
-        dead,
+        inactive,
         zero_sums
             .into_iter()
             .map(|z| z / batches.max(1) as f64)
@@ -273,69 +335,135 @@ pub fn memory_needed(config: &StudyConfig, split: &Split, parallel: usize) -> Op
     floats.checked_mul(4)?.checked_mul(parallel as u128)
 }
 
-/// Mean and sample standard deviation.
-pub fn mean_std(values: &[f64]) -> (f64, f64) {
-    if values.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    let mean = values.iter().sum::<f64>() / values.len() as f64;
-    let var = if values.len() > 1 {
-        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64
-    } else {
-        0.0
-    };
-    (mean, var.sqrt())
-}
-
-/// The summary rows: per condition and activation, the final dead fraction per layer
-/// and the test accuracy over the seeds that did not diverge.
+/// The summary rows: per condition and activation, the final inactive and dead
+/// fractions per layer and the test accuracy over the seeds that did not diverge, each
+/// with its 95% t interval, and the accuracy's difference to ReLU's under the same
+/// condition with Welch's interval.
 pub fn summary_table(config: &StudyConfig, results: &[RunResult]) -> String {
     let layers = config.hidden.len();
+    let has_relu = config.activations.contains(&Activation::Relu);
     let mut header = String::from("| condition | activation | runs | diverged |");
     let mut rule = String::from("|---|---|---|---|");
+    for l in 1..=layers {
+        header += &format!(" inactive, layer {l} |");
+        rule += "---|";
+    }
     for l in 1..=layers {
         header += &format!(" dead, layer {l} |");
         rule += "---|";
     }
-    header += " test accuracy |\n";
-    rule += "---|\n";
-    let mut table = header + &rule;
+    header += " test accuracy |";
+    rule += "---|";
+    if has_relu {
+        header += " accuracy - ReLU's (points) |";
+        rule += "---|";
+    }
+    let mut table = header + "\n" + &rule + "\n";
     for &condition in &config.conditions {
+        let relu_accuracy = final_values(results, condition, Activation::Relu, |e| e.test_accuracy);
         for &activation in &config.activations {
-            let runs: Vec<&RunResult> = results
+            let runs = results
                 .iter()
                 .filter(|r| r.condition == condition && r.activation == activation)
-                .collect();
-            let finished: Vec<&&RunResult> = runs.iter().filter(|r| !r.diverged).collect();
-            let diverged = runs.len() - finished.len();
+                .count();
+            let accuracy = final_values(results, condition, activation, |e| e.test_accuracy);
             table += &format!(
-                "| {} | {} | {} | {} |",
+                "| {} | {} | {runs} | {} |",
                 condition.name(),
                 activation.name(),
-                runs.len(),
-                diverged
+                runs - accuracy.len()
             );
             for l in 0..layers {
-                let values: Vec<f64> = finished
-                    .iter()
-                    .filter_map(|r| r.last().map(|e| e.dead_fraction[l]))
-                    .collect();
-                table += &format!(" {} |", percent_cell(&values));
+                table += &format!(
+                    " {} |",
+                    cell(&final_values(results, condition, activation, |e| e.inactive_fraction[l]))
+                );
             }
-            let accuracy: Vec<f64> = finished
-                .iter()
-                .filter_map(|r| r.last().map(|e| e.test_accuracy))
-                .collect();
-            table += &format!(" {} |\n", percent_cell(&accuracy));
+            for l in 0..layers {
+                table += &format!(
+                    " {} |",
+                    cell(&final_values(results, condition, activation, |e| e.dead_fraction[l]))
+                );
+            }
+            table += &format!(" {} |", cell(&accuracy));
+            if has_relu {
+                let difference = if activation == Activation::Relu
+                    || accuracy.is_empty()
+                    || relu_accuracy.is_empty()
+                {
+                    String::new()
+                } else {
+                    points(difference_interval(&accuracy, &relu_accuracy))
+                };
+                table += &format!(" {difference} |");
+            }
+            table += "\n";
         }
     }
     table
 }
 
-fn percent_cell(values: &[f64]) -> String {
-    if values.is_empty() {
-        return "diverged".to_string();
+/// `value` of the final epoch of each run of (condition, activation) that did not diverge.
+fn final_values(
+    results: &[RunResult],
+    condition: Condition,
+    activation: Activation,
+    value: impl Fn(&EpochRecord) -> f64,
+) -> Vec<f64> {
+    results
+        .iter()
+        .filter(|r| r.condition == condition && r.activation == activation && !r.diverged)
+        .filter_map(|r| r.last().map(&value))
+        .collect()
+}
+
+fn cell(values: &[f64]) -> String {
+    match values {
+        [] => "diverged".to_string(),
+        [first, rest @ ..] if !rest.is_empty() && rest.iter().all(|v| v == first) => {
+            format!("{:.1}% (every seed)", 100.0 * first)
+        }
+        _ => percent(mean_interval(values)),
     }
-    let (mean, std) = mean_std(values);
-    format!("{:.1}% ± {:.1}", 100.0 * mean, 100.0 * std)
+}
+
+/// PReLU's learned slopes at the end, per condition and layer, pooled over the seeds that
+/// did not diverge: mean, quartiles, extremes and the share below zero (where the unit is
+/// no longer ReLU-like: it flips the sign of negative inputs).
+pub fn slopes_table(config: &StudyConfig, results: &[RunResult]) -> String {
+    let mut table = String::from(
+        "| condition | layer | slopes | mean | lower quartile | median | upper quartile | min | max | below zero |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for &condition in &config.conditions {
+        for layer in 0..config.hidden.len() {
+            let mut slopes: Vec<f64> = results
+                .iter()
+                .filter(|r| {
+                    r.condition == condition && r.activation == Activation::Prelu && !r.diverged
+                })
+                .filter_map(|r| r.prelu_slopes.get(layer))
+                .flat_map(|s| s.iter().map(|&a| f64::from(a)))
+                .collect();
+            if slopes.is_empty() {
+                continue;
+            }
+            slopes.sort_by(f64::total_cmp);
+            let quantile = |q: f64| slopes[((slopes.len() - 1) as f64 * q).round() as usize];
+            let negative = slopes.iter().filter(|&&a| a < 0.0).count() as f64 / slopes.len() as f64;
+            table += &format!(
+                "| {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1}% |\n",
+                condition.name(),
+                layer + 1,
+                slopes.len(),
+                slopes.iter().sum::<f64>() / slopes.len() as f64,
+                quantile(0.25),
+                quantile(0.5),
+                quantile(0.75),
+                slopes[0],
+                slopes[slopes.len() - 1],
+                100.0 * negative
+            );
+        }
+    }
+    table
 }

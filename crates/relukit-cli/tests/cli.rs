@@ -77,6 +77,7 @@ fn a_small_study_writes_the_whole_report() {
         "{stdout}"
     );
     for png in [
+        "inactive_fraction.png",
         "dead_fraction.png",
         "test_accuracy.png",
         "revived_units.png",
@@ -110,6 +111,84 @@ fn a_small_study_writes_the_whole_report() {
     );
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("![dead fraction](dead_fraction.png)"));
+    // Inactive and dead are separate measures, each with its interval over 2 seeds.
+    assert!(
+        report.contains("**inactive**") && report.contains("**dead**"),
+        "{report}"
+    );
+    assert!(
+        report.contains("inactive, layer 2 | dead, layer 1"),
+        "{report}"
+    );
+    assert!(report.contains("accuracy - ReLU's (points)"), "{report}");
+    assert!(report.contains("% ["), "intervals with two seeds: {report}");
+    // Leaky ReLU units can be inactive but never dead.
+    for run in runs.iter().filter(|r| r["activation"] == "leaky_relu") {
+        for epoch in run["epochs"].as_array().unwrap() {
+            assert!(
+                epoch["dead_fraction"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|v| v == 0.0)
+            );
+        }
+    }
+    // ReLU's dead units are its inactive units.
+    for run in runs.iter().filter(|r| r["activation"] == "relu") {
+        for epoch in run["epochs"].as_array().unwrap() {
+            assert_eq!(epoch["dead_fraction"], epoch["inactive_fraction"]);
+        }
+    }
+    // PReLU's slope table, and per-epoch slope statistics.
+    assert!(
+        report.contains("| condition | layer | slopes | mean |"),
+        "{report}"
+    );
+    let prelu = runs.iter().find(|r| r["activation"] == "prelu").unwrap();
+    assert_eq!(prelu["epochs"][0]["prelu_slope_mean"][0], 0.25);
+}
+
+#[test]
+fn seeds_can_be_offset_to_extend_a_study() {
+    let out = scratch("study-offset");
+    let output = relukit(&[
+        "study",
+        "--epochs",
+        "1",
+        "--seeds",
+        "1",
+        "--seed-offset",
+        "7",
+        "--hidden",
+        "8",
+        "--activations",
+        "relu",
+        "--conditions",
+        "control",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_success(&output);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(json["seed_offset"], 7);
+    assert_eq!(json["runs"][0]["seed"], 7);
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        !report.contains("± 0.0") && !report.contains("% ["),
+        "one seed, no interval: {report}"
+    );
+    assert_failure(
+        &relukit(&[
+            "study",
+            "--seed-offset",
+            "18446744073709551615",
+            "--seeds",
+            "2",
+        ]),
+        &["--seed-offset"],
+    );
 }
 
 #[test]

@@ -25,8 +25,9 @@ fn unit_axis(function: &str, axis: Option<&Bound<'_, PyAny>>, ndim: usize) -> Py
 /// Finds dead units: units never active (pre-activation > 0) over a window of batches.
 ///
 /// Dead is not sparse: `batch_zero_fraction` is the share of zero ReLU outputs in the
-/// last batch (sparsity), `dead_units` the units that never fired over the window (call
-/// `reset()` at each epoch). NaN pre-activations count as not active. Monitors copy
+/// last batch (sparsity), `inactive_units` the units that never fired over the window
+/// (call `reset()` at each epoch). Under ReLU those are dead (`dead_units`, the same
+/// set); under Leaky ReLU or PReLU an inactive unit still passes `slope * gradient`. NaN pre-activations count as not active. Monitors copy
 /// (`copy.copy` is independent), pickle (fill them in worker processes) and `merge`.
 #[pyclass(module = "relukit", name = "DeadUnitMonitor", eq)]
 #[derive(Clone, PartialEq)]
@@ -74,12 +75,22 @@ impl Monitor {
     fn units(&self) -> usize {
         self.inner.units()
     }
-    /// The units never active in the window.
+    /// The units never active (pre-activation never > 0) in the window, any activation.
+    #[getter]
+    fn inactive_units(&self) -> Vec<usize> {
+        self.inner.inactive_units()
+    }
+    /// The share of units never active in the window.
+    #[getter]
+    fn inactive_fraction(&self) -> f64 {
+        self.inner.inactive_fraction()
+    }
+    /// The dead units of a ReLU layer: its inactive units (zero gradient on every sample).
     #[getter]
     fn dead_units(&self) -> Vec<usize> {
         self.inner.dead_units()
     }
-    /// The share of units never active in the window.
+    /// The share of dead units of a ReLU layer (`inactive_fraction`).
     #[getter]
     fn dead_fraction(&self) -> f64 {
         self.inner.dead_fraction()

@@ -18,6 +18,14 @@ use crate::{ChannelLayout, Error, ErrorKind, Float};
 /// monitor reports both: [`dead_units`](Self::dead_units) over the window, and
 /// [`batch_zero_fraction`](Self::batch_zero_fraction) for the last batch.
 ///
+/// **Inactive is not always dead.** The monitor sees pre-activations only, so what it
+/// finds are *inactive* units ([`inactive_units`](Self::inactive_units): never `> 0` in
+/// the window, whatever the activation). Under ReLU an inactive unit gets a zero
+/// gradient for every sample, so it is dead, and [`dead_units`](Self::dead_units) (the
+/// same set) says so in ReLU's terms; under Leaky ReLU, PReLU or RReLU an inactive unit
+/// still passes `slope * gradient` and is dead only if its slope is (nearly) zero: combine
+/// `inactive_units` with the slopes you know.
+///
 /// A window is whatever you make it: [`reset`](Self::reset) at the start of each epoch
 /// to ask "which units were dead this epoch". Monitors filled on different threads
 /// combine with [`merge`](Self::merge). NaN pre-activations count as not active and are
@@ -33,8 +41,9 @@ use crate::{ChannelLayout, Error, ErrorKind, Float};
 /// ];
 /// let mut monitor = DeadUnitMonitor::new(4);
 /// monitor.observe_slice(&pre_activations, ChannelLayout::new(3, 4, 1))?;
-/// assert_eq!(monitor.dead_units(), vec![0, 2]);       // never > 0 in the window
-/// assert_eq!(monitor.dead_fraction(), 0.5);
+/// assert_eq!(monitor.inactive_units(), vec![0, 2]);   // never > 0 in the window
+/// assert_eq!(monitor.dead_units(), vec![0, 2]);       // and so dead, under ReLU
+/// assert_eq!(monitor.inactive_fraction(), 0.5);
 /// assert_eq!(monitor.activation_rate()[1], 1.0);
 /// assert_eq!(monitor.nan_count(), 1);
 /// assert_eq!(monitor.batch_zero_fraction(), Some(7.0 / 12.0)); // zeros after ReLU
@@ -187,8 +196,9 @@ impl DeadUnitMonitor {
         });
     }
 
-    /// The units never active in the window (none if nothing was observed).
-    pub fn dead_units(&self) -> Vec<usize> {
+    /// The units never active (pre-activation never `> 0`) in the window, whatever the
+    /// activation (none if nothing was observed).
+    pub fn inactive_units(&self) -> Vec<usize> {
         if self.samples == 0 {
             return Vec::new();
         }
@@ -196,12 +206,24 @@ impl DeadUnitMonitor {
     }
 
     /// The share of units never active in the window (0 if nothing was observed).
-    pub fn dead_fraction(&self) -> f64 {
+    pub fn inactive_fraction(&self) -> f64 {
         if self.units() == 0 {
             0.0
         } else {
-            self.dead_units().len() as f64 / self.units() as f64
+            self.inactive_units().len() as f64 / self.units() as f64
         }
+    }
+
+    /// The dead units of a **ReLU** layer: its inactive units, which get a zero gradient
+    /// for every sample of the window. (For Leaky ReLU, PReLU or RReLU, an inactive unit
+    /// is dead only where its slope is zero: see the type's docs.)
+    pub fn dead_units(&self) -> Vec<usize> {
+        self.inactive_units()
+    }
+
+    /// The share of dead units of a **ReLU** layer: [`inactive_fraction`](Self::inactive_fraction).
+    pub fn dead_fraction(&self) -> f64 {
+        self.inactive_fraction()
     }
 
     /// Per unit, the share of samples in the window where it was active (all zero if
