@@ -106,6 +106,10 @@ struct StudyArgs {
     /// Report folder (replaced whole when the run finishes; an interrupted run leaves the previous one).
     #[arg(long, default_value = "relukit-report")]
     out: PathBuf,
+    /// Replace --out even if it holds files relukit did not write or another command's
+    /// report (a report of this command is always replaced whole).
+    #[arg(long)]
+    force: bool,
 }
 
 impl Default for StudyArgs {
@@ -137,6 +141,10 @@ struct BornDeadArgs {
     /// Output folder (replaced whole when the run finishes).
     #[arg(long, default_value = "relukit-born-dead")]
     out: PathBuf,
+    /// Replace --out even if it holds files relukit did not write or another command's
+    /// report (a report of this command is always replaced whole).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -144,6 +152,10 @@ struct OutArgs {
     /// Output folder (replaced whole when the run finishes).
     #[arg(long, default_value = "relukit-plot")]
     out: PathBuf,
+    /// Replace --out even if it holds files relukit did not write or another command's
+    /// report (a report of this command is always replaced whole).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -160,6 +172,10 @@ struct BenchArgs {
     /// Output folder (replaced whole when the run finishes).
     #[arg(long, default_value = "relukit-bench")]
     out: PathBuf,
+    /// Replace --out even if it holds files relukit did not write or another command's
+    /// report (a report of this command is always replaced whole).
+    #[arg(long)]
+    force: bool,
     /// Where the kernels run: `cpu`, or `cuda` (GPU 0, relukit-cuda's kernels against a
     /// device-to-device copy, at 2^10, 2^20 and 2^28 elements up to --max-size of f32).
     #[arg(long, value_enum, default_value = "cpu")]
@@ -250,11 +266,20 @@ fn study(args: StudyArgs) -> Result<(), String> {
     limits::check_finite("--high-lr", args.high_lr, true)?;
     limits::check_finite("--negative-bias", args.negative_bias as f64, false)?;
     let threads = limits::threads(args.threads)?;
-    let (data, source) = match &args.data {
-        Some(path) => (data::load_csv(path)?, path.display().to_string()),
+    let (data, source, data_sha256) = match &args.data {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            (
+                data::load_csv(path)?,
+                path.display().to_string(),
+                data::sha256_hex(&bytes),
+            )
+        }
         None => (
             data::digits()?,
             "the 8x8 handwritten digits (UCI, via scikit-learn; 1,797 samples)".to_string(),
+            data::DIGITS_SHA256.to_string(),
         ),
     };
     let split = data::stratified_split(&data, 0.2, args.split_seed)
@@ -277,7 +302,7 @@ fn study(args: StudyArgs) -> Result<(), String> {
         &format!("training {} runs at once", threads.min(runs)),
         study::memory_needed(&config, &split, threads.min(runs)),
     )?;
-    let staging = Staging::new(&args.out)?;
+    let staging = Staging::new(&args.out, "study", args.force)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -302,7 +327,19 @@ fn study(args: StudyArgs) -> Result<(), String> {
     let results = pool.install(|| study::run_study(&config, &split, &|| bar.inc(1)));
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
-    let table = report::write_report(&config, staging.path(), &source, &results, seconds)?;
+    let provenance = report::Provenance {
+        relukit_version: env!("CARGO_PKG_VERSION"),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        data: source,
+        data_sha256,
+        split_seed: args.split_seed,
+        test_fraction: 0.2,
+        train_samples: split.train.labels.len(),
+        test_samples: split.test.labels.len(),
+        threads,
+        cpu: report::Provenance::cpu_model(),
+    };
+    let table = report::write_report(&config, staging.path(), &provenance, &results, seconds)?;
     let out = staging.target().to_path_buf();
     staging.commit()?;
     println!("{table}");
@@ -330,7 +367,7 @@ fn born_dead(args: BornDeadArgs) -> Result<(), String> {
         &format!("--widths up to {widest}"),
         born_dead::memory_needed(widest, threads),
     )?;
-    let staging = Staging::new(&args.out)?;
+    let staging = Staging::new(&args.out, "born-dead", args.force)?;
     let start = Instant::now();
     let cells = born_dead::estimate(
         &args.inits,
@@ -354,7 +391,7 @@ fn born_dead(args: BornDeadArgs) -> Result<(), String> {
 }
 
 fn plot(args: OutArgs) -> Result<(), String> {
-    let staging = Staging::new(&args.out)?;
+    let staging = Staging::new(&args.out, "plot", args.force)?;
     let files = plot::plot(staging.path())?;
     let out = staging.target().to_path_buf();
     staging.commit()?;
@@ -381,7 +418,7 @@ fn bench(args: BenchArgs) -> Result<(), String> {
         &format!("--max-size {}", args.max_size),
         bench::memory_needed(args.max_size),
     )?;
-    let staging = Staging::new(&args.out)?;
+    let staging = Staging::new(&args.out, "bench", args.force)?;
     println!(
         "relukit {} kernels, instruction set {}",
         env!("CARGO_PKG_VERSION"),
@@ -413,7 +450,7 @@ fn bench_cuda(args: &BenchArgs) -> Result<(), String> {
         .map(|log2| 1usize << log2)
         .filter(|&elements| elements * 4 <= args.max_size.max(4096))
         .collect();
-    let staging = Staging::new(&args.out)?;
+    let staging = Staging::new(&args.out, "bench", args.force)?;
     let (gpu, rows) = relukit_cuda::bench::run(0, &sizes).map_err(|e| e.to_string())?;
     let text = format!(
         "relukit {} on {gpu}\n\n{}",

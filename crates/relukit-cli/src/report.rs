@@ -16,15 +16,57 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
 }
 
 /// Writes the whole report; returns the summary table.
+/// What a reader needs to reproduce a study: the program, the command, the data and the
+/// machine (the settings are the [`StudyConfig`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Provenance {
+    pub relukit_version: &'static str,
+    /// The command line, as typed (arguments joined by spaces).
+    pub command: String,
+    /// The data: its description and the SHA-256 of its bytes.
+    pub data: String,
+    pub data_sha256: String,
+    pub split_seed: u64,
+    pub test_fraction: f64,
+    pub train_samples: usize,
+    pub test_samples: usize,
+    pub threads: usize,
+    /// The CPU's model name (from /proc/cpuinfo where there is one).
+    pub cpu: String,
+}
+
+impl Provenance {
+    /// The CPU's model name, or "unknown".
+    pub fn cpu_model() -> String {
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, name)| name.trim().to_string())
+            })
+            .unwrap_or_else(|| format!("unknown ({})", std::env::consts::ARCH))
+    }
+}
+
 pub fn write_report(
     config: &StudyConfig,
     dir: &Path,
-    data_source: &str,
+    provenance: &Provenance,
     results: &[RunResult],
     seconds: f64,
 ) -> Result<String, String> {
+    let data_source = provenance.data.as_str();
     let table = summary_table(config, results);
     let json = serde_json::to_string_pretty(&serde_json::json!({
+        "provenance": provenance,
+        "seconds": seconds,
+        "activations": config.activations,
+        "conditions": config.conditions,
+        "learning_rate": config.lr,
+        "high_learning_rate": config.high_lr,
+        "negative_bias": config.negative_bias,
         "data": data_source,
         "hidden": config.hidden,
         "epochs": config.epochs,
@@ -63,7 +105,7 @@ pub fn write_report(
     let _ = writeln!(
         md,
         "Data: {data_source}. Network: inputs -> {} -> classes, He-normal weights, softmax cross-entropy, minibatch {}, {:?}. \
-         {} epochs, {} seeds per cell, base learning rate {}, high learning rate {}, negative-bias initialisation {}. \
+         {} epochs, {} seeds per cell (seeds {}..={}). Conditions: {}. \
          Ran in {seconds:.1} s.\n",
         config
             .hidden
@@ -75,9 +117,36 @@ pub fn write_report(
         config.optimizer,
         config.epochs,
         config.seeds,
-        config.lr,
-        config.high_lr,
-        config.negative_bias
+        config.seed_offset,
+        config.seed_offset + config.seeds.saturating_sub(1),
+        config
+            .conditions
+            .iter()
+            .map(|c| match c {
+                Condition::Control =>
+                    format!("*control* (learning rate {}, zero biases)", config.lr),
+                Condition::HighLr =>
+                    format!("*high_lr* (learning rate {}, zero biases)", config.high_lr),
+                Condition::NegativeBias => format!(
+                    "*negative_bias* (learning rate {}, hidden biases initialised to {})",
+                    config.lr, config.negative_bias
+                ),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    let _ = writeln!(
+        md,
+        "Reproduce: `{}` (relukit {}; data SHA-256 {}, split seed {}, {} train / {} test samples; {} threads on {}; \
+         the results do not depend on the thread count or the CPU).\n",
+        provenance.command,
+        provenance.relukit_version,
+        provenance.data_sha256,
+        provenance.split_seed,
+        provenance.train_samples,
+        provenance.test_samples,
+        provenance.threads,
+        provenance.cpu
     );
     let _ = writeln!(
         md,

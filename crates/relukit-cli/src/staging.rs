@@ -5,6 +5,11 @@
 //! `renameat2(RENAME_EXCHANGE)`, elsewhere with two renames. A run interrupted at any
 //! point (Ctrl-C, a crash, `kill -9`) leaves the previous report or the new one, never a
 //! mix; its temporary folder is removed by the next run once its process is gone.
+//!
+//! Each report carries a marker file naming the command that wrote it: a folder holding
+//! a report of the same command is replaced whole (no stale file of the earlier run
+//! survives); a folder holding anything else (a user's files, another command's report,
+//! a report from before markers) is refused unless the caller forces it.
 
 use std::path::{Path, PathBuf};
 
@@ -16,15 +21,56 @@ pub struct Staging {
     committed: bool,
 }
 
+/// The file in every report naming the command that wrote it.
+pub const MARKER: &str = ".relukit-report";
+
+/// Whether `target` may be replaced by a `kind` report: absent, empty, or a `kind`
+/// report; otherwise an error that says what is there.
+fn check_replaceable(target: &Path, kind: &str) -> Result<(), String> {
+    let Ok(entries) = std::fs::read_dir(target) else {
+        return Ok(());
+    };
+    let names: Vec<String> = entries
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let what = match std::fs::read_to_string(target.join(MARKER)) {
+        Ok(marker) if marker.trim() == kind => return Ok(()),
+        Ok(marker) => format!("the report of `relukit {}`", marker.trim()),
+        Err(_) => {
+            let mut shown: Vec<&String> = names.iter().take(3).collect();
+            shown.sort();
+            format!(
+                "files relukit did not write ({}{})",
+                shown
+                    .iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if names.len() > 3 { ", ..." } else { "" }
+            )
+        }
+    };
+    Err(format!(
+        "{} holds {what}, which this `relukit {kind}` would replace whole: choose another --out, \
+         or add --force to replace it",
+        target.display()
+    ))
+}
+
 /// The prefix of this program's temporary folders for `name`.
 fn temp_prefix(name: &str) -> String {
     format!(".{name}.tmp-")
 }
 
 impl Staging {
-    /// Starts writing a report that will replace `target` (created if needed). Fails
-    /// before any work if the folder cannot be created or written.
-    pub fn new(target: &Path) -> Result<Staging, String> {
+    /// Starts writing the report of command `kind` that will replace `target` (created
+    /// if needed). Fails before any work if the folder cannot be created or written, or
+    /// (unless `force`) if it holds something other than a `kind` report.
+    pub fn new(target: &Path, kind: &str, force: bool) -> Result<Staging, String> {
         let cannot = |e: &dyn std::fmt::Display| {
             format!("cannot create the output folder {}: {e}", target.display())
         };
@@ -41,6 +87,9 @@ impl Staging {
         if target.exists() && !target.is_dir() {
             return Err(cannot(&"a file of that name is in the way"));
         }
+        if !force {
+            check_replaceable(target, kind)?;
+        }
         remove_stale(&parent, name);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -51,6 +100,7 @@ impl Staging {
             std::process::id()
         ));
         std::fs::create_dir(&temp).map_err(|e| cannot(&e))?;
+        std::fs::write(temp.join(MARKER), format!("{kind}\n")).map_err(|e| cannot(&e))?;
         Ok(Staging {
             target: target.to_path_buf(),
             temp,
@@ -185,11 +235,11 @@ mod tests {
     fn a_report_replaces_the_previous_one_whole() {
         let dir = scratch("replace");
         let target = dir.join("report");
-        let first = Staging::new(&target).unwrap();
+        let first = Staging::new(&target, "study", false).unwrap();
         std::fs::write(first.path().join("a.txt"), "first").unwrap();
         std::fs::write(first.path().join("stale.txt"), "first").unwrap();
         first.commit().unwrap();
-        let second = Staging::new(&target).unwrap();
+        let second = Staging::new(&target, "study", false).unwrap();
         std::fs::write(second.path().join("a.txt"), "second").unwrap();
         assert_eq!(
             std::fs::read_to_string(target.join("a.txt")).unwrap(),
@@ -217,11 +267,11 @@ mod tests {
     fn an_abandoned_report_leaves_the_old_one_and_no_temporary_folder() {
         let dir = scratch("abandon");
         let target = dir.join("report");
-        let first = Staging::new(&target).unwrap();
+        let first = Staging::new(&target, "study", false).unwrap();
         std::fs::write(first.path().join("a.txt"), "first").unwrap();
         first.commit().unwrap();
         {
-            let second = Staging::new(&target).unwrap();
+            let second = Staging::new(&target, "study", false).unwrap();
             std::fs::write(second.path().join("a.txt"), "half").unwrap();
         }
         assert_eq!(
@@ -231,9 +281,40 @@ mod tests {
         // A temporary folder of a process that is gone is removed by the next run.
         let stale = dir.join(format!("{}{}-0", temp_prefix("report"), u32::MAX - 1));
         std::fs::create_dir(&stale).unwrap();
-        drop(Staging::new(&target).unwrap());
+        drop(Staging::new(&target, "study", false).unwrap());
         assert!(!stale.exists());
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_folder_of_other_files_is_refused_unless_forced() {
+        let dir = scratch("foreign");
+        let target = dir.join("documents");
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::write(target.join("thesis.tex"), "x").unwrap();
+        let err = Staging::new(&target, "study", false).unwrap_err();
+        assert!(
+            err.contains("files relukit did not write (thesis.tex)") && err.contains("--force"),
+            "{err}"
+        );
+        assert!(target.join("thesis.tex").exists(), "nothing touched");
+        // Another command's report is refused too.
+        let bench = dir.join("bench");
+        Staging::new(&bench, "bench", false)
+            .unwrap()
+            .commit()
+            .unwrap();
+        let err = Staging::new(&bench, "study", false).unwrap_err();
+        assert!(err.contains("the report of `relukit bench`"), "{err}");
+        // The same command's report is replaced; --force replaces anything.
+        Staging::new(&bench, "bench", false)
+            .unwrap()
+            .commit()
+            .unwrap();
+        let forced = Staging::new(&target, "study", true).unwrap();
+        forced.commit().unwrap();
+        assert!(!target.join("thesis.tex").exists() && target.join(MARKER).exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -241,9 +322,9 @@ mod tests {
     fn a_file_in_the_way_is_refused() {
         let dir = scratch("file");
         std::fs::write(dir.join("report"), "x").unwrap();
-        let err = Staging::new(&dir.join("report")).unwrap_err();
+        let err = Staging::new(&dir.join("report"), "study", false).unwrap_err();
         assert!(err.contains("cannot create the output folder"), "{err}");
-        let err = Staging::new(&dir.join("report").join("inner")).unwrap_err();
+        let err = Staging::new(&dir.join("report").join("inner"), "study", false).unwrap_err();
         assert!(err.contains("cannot create the output folder"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -90,6 +90,19 @@ fn a_small_study_writes_the_whole_report() {
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     let runs = json["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 3 * 2 * 2);
+    // Enough to reproduce it: program, command, data, split and machine.
+    let provenance = &json["provenance"];
+    assert_eq!(provenance["relukit_version"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        provenance["command"]
+            .as_str()
+            .unwrap()
+            .contains("study --epochs 2")
+    );
+    assert_eq!(provenance["data_sha256"], relukit_cli::data::DIGITS_SHA256);
+    assert_eq!(provenance["split_seed"], 0);
+    assert!(!provenance["cpu"].as_str().unwrap().is_empty());
+    assert_eq!(json["high_learning_rate"], 0.05);
     let first = &runs[0];
     assert_eq!(
         first["epochs"].as_array().unwrap().len(),
@@ -363,14 +376,24 @@ fn another_csv_can_be_studied() {
         "--hidden",
         "8",
         "--out",
-        dir.to_str().unwrap(),
+        dir.join("report").to_str().unwrap(),
     ]);
     assert_success(&output);
     assert!(
-        std::fs::read_to_string(dir.join("report.md"))
+        std::fs::read_to_string(dir.join("report").join("report.md"))
             .unwrap()
             .contains("xor.csv")
     );
+    // The folder holding the data is not a report: refused, the data kept.
+    let output = relukit(&[
+        "study",
+        "--data",
+        file.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_failure(&output, &["files relukit did not write", "--force"]);
+    assert!(file.exists());
 }
 
 #[test]
