@@ -64,7 +64,12 @@ pub struct Cell {
 pub const GRID_POINTS: usize = 101;
 
 /// One layer's parameters for `inputs -> outputs` under `init`.
-fn layer(inputs: usize, outputs: usize, init: Init, rng: &mut Rng) -> (Array2<f32>, Array1<f32>) {
+pub fn layer(
+    inputs: usize,
+    outputs: usize,
+    init: Init,
+    rng: &mut Rng,
+) -> (Array2<f32>, Array1<f32>) {
     let he = (2.0 / inputs as f64).sqrt();
     match init {
         Init::HeZeroBias | Init::HeNormalBias => {

@@ -65,6 +65,39 @@ pub struct Layer {
     pub weight: Array2<f32>,
     pub bias: Array1<f32>,
     pub slope: Option<Array1<f32>>,
+    /// Batch normalisation between the linear map and the activation (hidden layers of
+    /// a network built with it).
+    pub norm: Option<BatchNorm>,
+}
+
+/// Batch normalisation of a layer's pre-activations (Ioffe and Szegedy 2015): in
+/// training, each unit standardised over the batch, then scaled by `gamma` and shifted
+/// by `beta`; in evaluation, standardised with the running averages instead.
+#[derive(Debug, Clone)]
+pub struct BatchNorm {
+    pub gamma: Array1<f32>,
+    pub beta: Array1<f32>,
+    /// Running mean and (unbiased) variance, updated after each training step (empty in
+    /// gradients).
+    pub running_mean: Array1<f32>,
+    pub running_var: Array1<f32>,
+}
+
+/// Added to the variance before the square root.
+const NORM_EPS: f32 = 1e-5;
+/// Weight of the newest batch in the running averages.
+const NORM_MOMENTUM: f32 = 0.1;
+
+/// How a network's hidden layers are initialised.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Setup {
+    /// Every hidden bias (He initialisation only).
+    pub hidden_bias: f32,
+    /// Lu et al.'s randomized asymmetric initialisation for the hidden layers instead of
+    /// He's (the output layer stays He).
+    pub rai: bool,
+    /// Batch normalisation before every hidden activation.
+    pub batch_norm: bool,
 }
 
 /// Hidden layers with `activation`, then a linear output layer (softmax cross-entropy).
@@ -78,20 +111,35 @@ pub struct Mlp {
 pub struct Forward {
     /// The input of each layer (the data, then each hidden activation).
     pub inputs: Vec<Array2<f32>>,
-    /// The pre-activations of each hidden layer.
+    /// The pre-activations of each hidden layer (after batch normalisation, if any:
+    /// what the activation sees).
     pub pre_activations: Vec<Array2<f32>>,
     pub logits: Array2<f32>,
+    /// Per hidden layer with batch normalisation, in training: the standardised values,
+    /// `1 / sqrt(var + eps)`, and the batch's mean and unbiased variance.
+    pub norm: Vec<Option<NormCache>>,
 }
 
-/// Gradients, one entry per layer, shaped as the parameters.
+/// What batch normalisation keeps from a training forward pass.
+pub struct NormCache {
+    pub standardised: Array2<f32>,
+    pub inv_std: Array1<f32>,
+    pub mean: Array1<f32>,
+    pub var: Array1<f32>,
+}
+
+/// Gradients, one entry per layer, shaped as the parameters, and the batch statistics
+/// that update the running averages.
 pub struct Gradients {
     pub layers: Vec<Layer>,
+    pub batch_stats: Vec<Option<(Array1<f32>, Array1<f32>)>>,
 }
 
 impl Mlp {
-    /// He-normal weights (standard deviation sqrt(2 / fan_in)), every hidden bias set
-    /// to `hidden_bias`, output biases 0, PReLU slopes 0.25.
-    pub fn new(sizes: &[usize], activation: Activation, hidden_bias: f32, rng: &mut Rng) -> Mlp {
+    /// He-normal weights (standard deviation sqrt(2 / fan_in)) with every hidden bias
+    /// `setup.hidden_bias`, or RAI; output biases 0; PReLU slopes 0.25; with batch
+    /// normalisation (`gamma` 1, `beta` 0) if `setup` says so.
+    pub fn with_setup(sizes: &[usize], activation: Activation, setup: Setup, rng: &mut Rng) -> Mlp {
         let layers = sizes
             .windows(2)
             .enumerate()
@@ -99,17 +147,42 @@ impl Mlp {
                 let (inputs, outputs) = (pair[0], pair[1]);
                 let std = (2.0 / inputs as f64).sqrt();
                 let hidden = i + 2 < sizes.len();
+                let (weight, bias) = if hidden && setup.rai {
+                    crate::born_dead::layer(inputs, outputs, crate::born_dead::Init::Rai, rng)
+                } else {
+                    (
+                        Array2::from_shape_simple_fn((inputs, outputs), || {
+                            (rng.normal() * std) as f32
+                        }),
+                        Array1::from_elem(outputs, if hidden { setup.hidden_bias } else { 0.0 }),
+                    )
+                };
                 Layer {
-                    weight: Array2::from_shape_simple_fn((inputs, outputs), || {
-                        (rng.normal() * std) as f32
-                    }),
-                    bias: Array1::from_elem(outputs, if hidden { hidden_bias } else { 0.0 }),
+                    weight,
+                    bias,
                     slope: (hidden && activation == Activation::Prelu)
                         .then(|| Array1::from_elem(outputs, PRELU_INIT)),
+                    norm: (hidden && setup.batch_norm).then(|| BatchNorm {
+                        gamma: Array1::ones(outputs),
+                        beta: Array1::zeros(outputs),
+                        running_mean: Array1::zeros(outputs),
+                        running_var: Array1::ones(outputs),
+                    }),
                 }
             })
             .collect();
         Mlp { layers, activation }
+    }
+
+    /// Folds a training step's batch statistics into the running averages.
+    pub fn update_running_stats(&mut self, stats: &[Option<(Array1<f32>, Array1<f32>)>]) {
+        for (layer, stat) in self.layers.iter_mut().zip(stats) {
+            if let (Some(norm), Some((mean, var))) = (&mut layer.norm, stat) {
+                norm.running_mean =
+                    &norm.running_mean * (1.0 - NORM_MOMENTUM) + mean * NORM_MOMENTUM;
+                norm.running_var = &norm.running_var * (1.0 - NORM_MOMENTUM) + var * NORM_MOMENTUM;
+            }
+        }
     }
 
     /// The number of hidden layers.
@@ -133,11 +206,17 @@ impl Mlp {
     pub fn forward(&self, x: ArrayView2<'_, f32>, noise: Option<u64>) -> Forward {
         let mut inputs = vec![x.to_owned()];
         let mut pre_activations = Vec::new();
+        let mut norm_caches = Vec::new();
         for (i, layer) in self.layers[..self.hidden_layers()].iter().enumerate() {
-            let z = inputs
+            let linear = inputs
                 .last()
                 .map(|a| a.dot(&layer.weight) + &layer.bias)
                 .unwrap_or_default();
+            let (z, cache) = match &layer.norm {
+                None => (linear, None),
+                Some(norm) => normalise(linear, norm, noise.is_some()),
+            };
+            norm_caches.push(cache);
             let (lower, upper) = RRELU_RANGE;
             let a = match (self.activation, &layer.slope) {
                 (Activation::Relu, _) => z.relu(),
@@ -165,6 +244,7 @@ impl Mlp {
             inputs,
             pre_activations,
             logits,
+            norm: norm_caches,
         }
     }
 
@@ -176,17 +256,20 @@ impl Mlp {
         labels: &[usize],
         noise: u64,
     ) -> (f64, Gradients) {
-        let forward = self.forward(x, Some(noise));
+        let mut forward = self.forward(x, Some(noise));
         let (loss, mut delta) = softmax_cross_entropy(forward.logits.view(), labels);
         let mut grads: Vec<Layer> = Vec::with_capacity(self.layers.len());
-        // The slope gradient of hidden layer i - 1, found while going back through layer i.
+        // The slope and normalisation gradients of hidden layer i - 1, found while going
+        // back through layer i.
         let mut slope_grad = None;
+        let mut norm_grad = None;
         for (i, layer) in self.layers.iter().enumerate().rev() {
             let input = &forward.inputs[i];
             grads.push(Layer {
                 weight: input.t().dot(&delta),
                 bias: delta.sum_axis(Axis(0)),
                 slope: slope_grad.take(),
+                norm: norm_grad.take(),
             });
             if i == 0 {
                 break;
@@ -212,9 +295,26 @@ impl Mlp {
                 (Activation::Relu | Activation::Prelu, _) => relu_backward(&upstream, z),
             }
             .unwrap_or_else(|_| Array2::zeros(z.raw_dim()));
+            if let (Some(norm), Some(cache)) = (&self.layers[i - 1].norm, &forward.norm[i - 1]) {
+                let (dz, grad) = normalise_backward(&delta, norm, cache);
+                delta = dz;
+                norm_grad = Some(grad);
+            }
         }
         grads.reverse();
-        (loss, Gradients { layers: grads })
+        let batch_stats = forward
+            .norm
+            .iter_mut()
+            .map(|c| c.take().map(|c| (c.mean, c.var)))
+            .chain(std::iter::once(None))
+            .collect();
+        (
+            loss,
+            Gradients {
+                layers: grads,
+                batch_stats,
+            },
+        )
     }
 
     /// Accuracy of the predictions (argmax of the logits) on a data set.
@@ -240,9 +340,65 @@ impl Mlp {
             if let Some(slope) = &mut layer.slope {
                 all.push(slope.as_slice_mut().unwrap_or_default());
             }
+            if let Some(norm) = &mut layer.norm {
+                all.push(norm.gamma.as_slice_mut().unwrap_or_default());
+                all.push(norm.beta.as_slice_mut().unwrap_or_default());
+            }
         }
         all
     }
+}
+
+/// Batch normalisation forward: with the batch's statistics in training (returning
+/// what the backward pass needs), with the running averages in evaluation.
+fn normalise(z: Array2<f32>, norm: &BatchNorm, training: bool) -> (Array2<f32>, Option<NormCache>) {
+    let rows = z.nrows().max(1) as f32;
+    let (mean, var) = if training {
+        let mean = z.sum_axis(Axis(0)) / rows;
+        let centred = &z - &mean;
+        let var = (&centred * &centred).sum_axis(Axis(0)) / rows;
+        (mean, var)
+    } else {
+        (norm.running_mean.clone(), norm.running_var.clone())
+    };
+    let inv_std = var.mapv(|v| 1.0 / (v + NORM_EPS).sqrt());
+    let standardised = (&z - &mean) * &inv_std;
+    let out = &standardised * &norm.gamma + &norm.beta;
+    let cache = training.then(|| NormCache {
+        // The running variance is unbiased (n / (n - 1) times the batch's).
+        var: if rows > 1.0 {
+            &var * (rows / (rows - 1.0))
+        } else {
+            var.clone()
+        },
+        standardised,
+        inv_std,
+        mean,
+    });
+    (out, cache)
+}
+
+/// Batch normalisation backward: the gradient at its input and those of `gamma` and
+/// `beta`, from the gradient `dy` at its output.
+fn normalise_backward(
+    dy: &Array2<f32>,
+    norm: &BatchNorm,
+    cache: &NormCache,
+) -> (Array2<f32>, BatchNorm) {
+    let rows = dy.nrows().max(1) as f32;
+    let d_gamma = (dy * &cache.standardised).sum_axis(Axis(0));
+    let d_beta = dy.sum_axis(Axis(0));
+    let d_standardised = dy * &norm.gamma;
+    let sum = d_standardised.sum_axis(Axis(0));
+    let dot = (&d_standardised * &cache.standardised).sum_axis(Axis(0));
+    let dz = (&d_standardised * rows - &sum - &cache.standardised * &dot) * &cache.inv_std / rows;
+    let grad = BatchNorm {
+        gamma: d_gamma,
+        beta: d_beta,
+        running_mean: Array1::zeros(0),
+        running_var: Array1::zeros(0),
+    };
+    (dz, grad)
 }
 
 impl Gradients {
@@ -254,6 +410,10 @@ impl Gradients {
             all.push(layer.bias.as_slice().unwrap_or_default());
             if let Some(slope) = &layer.slope {
                 all.push(slope.as_slice().unwrap_or_default());
+            }
+            if let Some(norm) = &layer.norm {
+                all.push(norm.gamma.as_slice().unwrap_or_default());
+                all.push(norm.beta.as_slice().unwrap_or_default());
             }
         }
         all
@@ -318,6 +478,11 @@ impl Optimizer {
         }
     }
 
+    /// The learning rate of the next steps (a warm-up changes it every step).
+    pub fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr as f32;
+    }
+
     pub fn step(&mut self, model: &mut Mlp, grads: &Gradients) {
         self.step += 1;
         let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
@@ -352,8 +517,30 @@ mod tests {
     /// Central finite differences against the analytic gradient of every parameter
     /// tensor (PReLU slopes included), skipping perturbations that cross a kink.
     fn check_gradients(activation: Activation) {
+        check_gradients_with(activation, false);
+    }
+
+    fn check_gradients_with(activation: Activation, batch_norm: bool) {
         let mut rng = Rng::new(11, 3);
-        let mut model = Mlp::new(&[5, 6, 6, 3], activation, 0.1, &mut rng);
+        let setup = Setup {
+            hidden_bias: 0.1,
+            rai: false,
+            batch_norm,
+        };
+        let mut model = Mlp::with_setup(&[5, 6, 6, 3], activation, setup, &mut rng);
+        for layer in &mut model.layers {
+            if let Some(norm) = &mut layer.norm {
+                // Away from the defaults, so that every term of the gradient matters.
+                norm.gamma
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, g)| *g = 0.7 + 0.1 * i as f32);
+                norm.beta
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, b)| *b = 0.05 * i as f32 - 0.1);
+            }
+        }
         if let Some(slope) = &mut model.layers[0].slope {
             slope
                 .iter_mut()
@@ -371,12 +558,14 @@ mod tests {
                 .flat_map(|z| z.iter().map(|&v| v > 0.0).collect::<Vec<_>>())
                 .collect()
         };
-        // Weights and biases of 3 layers, and a slope vector per hidden layer for PReLU.
-        let expected_tensors = if activation == Activation::Prelu {
-            8
-        } else {
-            6
-        };
+        // Weights and biases of 3 layers, a slope vector per hidden layer for PReLU, gamma
+        // and beta per hidden layer with batch normalisation.
+        let expected_tensors =
+            6 + if activation == Activation::Prelu {
+                2
+            } else {
+                0
+            } + if batch_norm { 4 } else { 0 };
         assert_eq!(analytic.len(), expected_tensors);
         let total: usize = analytic.iter().map(Vec::len).sum();
         let eps = 1e-3f32;
@@ -414,6 +603,83 @@ mod tests {
     }
 
     #[test]
+    fn batch_norm_gradients_match_finite_differences() {
+        check_gradients_with(Activation::Relu, true);
+        check_gradients_with(Activation::Prelu, true);
+    }
+
+    #[test]
+    fn batch_norm_standardises_in_training_and_uses_running_averages_after() {
+        let mut rng = Rng::new(5, 1);
+        let setup = Setup {
+            hidden_bias: 0.0,
+            rai: false,
+            batch_norm: true,
+        };
+        let mut model = Mlp::with_setup(&[4, 8, 2], Activation::Relu, setup, &mut rng);
+        let x = Array2::from_shape_simple_fn((64, 4), || (rng.normal() * 3.0 + 1.0) as f32);
+        let z = &model.forward(x.view(), Some(1)).pre_activations[0];
+        for unit in z.columns() {
+            let mean = unit.mean().unwrap();
+            let var = unit.mapv(|v| (v - mean).powi(2)).mean().unwrap();
+            assert!(
+                mean.abs() < 1e-4 && (var - 1.0).abs() < 1e-3,
+                "{mean} {var}"
+            );
+        }
+        // In evaluation, before any update, the running averages are 0 and 1: identity.
+        let eval = model.forward(x.view(), None);
+        let linear = x.dot(&model.layers[0].weight) + &model.layers[0].bias;
+        let expected = linear.mapv(|v| v / (1.0 + NORM_EPS).sqrt());
+        assert!(
+            eval.pre_activations[0]
+                .iter()
+                .zip(&expected)
+                .all(|(a, b)| (a - b).abs() < 1e-4)
+        );
+        // After many updates with the same batch, they converge to the batch's statistics.
+        let labels = vec![0; 64];
+        for _ in 0..200 {
+            let (_, grads) = model.loss_and_gradients(x.view(), &labels, 1);
+            model.update_running_stats(&grads.batch_stats);
+        }
+        let train = model.forward(x.view(), Some(1)).pre_activations[0].clone();
+        let eval = model.forward(x.view(), None).pre_activations[0].clone();
+        // Unbiased against biased variance: a factor sqrt(63 / 64) apart at most.
+        assert!(
+            train
+                .iter()
+                .zip(&eval)
+                .all(|(a, b)| (a - b).abs() < 0.02 * (1.0 + a.abs()))
+        );
+    }
+
+    #[test]
+    fn rai_initialises_the_hidden_layers() {
+        let mut rng = Rng::new(9, 9);
+        let setup = Setup {
+            hidden_bias: -3.0,
+            rai: true,
+            batch_norm: false,
+        };
+        let model = Mlp::with_setup(&[20, 30, 30, 5], Activation::Relu, setup, &mut rng);
+        for layer in &model.layers[..2] {
+            // One positive entry from Beta(2, 1) per unit, among weights and bias: at
+            // least one positive parameter per unit, and the -3 bias ignored.
+            for unit in 0..layer.bias.len() {
+                let positive =
+                    layer.weight.column(unit).iter().any(|&w| w > 0.0) || layer.bias[unit] > 0.0;
+                assert!(positive);
+            }
+            assert!(layer.bias.iter().all(|&b| b > -2.0));
+        }
+        assert!(
+            model.layers[2].bias.iter().all(|&b| b == 0.0),
+            "the output layer is He's"
+        );
+    }
+
+    #[test]
     fn leaky_relu_gradients_match_finite_differences() {
         check_gradients(Activation::LeakyRelu);
     }
@@ -438,7 +704,16 @@ mod tests {
     #[test]
     fn he_initialisation_has_the_right_scale() {
         let mut rng = Rng::new(1, 1);
-        let model = Mlp::new(&[400, 300, 10], Activation::Relu, -3.0, &mut rng);
+        let model = Mlp::with_setup(
+            &[400, 300, 10],
+            Activation::Relu,
+            Setup {
+                hidden_bias: -3.0,
+                rai: false,
+                batch_norm: false,
+            },
+            &mut rng,
+        );
         let w = &model.layers[0].weight;
         let var = w.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / w.len() as f64;
         assert!((var - 2.0 / 400.0).abs() < 0.0005, "{var}");

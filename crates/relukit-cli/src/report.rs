@@ -122,16 +122,7 @@ pub fn write_report(
         config
             .conditions
             .iter()
-            .map(|c| match c {
-                Condition::Control =>
-                    format!("*control* (learning rate {}, zero biases)", config.lr),
-                Condition::HighLr =>
-                    format!("*high_lr* (learning rate {}, zero biases)", config.high_lr),
-                Condition::NegativeBias => format!(
-                    "*negative_bias* (learning rate {}, hidden biases initialised to {})",
-                    config.lr, config.negative_bias
-                ),
-            })
+            .map(|c| format!("*{}* ({})", c.name(), c.describe(config)))
             .collect::<Vec<_>>()
             .join("; ")
     );

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::data::{Dataset, Split};
 use crate::mlp::{
-    Activation, LEAKY_SLOPE, Mlp, Optimizer, OptimizerKind, RRELU_RANGE, VERY_LEAKY_SLOPE,
+    Activation, LEAKY_SLOPE, Mlp, Optimizer, OptimizerKind, RRELU_RANGE, Setup, VERY_LEAKY_SLOPE,
 };
 use crate::rng::Rng;
 use crate::stats::{difference_interval, mean_interval, percent, points};
@@ -32,7 +32,20 @@ pub enum Condition {
     HighLr,
     /// Biases initialised to -3 at the base learning rate: most units start inactive.
     NegativeBias,
+    /// The high learning rate reached by a linear warm-up over the first
+    /// [`WARMUP_EPOCHS`] epochs (Goyal et al. 2017).
+    HighLrWarmup,
+    /// The high learning rate with batch normalisation before every hidden activation
+    /// (Ioffe and Szegedy 2015): each unit's pre-activations are standardised per batch,
+    /// so none can sit below zero for every sample of a batch.
+    HighLrBatchNorm,
+    /// The high learning rate from Lu et al.'s randomized asymmetric initialisation
+    /// (RAI) instead of He's.
+    HighLrRai,
 }
+
+/// Epochs of the learning-rate warm-up of [`Condition::HighLrWarmup`].
+pub const WARMUP_EPOCHS: usize = 5;
 
 impl Condition {
     pub fn name(self) -> &'static str {
@@ -40,6 +53,41 @@ impl Condition {
             Condition::Control => "control",
             Condition::HighLr => "high_lr",
             Condition::NegativeBias => "negative_bias",
+            Condition::HighLrWarmup => "high_lr_warmup",
+            Condition::HighLrBatchNorm => "high_lr_batch_norm",
+            Condition::HighLrRai => "high_lr_rai",
+        }
+    }
+
+    /// Whether this is one of the fixes tried against the high learning rate.
+    pub fn is_fix(self) -> bool {
+        matches!(
+            self,
+            Condition::HighLrWarmup | Condition::HighLrBatchNorm | Condition::HighLrRai
+        )
+    }
+
+    /// The condition in words, with its settings.
+    pub fn describe(self, config: &StudyConfig) -> String {
+        match self {
+            Condition::Control => format!("learning rate {}, zero biases", config.lr),
+            Condition::HighLr => format!("learning rate {}, zero biases", config.high_lr),
+            Condition::NegativeBias => format!(
+                "learning rate {}, hidden biases initialised to {}",
+                config.lr, config.negative_bias
+            ),
+            Condition::HighLrWarmup => format!(
+                "learning rate rising linearly to {} over the first {WARMUP_EPOCHS} epochs",
+                config.high_lr
+            ),
+            Condition::HighLrBatchNorm => format!(
+                "learning rate {}, batch normalisation before each hidden activation",
+                config.high_lr
+            ),
+            Condition::HighLrRai => format!(
+                "learning rate {}, randomized asymmetric initialisation (RAI) of the hidden layers",
+                config.high_lr
+            ),
         }
     }
 }
@@ -140,8 +188,16 @@ pub fn run_study(
 fn train(config: &StudyConfig, split: &Split, run: Run, progress: &(dyn Fn() + Sync)) -> RunResult {
     let (lr, bias) = match run.condition {
         Condition::Control => (config.lr, 0.0),
-        Condition::HighLr => (config.high_lr, 0.0),
         Condition::NegativeBias => (config.lr, config.negative_bias),
+        Condition::HighLr
+        | Condition::HighLrWarmup
+        | Condition::HighLrBatchNorm
+        | Condition::HighLrRai => (config.high_lr, 0.0),
+    };
+    let setup = Setup {
+        hidden_bias: bias,
+        rai: run.condition == Condition::HighLrRai,
+        batch_norm: run.condition == Condition::HighLrBatchNorm,
     };
     let mut sizes = vec![split.train.features.ncols()];
     sizes.extend(&config.hidden);
@@ -151,7 +207,7 @@ fn train(config: &StudyConfig, split: &Split, run: Run, progress: &(dyn Fn() + S
     let mut noise = Rng::new(run.seed, 0x4e01_5e00 + run.activation as u64);
     // The same initial weights for every activation of a seed: only the activation differs.
     let mut init_rng = Rng::new(run.seed, 0);
-    let mut model = Mlp::new(&sizes, run.activation, bias, &mut init_rng);
+    let mut model = Mlp::with_setup(&sizes, run.activation, setup, &mut init_rng);
     let mut optimizer = Optimizer::new(config.optimizer, lr, &mut model);
     let mut result = RunResult {
         activation: run.activation,
@@ -215,6 +271,12 @@ fn train(config: &StudyConfig, split: &Split, run: Run, progress: &(dyn Fn() + S
         .push(record(&model, 0, f64::NAN, &mut previous_inactive));
     let samples = split.train.labels.len();
     let mut order: Vec<usize> = (0..samples).collect();
+    let warmup_steps = if run.condition == Condition::HighLrWarmup {
+        WARMUP_EPOCHS * samples.div_ceil(config.batch_size.max(1))
+    } else {
+        0
+    };
+    let mut step = 0usize;
     for epoch in 1..=config.epochs {
         rng.shuffle(&mut order);
         let mut total = 0.0;
@@ -228,7 +290,12 @@ fn train(config: &StudyConfig, split: &Split, run: Run, progress: &(dyn Fn() + S
             if !loss.is_finite() {
                 break;
             }
+            step += 1;
+            if step <= warmup_steps {
+                optimizer.set_learning_rate(lr * step as f64 / warmup_steps as f64);
+            }
             optimizer.step(&mut model, &grads);
+            model.update_running_stats(&grads.batch_stats);
         }
         let loss = total / batches.max(1) as f64;
         if !loss.is_finite()
@@ -323,9 +390,10 @@ pub fn memory_needed(config: &StudyConfig, split: &Split, parallel: usize) -> Op
     sizes.push(split.train.classes as u128);
     let mut parameters = 0u128;
     for pair in sizes.windows(2) {
-        // Weights, biases and (PReLU) slopes.
+        // Weights, biases, (PReLU) slopes and batch normalisation (gamma, beta, running
+        // mean and variance).
         parameters =
-            parameters.checked_add(pair[0].checked_mul(pair[1])?.checked_add(2 * pair[1])?)?;
+            parameters.checked_add(pair[0].checked_mul(pair[1])?.checked_add(6 * pair[1])?)?;
     }
     let units: u128 = sizes.iter().sum();
     let rows = (config.batch_size.max(split.test.labels.len()) as u128).max(1);
@@ -356,6 +424,12 @@ pub fn summary_table(config: &StudyConfig, results: &[RunResult]) -> String {
     rule += "---|";
     if has_relu {
         header += " accuracy - ReLU's (points) |";
+        rule += "---|";
+    }
+    let has_fix_baseline = config.conditions.contains(&Condition::HighLr)
+        && config.conditions.iter().any(|c| c.is_fix());
+    if has_fix_baseline {
+        header += " accuracy - high_lr's, same activation (points) |";
         rule += "---|";
     }
     let mut table = header + "\n" + &rule + "\n";
@@ -395,6 +469,17 @@ pub fn summary_table(config: &StudyConfig, results: &[RunResult]) -> String {
                 } else {
                     points(difference_interval(&accuracy, &relu_accuracy))
                 };
+                table += &format!(" {difference} |");
+            }
+            if has_fix_baseline {
+                let baseline =
+                    final_values(results, Condition::HighLr, activation, |e| e.test_accuracy);
+                let difference =
+                    if !condition.is_fix() || accuracy.is_empty() || baseline.is_empty() {
+                        String::new()
+                    } else {
+                        points(difference_interval(&accuracy, &baseline))
+                    };
                 table += &format!(" {difference} |");
             }
             table += "\n";

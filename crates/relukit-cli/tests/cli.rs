@@ -163,6 +163,45 @@ fn a_small_study_writes_the_whole_report() {
 }
 
 #[test]
+fn the_fixes_run_as_conditions_against_the_high_learning_rate() {
+    let out = scratch("study-fixes");
+    let output = relukit(&[
+        "study",
+        "--epochs",
+        "2",
+        "--seeds",
+        "2",
+        "--hidden",
+        "16,16",
+        "--activations",
+        "relu",
+        "--conditions",
+        "high-lr,high-lr-warmup,high-lr-batch-norm,high-lr-rai",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_success(&output);
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for words in [
+        "*high_lr_warmup* (learning rate rising linearly to 0.05 over the first 5 epochs)",
+        "*high_lr_batch_norm* (learning rate 0.05, batch normalisation before each hidden activation)",
+        "*high_lr_rai* (learning rate 0.05, randomized asymmetric initialisation (RAI)",
+        "accuracy - high_lr's, same activation (points)",
+        "| high_lr_batch_norm | relu |",
+    ] {
+        assert!(report.contains(words), "{words}: {report}");
+    }
+    assert!(
+        !report.contains("negative_bias"),
+        "only the conditions that ran: {report}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(json["runs"].as_array().unwrap().len(), 4 * 2);
+    assert_eq!(json["conditions"][2], "high_lr_batch_norm");
+}
+
+#[test]
 fn seeds_can_be_offset_to_extend_a_study() {
     let out = scratch("study-offset");
     let output = relukit(&[
