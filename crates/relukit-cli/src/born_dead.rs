@@ -29,8 +29,10 @@ use crate::rng::Rng;
 #[serde(rename_all = "snake_case")]
 pub enum Init {
     /// He-normal weights, zero biases.
+    #[value(alias = "he_zero_bias")]
     HeZeroBias,
     /// He-normal weights and biases.
+    #[value(alias = "he_normal_bias")]
     HeNormalBias,
     /// Randomized asymmetric initialisation (Lu et al.).
     Rai,

@@ -61,7 +61,7 @@ for narrow networks, and that RAI lowers it."
 #[derive(Args, Debug, Clone)]
 struct StudyArgs {
     /// Activations to compare.
-    #[arg(long, value_delimiter = ',', default_values = ["relu", "leaky-relu", "prelu"])]
+    #[arg(long, value_delimiter = ',', num_args = 1.., default_values = ["relu", "leaky-relu", "prelu"])]
     activations: Vec<Activation>,
     /// Conditions to train under.
     /// (Two of the fixes, `high-lr-warmup` and `high-lr-rai`, are not in the default set,
@@ -69,6 +69,7 @@ struct StudyArgs {
     #[arg(
         long,
         value_delimiter = ',',
+        num_args = 1..,
         default_values = ["control", "high-lr", "negative-bias", "high-lr-batch-norm"]
     )]
     conditions: Vec<Condition>,
@@ -116,6 +117,9 @@ struct StudyArgs {
     /// report (a report of this command is always replaced whole).
     #[arg(long)]
     force: bool,
+    /// No progress bar or progress lines on stderr (results and errors still print).
+    #[arg(long)]
+    quiet: bool,
 }
 
 impl Default for StudyArgs {
@@ -139,7 +143,7 @@ struct BornDeadArgs {
     #[arg(long, default_value_t = 2000)]
     trials: usize,
     /// Initialisations.
-    #[arg(long, value_delimiter = ',', default_values = ["he-zero-bias", "he-normal-bias", "rai"])]
+    #[arg(long, value_delimiter = ',', num_args = 1.., default_values = ["he-zero-bias", "he-normal-bias", "rai"])]
     inits: Vec<Init>,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
@@ -151,6 +155,9 @@ struct BornDeadArgs {
     /// report (a report of this command is always replaced whole).
     #[arg(long)]
     force: bool,
+    /// No progress bar or progress lines on stderr (results and errors still print).
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Args, Debug)]
@@ -182,6 +189,9 @@ struct BenchArgs {
     /// report (a report of this command is always replaced whole).
     #[arg(long)]
     force: bool,
+    /// No progress bar or progress lines on stderr (results and errors still print).
+    #[arg(long)]
+    quiet: bool,
     /// Where the kernels run: `cpu`, or `cuda` (GPU 0, relukit-cuda's kernels against a
     /// device-to-device copy, at 2^10, 2^20 and 2^28 elements up to --max-size of f32).
     #[arg(long, value_enum, default_value = "cpu")]
@@ -313,16 +323,23 @@ fn study(args: StudyArgs) -> Result<(), String> {
         .num_threads(threads)
         .build()
         .map_err(|e| format!("cannot start {threads} threads: {e}"))?;
-    eprintln!(
-        "relukit study: {runs} runs ({} activations x {} conditions x {} seeds), {} epochs, {} train / {} test samples, {threads} threads",
-        config.activations.len(),
-        config.conditions.len(),
-        config.seeds,
-        config.epochs,
-        split.train.labels.len(),
-        split.test.labels.len()
-    );
-    let bar = indicatif::ProgressBar::new((runs as u64).saturating_mul(config.epochs as u64));
+    if !args.quiet {
+        eprintln!(
+            "relukit study: {runs} runs ({} activations x {} conditions x {} seeds), {} epochs, {} train / {} test samples, {threads} threads",
+            config.activations.len(),
+            config.conditions.len(),
+            config.seeds,
+            config.epochs,
+            split.train.labels.len(),
+            split.test.labels.len()
+        );
+    }
+    let epochs = (runs as u64).saturating_mul(config.epochs as u64);
+    let bar = if args.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(epochs)
+    };
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "{bar:40} {pos}/{len} epochs, {elapsed} elapsed, ~{eta} left",
@@ -425,22 +442,36 @@ fn bench(args: BenchArgs) -> Result<(), String> {
         bench::memory_needed(args.max_size),
     )?;
     let staging = Staging::new(&args.out, "bench", args.force)?;
+    if let Some(bytes) = bench::memory_needed(args.max_size).filter(|&b| b > 1 << 30) {
+        eprintln!(
+            "note: --max-size {} uses about {:.1} GiB of memory",
+            args.max_size,
+            bytes as f64 / f64::from(1u32 << 30)
+        );
+    }
     println!(
         "relukit {} kernels, instruction set {}",
         env!("CARGO_PKG_VERSION"),
         relukit::active_isa()
     );
+    let bar = if args.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new_spinner()
+    };
     let rows = bench::run(
         args.max_size,
         threads,
         Duration::from_secs_f64(args.seconds),
         |row| {
-            eprintln!(
-                "  measured {} on {} thread(s) at {} bytes",
+            bar.set_message(format!(
+                "measured {} on {} thread(s) at {} bytes",
                 row.operation, row.threads, row.bytes
-            )
+            ));
+            bar.tick();
         },
     )?;
+    bar.finish_and_clear();
     print!("{}", bench::table(&rows));
     bench::write(&rows, staging.path())?;
     let out = staging.target().to_path_buf();

@@ -65,15 +65,28 @@ pub fn load_csv(path: &std::path::Path) -> Result<Dataset, String> {
     parse_csv(&text, &path.display().to_string())
 }
 
+/// Whether `line` is a header: a row in which some field is not a number (a data row's
+/// features and label are all numbers).
+fn is_header(line: &str) -> bool {
+    line.split(',')
+        .map(str::trim)
+        .any(|field| field.parse::<f64>().is_err())
+}
+
 /// Parses `feature,...,feature,label` rows; every row must have the same number of
 /// fields, finite features and a label that is a class number below [`MAX_CLASSES`];
-/// the classes must be `0..k` with every one present, and at least two.
+/// the classes must be `0..k` with every one present, and at least two. A first
+/// non-empty line with a field that is not a number is a header row, and skipped.
 pub fn parse_csv(text: &str, source: &str) -> Result<Dataset, String> {
     let mut values = Vec::new();
     let mut labels = Vec::new();
     let mut width = None;
+    let mut first = true;
     for (number, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
         if line.is_empty() {
+            continue;
+        }
+        if std::mem::take(&mut first) && is_header(line) {
             continue;
         }
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
@@ -252,7 +265,8 @@ mod tests {
         let cases = [
             ("", "no data rows"),
             ("1,2,0\n3,4\n", "line 2: 2 fields, but the first row has 3"),
-            ("1,x,0\n", "line 1, column 2: \"x\" is not a number"),
+            ("1,2,0\n1,x,1\n", "line 2, column 2: \"x\" is not a number"),
+            ("a,b,label\n", "no data rows"),
             ("1,2,-1\n", "the label \"-1\" is not a non-negative integer"),
             ("1,2,0\n3,4,0\n", "at least two classes"),
             ("1,inf,0\n1,2,1\n", "is not finite"),
@@ -274,6 +288,14 @@ mod tests {
         assert!(
             err.contains("class 1 has 2 samples") && err.contains("no test sample"),
             "{err}"
+        );
+        // A header row is skipped; the same row later is an error.
+        let with_header = parse_csv("x1, x2, label\n1,2,0\n3,4,1\n", "h.csv").unwrap();
+        assert_eq!(with_header.labels, vec![0, 1]);
+        assert!(
+            parse_csv("1,2,0\nx1,x2,label\n", "h.csv")
+                .unwrap_err()
+                .contains("line 2")
         );
         let ok = parse_csv("1,2,0\n3,4,1\n", "ok.csv").unwrap();
         assert_eq!(

@@ -18,10 +18,12 @@ pub enum Activation {
     /// max(0, x).
     Relu,
     /// x for x > 0, 0.01 x otherwise.
+    #[value(alias = "leaky_relu")]
     LeakyRelu,
     /// x for x > 0, a x otherwise, with a learned slope `a` per unit (initially 0.25).
     Prelu,
     /// x for x > 0, x / 5.5 otherwise (Xu et al.'s "very leaky" ReLU).
+    #[value(alias = "very_leaky_relu")]
     VeryLeakyRelu,
     /// x for x > 0, a x otherwise, `a` drawn per element in [1/8, 1/3) while training,
     /// 11/48 (the mean) in evaluation (Xu et al.; PyTorch's defaults).

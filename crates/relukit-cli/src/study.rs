@@ -29,18 +29,23 @@ pub enum Condition {
     Control,
     /// Adam at the high learning rate (0.05): large updates push units into the
     /// negative region for every input.
+    #[value(alias = "high_lr")]
     HighLr,
     /// Biases initialised to -3 at the base learning rate: most units start inactive.
+    #[value(alias = "negative_bias")]
     NegativeBias,
     /// The high learning rate reached by a linear warm-up over the first
     /// [`WARMUP_EPOCHS`] epochs (Goyal et al. 2017).
+    #[value(alias = "high_lr_warmup")]
     HighLrWarmup,
     /// The high learning rate with batch normalisation before every hidden activation
     /// (Ioffe and Szegedy 2015): each unit's pre-activations are standardised per batch,
     /// so none can sit below zero for every sample of a batch.
+    #[value(alias = "high_lr_batch_norm")]
     HighLrBatchNorm,
     /// The high learning rate from Lu et al.'s randomized asymmetric initialisation
     /// (RAI) instead of He's.
+    #[value(alias = "high_lr_rai")]
     HighLrRai,
 }
 

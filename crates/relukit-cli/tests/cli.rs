@@ -202,6 +202,81 @@ fn the_fixes_run_as_conditions_against_the_high_learning_rate() {
 }
 
 #[test]
+fn names_are_accepted_as_printed_and_lists_either_way() {
+    let out = scratch("study-names");
+    let output = relukit(&[
+        "study",
+        "--epochs",
+        "1",
+        "--seeds",
+        "1",
+        "--hidden",
+        "8",
+        "--quiet",
+        "--activations",
+        "relu",
+        "leaky_relu",
+        "--conditions",
+        "high_lr,negative-bias",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_success(&output);
+    assert!(
+        output.stderr.is_empty(),
+        "--quiet: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("| high_lr | leaky_relu |") && stdout.contains("| negative_bias | relu |"),
+        "{stdout}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_closed_pipe_ends_the_program_quietly() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let out = scratch("bench-pipe");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_relukit"))
+        .args([
+            "bench",
+            "--max-size",
+            "16KiB",
+            "--seconds",
+            "0.01",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one byte, then close the pipe: the next write gets SIGPIPE.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut byte = [0u8; 1];
+    stdout.read_exact(&mut byte).unwrap();
+    drop(stdout);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        status.success() || status.signal() == Some(13),
+        "{status:?}: {stderr}"
+    );
+}
+
+#[test]
 fn seeds_can_be_offset_to_extend_a_study() {
     let out = scratch("study-offset");
     let output = relukit(&[
