@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use relukit::{ChannelLayout, bf16, f16};
 
-use crate::charts::{self, Axes, PALETTE, Panel, Series};
+use crate::charts::{self, Axes, PALETTE, Panel, Series, Ticks};
 
 /// One measurement.
 #[derive(Debug, Clone)]
@@ -272,10 +272,12 @@ pub fn write(rows: &[Row], dir: &Path) -> Result<(), String> {
         .fold(1.0, f64::max)
         * 1.1;
     let axes = Axes {
-        x_label: "log2(bytes of the input)".into(),
+        x_label: "size of the input".into(),
         y_label: "throughput / copy".into(),
         x_range: (lo, hi.max(lo + 1.0)),
         y_range: (0.0, top),
+        x_ticks: Ticks::Log2Bytes,
+        reference: Some(1.0),
     };
     charts::line_figure(
         &dir.join("bench.png"),

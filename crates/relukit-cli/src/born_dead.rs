@@ -39,6 +39,15 @@ pub enum Init {
 }
 
 impl Init {
+    /// The initialisation in words, for charts.
+    pub fn label(self) -> &'static str {
+        match self {
+            Init::HeZeroBias => "He, zero biases",
+            Init::HeNormalBias => "He, normal biases",
+            Init::Rai => "RAI (Lu et al.)",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Init::HeZeroBias => "he_zero_bias",

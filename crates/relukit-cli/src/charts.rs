@@ -23,15 +23,31 @@ pub fn register_font() {
     });
 }
 
-/// A palette that stays readable in print.
-pub const PALETTE: [RGBColor; 6] = [
-    RGBColor(0x1f, 0x77, 0xb4),
-    RGBColor(0xd6, 0x27, 0x28),
-    RGBColor(0x2c, 0xa0, 0x2c),
-    RGBColor(0xff, 0x7f, 0x0e),
-    RGBColor(0x94, 0x67, 0xbd),
-    RGBColor(0x8c, 0x56, 0x4b),
+/// Okabe and Ito's palette, told apart by readers with any common colour-vision
+/// deficiency and in greyscale print, in an order that keeps neighbours distinct: blue,
+/// vermillion, bluish green, orange, reddish purple, sky blue, black, yellow (eight
+/// series, enough for every chart).
+pub const PALETTE: [RGBColor; 8] = [
+    RGBColor(0x00, 0x72, 0xb2),
+    RGBColor(0xd5, 0x5e, 0x00),
+    RGBColor(0x00, 0x9e, 0x73),
+    RGBColor(0xe6, 0x9f, 0x00),
+    RGBColor(0xcc, 0x79, 0xa7),
+    RGBColor(0x56, 0xb4, 0xe9),
+    RGBColor(0x00, 0x00, 0x00),
+    RGBColor(0xf0, 0xe4, 0x42),
 ];
+
+/// A tick label: integers without a decimal point ("5", not "5.0"), others as short as
+/// they print.
+fn tick(value: &f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        let text = format!("{value:.3}");
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
 
 /// One line: `(x, y)` points and, optionally, a band `(x, low, high)` around it.
 #[derive(Debug, Clone)]
@@ -56,6 +72,33 @@ pub struct Axes {
     pub y_label: String,
     pub x_range: (f64, f64),
     pub y_range: (f64, f64),
+    /// How x ticks read.
+    pub x_ticks: Ticks,
+    /// A dashed horizontal reference line (1.0 on ratio charts).
+    pub reference: Option<f64>,
+}
+
+/// How the ticks of an axis read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ticks {
+    /// Numbers (integers without a decimal point).
+    Plain,
+    /// The axis is log2 of a size in bytes: "4 KiB", "1 MiB", ...
+    Log2Bytes,
+}
+
+/// `2^log2` bytes in words.
+fn bytes_tick(log2: &f64) -> String {
+    if log2.fract() != 0.0 || *log2 < 0.0 || *log2 > 60.0 {
+        return String::new();
+    }
+    let bytes = 1u64 << (*log2 as u32);
+    match bytes {
+        b if b >= 1 << 30 => format!("{} GiB", b >> 30),
+        b if b >= 1 << 20 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 => format!("{} KiB", b >> 10),
+        b => format!("{b} B"),
+    }
 }
 
 fn failed<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> String + '_ {
@@ -79,30 +122,86 @@ fn panel_chart<'a, DB: DrawingBackend>(
             axes.y_range.0..axes.y_range.1,
         )
         .map_err(failed(path))?;
+    // No minor grid: it hid the data and made PNGs of a megabyte.
     chart
         .configure_mesh()
         .x_desc(axes.x_label.as_str())
         .y_desc(axes.y_label.as_str())
         .label_style((FAMILY, 12))
+        .max_light_lines(0)
+        .x_label_formatter(match axes.x_ticks {
+            Ticks::Plain => &tick,
+            Ticks::Log2Bytes => &bytes_tick,
+        })
+        .y_label_formatter(&tick)
         .draw()
         .map_err(failed(path))?;
+    if let Some(y) = axes.reference {
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(axes.x_range.0, y), (axes.x_range.1, y)],
+                6,
+                4,
+                BLACK.mix(0.6).stroke_width(1),
+            ))
+            .map_err(failed(path))?;
+    }
     Ok(chart)
 }
 
-/// The legend of a panel, in one style for every figure.
-fn legend<'a, DB: DrawingBackend + 'a>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
-    position: SeriesLabelPosition,
+/// Height of the strip under a figure that holds its legend (two rows of entries).
+const LEGEND_STRIP: u32 = 48;
+/// Series with at most this many points get a marker on each.
+const MARKED_POINTS: usize = 12;
+/// Height of one row of legend entries.
+const LEGEND_ROW: i32 = 22;
+
+/// How a legend entry marks its series.
+#[derive(Clone, Copy)]
+enum Mark {
+    Line,
+    Dot,
+}
+
+/// One legend for the whole figure, in a strip under the panels, so that it never
+/// hides data: one entry per series of the first panel (every panel of a figure has
+/// the same series).
+fn shared_legend<DB: DrawingBackend>(
+    strip: &DrawingArea<DB, Shift>,
+    series: &[Series],
+    mark: Mark,
     path: &Path,
 ) -> Result<(), String> {
-    chart
-        .configure_series_labels()
-        .label_font((FAMILY, 12))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .position(position)
-        .draw()
-        .map_err(failed(path))
+    let font = TextStyle::from((FAMILY, 14).into_font());
+    let right = strip.dim_in_pixel().0 as i32 - 12;
+    let mut x = 24i32;
+    let mut y = LEGEND_ROW / 2 + 2;
+    for s in series {
+        let (width, _) = strip
+            .estimate_text_size(&s.label, &font)
+            .map_err(failed(path))?;
+        if x > 24 && x + 32 + width as i32 > right {
+            // The next row.
+            x = 24;
+            y += LEGEND_ROW;
+        }
+        match mark {
+            Mark::Line => strip
+                .draw(&PathElement::new(
+                    vec![(x, y), (x + 26, y)],
+                    s.color.stroke_width(3),
+                ))
+                .map_err(failed(path))?,
+            Mark::Dot => strip
+                .draw(&Circle::new((x + 13, y), 5, s.color.filled()))
+                .map_err(failed(path))?,
+        }
+        strip
+            .draw(&Text::new(s.label.clone(), (x + 32, y - 8), font.clone()))
+            .map_err(failed(path))?;
+        x += 32 + width as i32 + 28;
+    }
+    Ok(())
 }
 
 /// A figure of line panels in a `rows x columns` grid, as PNG (or SVG if `path` ends in `.svg`).
@@ -114,7 +213,10 @@ pub fn line_figure(
     panels: &[Panel],
 ) -> Result<(), String> {
     register_font();
-    let size = (420 * grid.1 as u32 + 40, 320 * grid.0 as u32 + 60);
+    let size = (
+        420 * grid.1 as u32 + 40,
+        320 * grid.0 as u32 + 60 + LEGEND_STRIP,
+    );
     if path.extension().is_some_and(|e| e == "svg") {
         draw_lines(
             SVGBackend::new(path, size).into_drawing_area(),
@@ -146,9 +248,15 @@ fn draw_lines<DB: DrawingBackend>(
 ) -> Result<(), String> {
     root.fill(&WHITE).map_err(failed(path))?;
     let root = root.titled(title, (FAMILY, 24)).map_err(failed(path))?;
+    let height = root.dim_in_pixel().1;
+    let (root, strip) = root.split_vertically(height.saturating_sub(LEGEND_STRIP));
+    if let Some(first) = panels.first() {
+        shared_legend(&strip, &first.series, Mark::Line, path)?;
+    }
     for (area, panel) in root.split_evenly(grid).iter().zip(panels) {
         let mut chart = panel_chart(area, &panel.title, axes, path)?;
-        for series in &panel.series {
+        // The first series is drawn last, on top (ReLU over the curves that share its line).
+        for series in panel.series.iter().rev() {
             if !series.band.is_empty() {
                 let mut outline: Vec<(f64, f64)> =
                     series.band.iter().map(|&(x, _, hi)| (x, hi)).collect();
@@ -160,21 +268,26 @@ fn draw_lines<DB: DrawingBackend>(
                     )))
                     .map_err(failed(path))?;
             }
-            let color = series.color;
             chart
                 .draw_series(LineSeries::new(
                     series.points.iter().copied(),
-                    color.stroke_width(2),
+                    series.color.stroke_width(2),
                 ))
-                .map_err(failed(path))?
-                .label(series.label.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
+                .map_err(failed(path))?;
+            if series.points.len() <= MARKED_POINTS {
+                // Few measured points (born-dead's depths, bench's sizes): mark each.
+                chart
+                    .draw_series(
+                        series
+                            .points
+                            .iter()
+                            .map(|&p| Circle::new(p, 3, series.color.filled())),
+                    )
+                    .map_err(failed(path))?;
+            }
         }
-        legend(&mut chart, SeriesLabelPosition::UpperRight, path)?;
     }
-    root.present().map_err(failed(path))
+    strip.present().map_err(failed(path))
 }
 
 /// One histogram panel: the values, binned on `range` in `bins` bins.
@@ -213,6 +326,8 @@ pub fn histogram_figure(
             y_label: "units".into(),
             x_range: range,
             y_range: (0.0, top),
+            x_ticks: Ticks::Plain,
+            reference: None,
         };
         let mut chart = panel_chart(area, &panel.title, &axes, path)?;
         chart
@@ -237,9 +352,15 @@ pub fn scatter_figure(
 ) -> Result<(), String> {
     register_font();
     let columns = panels.len().max(1);
-    let root = BitMapBackend::new(path, (420 * columns as u32 + 40, 400)).into_drawing_area();
+    let root = BitMapBackend::new(path, (420 * columns as u32 + 40, 400 + LEGEND_STRIP))
+        .into_drawing_area();
     root.fill(&WHITE).map_err(failed(path))?;
     let root = root.titled(title, (FAMILY, 22)).map_err(failed(path))?;
+    let height = root.dim_in_pixel().1;
+    let (root, strip) = root.split_vertically(height.saturating_sub(LEGEND_STRIP));
+    if let Some(first) = panels.first() {
+        shared_legend(&strip, &first.series, Mark::Dot, path)?;
+    }
     for (area, panel) in root.split_evenly((1, columns)).iter().zip(panels) {
         let mut chart = panel_chart(area, &panel.title, axes, path)?;
         chart
@@ -254,11 +375,8 @@ pub fn scatter_figure(
                         .iter()
                         .map(|&p| Circle::new(p, 4, color.mix(0.7).filled())),
                 )
-                .map_err(failed(path))?
-                .label(series.label.as_str())
-                .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
+                .map_err(failed(path))?;
         }
-        legend(&mut chart, SeriesLabelPosition::UpperLeft, path)?;
     }
-    root.present().map_err(failed(path))
+    strip.present().map_err(failed(path))
 }

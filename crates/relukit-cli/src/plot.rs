@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::charts::{self, Axes, PALETTE, Panel, Series};
+use crate::charts::{self, Axes, PALETTE, Panel, Series, Ticks};
 
 /// Writes `activations.png` and `activations.svg` in `dir`: ReLU, Leaky ReLU (0.01),
 /// PReLU with slopes 0.1, 0.25 and 0.5, and ReLU6, and their derivatives, on shared axes.
@@ -73,6 +73,8 @@ pub fn plot(dir: &Path) -> Result<Vec<&'static str>, String> {
         y_label: "".into(),
         x_range: (-3.0, 7.0),
         y_range: (-1.6, 7.1),
+        x_ticks: Ticks::Plain,
+        reference: None,
     };
     let files = ["activations.png", "activations.svg"];
     for name in files {

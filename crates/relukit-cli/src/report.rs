@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::born_dead::{self, Cell};
-use crate::charts::{self, Axes, HistogramPanel, PALETTE, Panel, Series};
+use crate::charts::{self, Axes, HistogramPanel, PALETTE, Panel, Series, Ticks};
 use crate::mlp::Activation;
 use crate::stats::mean_std;
 use crate::study::{Condition, DEAD_SLOPE, RunResult, StudyConfig, slopes_table, summary_table};
@@ -322,6 +322,8 @@ fn fraction_chart(
         y_label: label.into(),
         x_range: (0.0, config.epochs as f64),
         y_range: (0.0, 1.05),
+        x_ticks: Ticks::Plain,
+        reference: None,
     };
     let grid = (config.conditions.len(), config.activations.len());
     charts::line_figure(path, title, grid, &axes, &panels)
@@ -356,6 +358,8 @@ fn accuracy_chart(config: &StudyConfig, results: &[RunResult], path: &Path) -> R
         y_label: "test accuracy".into(),
         x_range: (0.0, config.epochs as f64),
         y_range: (0.0, 1.05),
+        x_ticks: Ticks::Plain,
+        reference: None,
     };
     charts::line_figure(
         path,
@@ -378,6 +382,8 @@ fn revived_chart(config: &StudyConfig, results: &[RunResult], path: &Path) -> Re
         y_label: "revived units".into(),
         x_range: (0.0, config.epochs as f64),
         y_range: (0.0, top * 1.1),
+        x_ticks: Ticks::Plain,
+        reference: None,
     };
     let grid = (config.conditions.len(), config.activations.len());
     charts::line_figure(
@@ -427,6 +433,8 @@ fn dead_vs_zero_chart(
         y_label: "inactive fraction".into(),
         x_range: (0.0, 1.0),
         y_range: (0.0, 1.0),
+        x_ticks: Ticks::Plain,
+        reference: None,
     };
     charts::scatter_figure(
         path,
@@ -503,7 +511,7 @@ pub fn write_born_dead(
     let panels: Vec<Panel> = inits
         .iter()
         .map(|&init| Panel {
-            title: init.name().to_string(),
+            title: init.label().to_string(),
             series: widths
                 .iter()
                 .enumerate()
@@ -529,10 +537,12 @@ pub fn write_born_dead(
         y_label: "P(born dead)".into(),
         x_range: (0.0, max_depth),
         y_range: (0.0, 1.05),
+        x_ticks: Ticks::Plain,
+        reference: None,
     };
     charts::line_figure(
         &dir.join("born_dead.png"),
-        "Probability that a ReLU network is born dead (band: ±2 standard errors)",
+        "Probability that a ReLU network is born dead (band: Wilson 95% interval)",
         (1, panels.len()),
         &axes,
         &panels,
