@@ -204,7 +204,23 @@ fn shared_legend<DB: DrawingBackend>(
     Ok(())
 }
 
-/// A figure of line panels in a `rows x columns` grid, as PNG (or SVG if `path` ends in `.svg`).
+/// Draws a figure twice: `$body` with `$root` a PNG drawing area at `$path`, then an SVG
+/// one beside it (the same name, `.svg`).
+macro_rules! png_and_svg {
+    ($path:expr, $size:expr, |$root:ident| $body:expr) => {{
+        let svg = $path.with_extension("svg");
+        {
+            let $root = BitMapBackend::new($path, $size).into_drawing_area();
+            $body
+        }?;
+        {
+            let $root = SVGBackend::new(&svg, $size).into_drawing_area();
+            $body
+        }
+    }};
+}
+
+/// A figure of line panels in a `rows x columns` grid, as PNG at `path` and SVG beside it.
 pub fn line_figure(
     path: &Path,
     title: &str,
@@ -217,25 +233,9 @@ pub fn line_figure(
         420 * grid.1 as u32 + 40,
         320 * grid.0 as u32 + 60 + LEGEND_STRIP,
     );
-    if path.extension().is_some_and(|e| e == "svg") {
-        draw_lines(
-            SVGBackend::new(path, size).into_drawing_area(),
-            path,
-            title,
-            grid,
-            axes,
-            panels,
-        )
-    } else {
-        draw_lines(
-            BitMapBackend::new(path, size).into_drawing_area(),
-            path,
-            title,
-            grid,
-            axes,
-            panels,
-        )
-    }
+    png_and_svg!(path, size, |root| draw_lines(
+        root, path, title, grid, axes, panels
+    ))
 }
 
 fn draw_lines<DB: DrawingBackend>(
@@ -297,7 +297,7 @@ pub struct HistogramPanel {
     pub values: Vec<f64>,
 }
 
-/// Histograms side by side (PNG), on one shared range.
+/// Histograms side by side on one shared range, as PNG at `path` and SVG beside it.
 pub fn histogram_figure(
     path: &Path,
     title: &str,
@@ -308,7 +308,22 @@ pub fn histogram_figure(
 ) -> Result<(), String> {
     register_font();
     let columns = panels.len().max(1);
-    let root = BitMapBackend::new(path, (420 * columns as u32 + 40, 380)).into_drawing_area();
+    let size = (420 * columns as u32 + 40, 380);
+    png_and_svg!(path, size, |root| draw_histograms(
+        root, path, title, x_label, range, bins, panels
+    ))
+}
+
+fn draw_histograms<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    range: (f64, f64),
+    bins: usize,
+    panels: &[HistogramPanel],
+) -> Result<(), String> {
+    let columns = panels.len().max(1);
     root.fill(&WHITE).map_err(failed(path))?;
     let root = root.titled(title, (FAMILY, 22)).map_err(failed(path))?;
     let width = (range.1 - range.0) / bins as f64;
@@ -343,7 +358,8 @@ pub fn histogram_figure(
     root.present().map_err(failed(path))
 }
 
-/// Scatter panels with a diagonal `y = x` (PNG): each group one color.
+/// Scatter panels with a diagonal `y = x`, each group one colour, as PNG at `path` and
+/// SVG beside it.
 pub fn scatter_figure(
     path: &Path,
     title: &str,
@@ -352,8 +368,20 @@ pub fn scatter_figure(
 ) -> Result<(), String> {
     register_font();
     let columns = panels.len().max(1);
-    let root = BitMapBackend::new(path, (420 * columns as u32 + 40, 400 + LEGEND_STRIP))
-        .into_drawing_area();
+    let size = (420 * columns as u32 + 40, 400 + LEGEND_STRIP);
+    png_and_svg!(path, size, |root| draw_scatter(
+        root, path, title, axes, panels
+    ))
+}
+
+fn draw_scatter<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    path: &Path,
+    title: &str,
+    axes: &Axes,
+    panels: &[Panel],
+) -> Result<(), String> {
+    let columns = panels.len().max(1);
     root.fill(&WHITE).map_err(failed(path))?;
     let root = root.titled(title, (FAMILY, 22)).map_err(failed(path))?;
     let height = root.dim_in_pixel().1;

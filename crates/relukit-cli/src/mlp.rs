@@ -31,6 +31,17 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// The activation's name in words, for charts.
+    pub fn label(self) -> &'static str {
+        match self {
+            Activation::Relu => "ReLU",
+            Activation::LeakyRelu => "Leaky ReLU",
+            Activation::VeryLeakyRelu => "very leaky ReLU",
+            Activation::Prelu => "PReLU",
+            Activation::Rrelu => "RReLU",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Activation::Relu => "relu",

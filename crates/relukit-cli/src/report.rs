@@ -282,7 +282,7 @@ fn per_layer_panels(
                 })
                 .collect();
             panels.push(Panel {
-                title: format!("{} / {}", activation.name(), condition.name()),
+                title: format!("{}, {}", activation.label(), condition.label()),
                 series,
             });
         }
@@ -334,7 +334,7 @@ fn accuracy_chart(config: &StudyConfig, results: &[RunResult], path: &Path) -> R
         .conditions
         .iter()
         .map(|&condition| Panel {
-            title: condition.name().to_string(),
+            title: condition.label().to_string(),
             series: config
                 .activations
                 .iter()
@@ -344,7 +344,7 @@ fn accuracy_chart(config: &StudyConfig, results: &[RunResult], path: &Path) -> R
                         e.test_accuracy
                     });
                     Series {
-                        label: activation.name().into(),
+                        label: activation.label().into(),
                         color: PALETTE[i % PALETTE.len()],
                         points,
                         band,
@@ -388,7 +388,7 @@ fn revived_chart(config: &StudyConfig, results: &[RunResult], path: &Path) -> Re
     let grid = (config.conditions.len(), config.activations.len());
     charts::line_figure(
         path,
-        "Units dead at the previous epoch and active again (mean over seeds)",
+        "Units inactive at the previous epoch and active again (mean over seeds)",
         grid,
         &axes,
         &panels,
@@ -404,13 +404,13 @@ fn dead_vs_zero_chart(
         .conditions
         .iter()
         .map(|&condition| Panel {
-            title: condition.name().to_string(),
+            title: condition.label().to_string(),
             series: config
                 .activations
                 .iter()
                 .enumerate()
                 .map(|(i, &activation)| Series {
-                    label: activation.name().into(),
+                    label: activation.label().into(),
                     color: PALETTE[i % PALETTE.len()],
                     points: runs_of(results, condition, activation)
                         .iter()
@@ -449,7 +449,7 @@ fn slopes_chart(config: &StudyConfig, results: &[RunResult], path: &Path) -> Res
         .conditions
         .iter()
         .map(|&condition| HistogramPanel {
-            title: condition.name().to_string(),
+            title: condition.label().to_string(),
             values: runs_of(results, condition, Activation::Prelu)
                 .iter()
                 .flat_map(|r| r.prelu_slopes.iter().flatten().map(|&s| s as f64))

@@ -64,6 +64,18 @@ impl Condition {
         }
     }
 
+    /// The condition's name in words, for charts.
+    pub fn label(self) -> &'static str {
+        match self {
+            Condition::Control => "control",
+            Condition::HighLr => "high learning rate",
+            Condition::NegativeBias => "negative biases",
+            Condition::HighLrWarmup => "high learning rate, warm-up",
+            Condition::HighLrBatchNorm => "high learning rate, batch norm",
+            Condition::HighLrRai => "high learning rate, RAI",
+        }
+    }
+
     /// Whether this is one of the fixes tried against the high learning rate.
     pub fn is_fix(self) -> bool {
         matches!(

@@ -85,6 +85,13 @@ fn a_small_study_writes_the_whole_report() {
         "prelu_slopes.png",
     ] {
         assert_png(&out.join(png));
+        // Every chart in SVG too, for print.
+        let svg = std::fs::read_to_string(out.join(png).with_extension("svg")).unwrap();
+        assert!(svg.starts_with("<svg"), "{png}");
+        assert!(
+            std::fs::metadata(out.join(png)).unwrap().len() < 300_000,
+            "{png} is over 300 KB"
+        );
     }
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
