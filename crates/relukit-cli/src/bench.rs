@@ -17,23 +17,36 @@ pub struct Row {
     pub operation: &'static str,
     pub threads: usize,
     pub bytes: usize,
+    /// From the best of the repeated calls.
     pub gbps: f64,
     pub copy_gbps: f64,
+    /// How much slower the median call was than the best: the spread of the repetitions.
+    pub spread: f64,
 }
 
-/// Best time of `f` over repeated batches lasting about `budget` in all.
-fn best_time(budget: Duration, mut f: impl FnMut()) -> Duration {
+/// The best and the median time of repeated calls.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    best: Duration,
+    median: Duration,
+}
+
+/// Times `f` over repeated calls lasting about `budget` in all (at least 3, at most 200,
+/// after one warm-up call).
+fn best_time(budget: Duration, mut f: impl FnMut()) -> Timing {
     f();
-    let mut best = Duration::MAX;
+    let mut times = Vec::new();
     let start = Instant::now();
-    let mut rounds = 0;
-    while rounds < 3 || (start.elapsed() < budget && rounds < 200) {
+    while times.len() < 3 || (start.elapsed() < budget && times.len() < 200) {
         let t = Instant::now();
         f();
-        best = best.min(t.elapsed());
-        rounds += 1;
+        times.push(t.elapsed());
     }
-    best
+    times.sort_unstable();
+    Timing {
+        best: times[0],
+        median: times[times.len() / 2],
+    }
 }
 
 /// `out.copy_from_slice(x)`, split into `threads` parts on the current rayon pool.
@@ -101,17 +114,18 @@ fn measure(bytes: usize, threads: usize, budget: Duration) -> Vec<Row> {
     // The copy runs on as many threads as the kernels (glibc's memcpy on each part).
     let copy = gbps(
         2 * bytes,
-        best_time(budget, || parallel_copy(black_box(&x), &mut out, threads)),
+        best_time(budget, || parallel_copy(black_box(&x), &mut out, threads)).best,
     );
     let copy3 = copy; // two-input kernels are compared with the same copy rate
     let mut rows = Vec::new();
-    let mut add = |operation, moved: usize, base: f64, time: Duration| {
+    let mut add = |operation, moved: usize, base: f64, time: Timing| {
         rows.push(Row {
             operation,
             threads,
             bytes,
-            gbps: gbps(moved, time),
+            gbps: gbps(moved, time.best),
             copy_gbps: base,
+            spread: time.median.as_secs_f64() / time.best.as_secs_f64().max(1e-12) - 1.0,
         });
     };
     add(
@@ -200,37 +214,40 @@ fn size_label(bytes: usize) -> String {
 /// The terminal table.
 pub fn table(rows: &[Row]) -> String {
     let mut out = format!(
-        "{:<40} {:>7} {:>9} {:>8} {:>10} {:>6}\n",
-        "operation", "threads", "size", "GB/s", "copy GB/s", "ratio"
+        "{:<40} {:>7} {:>9} {:>8} {:>10} {:>6} {:>8}\n",
+        "operation", "threads", "size", "GB/s", "copy GB/s", "ratio", "spread"
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "{:<40} {:>7} {:>9} {:>8.1} {:>10.1} {:>5.2}x",
+            "{:<40} {:>7} {:>9} {:>8.1} {:>10.1} {:>5.2}x {:>7.0}%",
             r.operation,
             r.threads,
             size_label(r.bytes),
             r.gbps,
             r.copy_gbps,
-            r.gbps / r.copy_gbps
+            r.gbps / r.copy_gbps,
+            100.0 * r.spread
         );
     }
+    out += "(GB/s from the best call; spread: how much slower the median call was)\n";
     out
 }
 
 /// `bench.csv` and `bench.png` in `dir`.
 pub fn write(rows: &[Row], dir: &Path) -> Result<(), String> {
-    let mut csv = String::from("operation,threads,bytes,gbps,copy_gbps,ratio\n");
+    let mut csv = String::from("operation,threads,bytes,gbps,copy_gbps,ratio,spread\n");
     for r in rows {
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{}",
             r.operation,
             r.threads,
             r.bytes,
             r.gbps,
             r.copy_gbps,
-            r.gbps / r.copy_gbps
+            r.gbps / r.copy_gbps,
+            r.spread
         );
     }
     let path = dir.join("bench.csv");

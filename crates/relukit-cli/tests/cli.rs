@@ -404,9 +404,15 @@ fn bench_measures_small_sizes() {
     assert_success(&output);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        stdout.contains("relu f32") && stdout.contains("16 KiB"),
+        stdout.contains("relu f32") && stdout.contains("16 KiB") && stdout.contains("spread"),
         "{stdout}"
     );
+    assert!(
+        std::fs::read_to_string(out.join("bench.csv"))
+            .unwrap()
+            .starts_with("operation,threads,bytes,gbps,copy_gbps,ratio,spread\n")
+    );
+    assert!(out.join("bench.svg").exists());
     assert_png(&out.join("bench.png"));
     assert!(
         std::fs::read_to_string(out.join("bench.csv"))
