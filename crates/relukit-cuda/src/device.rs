@@ -16,8 +16,8 @@ use crate::nvrtc::{self, Output};
 /// The kernels' CUDA C++ source.
 pub const SOURCE: &str = include_str!("kernels.cu");
 
-/// The operations with one kernel per element type in `kernels.cu`.
-pub(crate) const OPERATIONS: [&str; 8] = [
+/// The operations with one kernel per element type in `kernels.cu` (`relu_f32`, ...).
+pub const OPERATIONS: [&str; 8] = [
     "relu",
     "relu_derivative",
     "relu_backward",

@@ -47,7 +47,7 @@ mod plan;
 pub mod raw;
 
 pub use cudarc;
-pub use device::{Gpu, SOURCE, driver_present, driver_version};
+pub use device::{Gpu, OPERATIONS, SOURCE, driver_present, driver_version};
 pub use element::{CudaFloat, Dtype};
 pub use error::Error;
 pub use ops::{

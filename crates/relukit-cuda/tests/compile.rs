@@ -12,19 +12,9 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use relukit_cuda::compiler::{self, Output};
-use relukit_cuda::{Error, Gpu, SOURCE};
+use relukit_cuda::{Error, Gpu, OPERATIONS, SOURCE};
 
 const ARCHS: [(u32, u32); 2] = [(8, 0), (9, 0)];
-const OPERATIONS: [&str; 8] = [
-    "relu",
-    "relu_derivative",
-    "relu_backward",
-    "leaky_relu",
-    "leaky_relu_backward",
-    "prelu",
-    "prelu_backward",
-    "prelu_grad_weight",
-];
 
 /// Whether NVRTC is here; panics if it must be and is not.
 fn nvrtc_available() -> bool {
