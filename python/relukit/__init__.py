@@ -27,6 +27,7 @@ import numpy as np
 from ._relukit import (
     DeadUnitMonitor,
     _check_parameters,
+    _register_bfloat16,
     active_isa,
     clipped_relu_backward_ufunc,
     clipped_relu_derivative_ufunc,
@@ -93,6 +94,34 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+try:  # bfloat16 arrays are ml_dtypes' dtype: their loops exist only when it is installed
+    import ml_dtypes as _ml_dtypes
+except ImportError:  # pragma: no cover - depends on the environment
+    _ml_dtypes = None
+else:
+    _register_bfloat16(
+        {
+            name: globals()[name]
+            for name in (
+                "relu",
+                "relu_derivative",
+                "relu_backward",
+                "relu6",
+                "relu6_derivative",
+                "relu6_backward",
+                "leaky_relu_ufunc",
+                "leaky_relu_derivative_ufunc",
+                "leaky_relu_backward_ufunc",
+                "clipped_relu_ufunc",
+                "clipped_relu_derivative_ufunc",
+                "clipped_relu_backward_ufunc",
+                "threshold_ufunc",
+                "threshold_derivative_ufunc",
+                "threshold_backward_ufunc",
+            )
+        }
+    )
 
 
 def _dtype(operand: Any) -> np.dtype:

@@ -1,7 +1,8 @@
 //! Python objects to NumPy arrays the kernels take, with NumPy's rules.
 //!
 //! Inputs: anything `numpy.asarray` accepts; float16/32/64 arrays keep their type (a
-//! non-native byte order is converted to the native one, as the ufuncs do); bool and
+//! non-native byte order is converted to the native one, as the ufuncs do), and so do
+//! `ml_dtypes.bfloat16` arrays (the dtype registered under the name `bfloat16`); bool and
 //! integer arrays compute in float64; object, string, complex and other dtypes are a
 //! `TypeError`, as for the ufuncs. Masked arrays are refused rather than losing their
 //! mask. Outputs (`out=`) follow the ufunc casting rule, `same_kind`.
@@ -16,6 +17,7 @@ use crate::errors::{type_error, value_error};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dtype {
     F16,
+    BF16,
     F32,
     F64,
 }
@@ -23,12 +25,26 @@ pub enum Dtype {
 impl Dtype {
     /// The type of a native-endian float array converted by [`float_array`].
     pub fn of(array: &Bound<'_, PyUntypedArray>) -> Dtype {
-        match array.dtype().itemsize() {
+        let dtype = array.dtype();
+        match dtype.itemsize() {
+            2 if is_bfloat16(&dtype) => Dtype::BF16,
             2 => Dtype::F16,
             4 => Dtype::F32,
             _ => Dtype::F64,
         }
     }
+}
+
+/// Whether `dtype` is `ml_dtypes.bfloat16` (a user dtype of 2 bytes whose scalar type
+/// is named `bfloat16`, the name `numpy.dtype("bfloat16")` finds and `half::bf16`'s
+/// `numpy::Element` looks up).
+pub fn is_bfloat16(dtype: &Bound<'_, PyArrayDescr>) -> bool {
+    dtype.kind() != b'f'
+        && dtype.itemsize() == 2
+        && dtype
+            .typeobj()
+            .name()
+            .is_ok_and(|name| name.to_string() == "bfloat16")
 }
 
 fn numpy(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
@@ -67,13 +83,14 @@ fn real_array<'py>(
     let array = array.cast_into::<PyUntypedArray>()?;
     let dtype = array.dtype();
     let real = matches!(dtype.kind(), b'b' | b'i' | b'u')
-        || (dtype.kind() == b'f' && matches!(dtype.itemsize(), 2 | 4 | 8));
+        || (dtype.kind() == b'f' && matches!(dtype.itemsize(), 2 | 4 | 8))
+        || is_bfloat16(&dtype);
     if !real {
         return Err(type_error(
             function,
             argument,
             format_args!(
-                "has dtype {}, not one of float16, float32, float64, an integer type or bool",
+                "has dtype {}, not one of float16, bfloat16 (ml_dtypes), float32, float64, an integer type or bool",
                 dtype.str()?
             ),
         ));
@@ -81,8 +98,8 @@ fn real_array<'py>(
     Ok(array)
 }
 
-/// The array of an input: float16/32/64 in native byte order (other real types become
-/// float64).
+/// The array of an input: float16/32/64 in native byte order or bfloat16 (other real
+/// types become float64).
 pub fn float_array<'py>(
     function: &str,
     argument: &str,
@@ -90,7 +107,9 @@ pub fn float_array<'py>(
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
     let array = real_array(function, argument, object)?;
     let dtype = array.dtype();
-    let target = if dtype.kind() != b'f' {
+    let target = if is_bfloat16(&dtype) {
+        return Ok(array);
+    } else if dtype.kind() != b'f' {
         PyArrayDescr::of::<f64>(array.py())
     } else if dtype.is_native_byteorder() == Some(false) {
         dtype.call_method1("newbyteorder", ("=",))?.cast_into()?

@@ -81,6 +81,7 @@ fn _relukit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("threshold_backward_ufunc", ufunc::threshold_backward(py)?)?;
     m.add_function(wrap_pyfunction!(ufunc::_loop_item_sizes, m)?)?;
     m.add_function(wrap_pyfunction!(ufunc::_check_parameters, m)?)?;
+    m.add_function(wrap_pyfunction!(ufunc::_register_bfloat16, m)?)?;
     m.add_function(wrap_pyfunction!(prelu::prelu, m)?)?;
     m.add_function(wrap_pyfunction!(prelu::prelu_backward, m)?)?;
     m.add_function(wrap_pyfunction!(prelu::prelu_derivative, m)?)?;

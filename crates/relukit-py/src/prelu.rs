@@ -97,6 +97,7 @@ macro_rules! by_dtype {
     ($dtype:expr, $f:ident($($arg:expr),*)) => {
         match $dtype {
             Dtype::F16 => $f::<f16>($($arg),*),
+            Dtype::BF16 => $f::<relukit::bf16>($($arg),*),
             Dtype::F32 => $f::<f32>($($arg),*),
             Dtype::F64 => $f::<f64>($($arg),*),
         }

@@ -13,7 +13,7 @@ use std::ffi::{
 use std::ptr;
 use std::sync::Mutex;
 
-use half::f16;
+use half::{bf16, f16};
 use numpy::npyffi::{NPY_TYPES, PY_UFUNC_API, PyUFuncGenericFunction, npy_intp};
 use pyo3::prelude::*;
 use relukit::{Element, Float, reference};
@@ -191,6 +191,9 @@ pub trait Real: Float + numpy::Element {
 }
 impl Real for f16 {
     const NAN: Self = f16::NAN;
+}
+impl Real for bf16 {
+    const NAN: Self = bf16::NAN;
 }
 impl Real for f32 {
     const NAN: Self = f32::NAN;
@@ -496,6 +499,7 @@ pub fn _check_parameters(
     use numpy::PyArrayDescrMethods;
     let result = match (dtype.kind(), dtype.itemsize()) {
         (b'f', 2) => by_op::<f16>(name, &parameters)?,
+        (_, 2) => by_op::<bf16>(name, &parameters)?,
         (b'f', 4) => by_op::<f32>(name, &parameters)?,
         _ => by_op::<f64>(name, &parameters)?,
     };
@@ -707,4 +711,109 @@ pub fn relu6_backward(py: Python<'_>) -> PyResult<Py<PyAny>> {
         same::<f64>(relu6_backward_loop::<f64>, NPY_DOUBLE, 3),
     ];
     make_ufunc(py, c"relu6_backward", c"relu6_backward(grad_output, x, /, out=None, *, where=True, ...)\n\ngrad_output for 0 < x < 6, +0 elsewhere (a select), NaN where x is NaN.", 2, loops)
+}
+
+// ---- bfloat16 (ml_dtypes) ----
+
+/// Registers the bfloat16 loops of every float ufunc for `ml_dtypes.bfloat16`, a user
+/// dtype NumPy only knows once ml_dtypes is imported (`relukit/__init__.py` calls this
+/// then, when ml_dtypes is installed): bf16 in, bf16 out, the same kernels as the Rust
+/// `bf16` slice functions. `ufuncs` maps each ufunc's name to the ufunc object.
+/// Registering twice is a no-op.
+#[pyfunction]
+pub fn _register_bfloat16(ufuncs: &Bound<'_, pyo3::types::PyDict>) -> PyResult<()> {
+    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    if DONE.get().is_some() {
+        return Ok(());
+    }
+    let py = ufuncs.py();
+    let bf = {
+        use numpy::PyArrayDescrMethods;
+        numpy::dtype::<bf16>(py).num()
+    };
+    let d = NPY_DOUBLE as c_int;
+    let loops: Vec<(&str, Loop, Vec<c_int>)> = vec![
+        ("relu", relu_loop::<bf16>, vec![bf, bf]),
+        ("relu_derivative", derivative_loop::<bf16>, vec![bf, bf]),
+        ("relu_backward", backward_loop::<bf16>, vec![bf, bf, bf]),
+        ("relu6", relu6_loop::<bf16>, vec![bf, bf]),
+        (
+            "relu6_derivative",
+            relu6_derivative_loop::<bf16>,
+            vec![bf, bf],
+        ),
+        (
+            "relu6_backward",
+            relu6_backward_loop::<bf16>,
+            vec![bf, bf, bf],
+        ),
+        (
+            "leaky_relu_ufunc",
+            param_loop::<bf16, Leaky>,
+            vec![bf, d, bf],
+        ),
+        (
+            "leaky_relu_derivative_ufunc",
+            param_loop::<bf16, LeakyDerivative>,
+            vec![bf, d, bf],
+        ),
+        (
+            "leaky_relu_backward_ufunc",
+            param_loop::<bf16, LeakyBackward>,
+            vec![bf, bf, d, bf],
+        ),
+        (
+            "clipped_relu_ufunc",
+            param_loop::<bf16, Clipped>,
+            vec![bf, d, bf],
+        ),
+        (
+            "clipped_relu_derivative_ufunc",
+            param_loop::<bf16, ClippedDerivative>,
+            vec![bf, d, bf],
+        ),
+        (
+            "clipped_relu_backward_ufunc",
+            param_loop::<bf16, ClippedBackward>,
+            vec![bf, bf, d, bf],
+        ),
+        (
+            "threshold_ufunc",
+            param_loop::<bf16, Threshold>,
+            vec![bf, d, d, bf],
+        ),
+        (
+            "threshold_derivative_ufunc",
+            param_loop::<bf16, ThresholdDerivative>,
+            vec![bf, d, bf],
+        ),
+        (
+            "threshold_backward_ufunc",
+            param_loop::<bf16, ThresholdBackward>,
+            vec![bf, bf, d, bf],
+        ),
+    ];
+    for (name, function, mut types) in loops {
+        let ufunc = ufuncs.get_item(name)?.ok_or_else(|| {
+            pyo3::exceptions::PyKeyError::new_err(format!("no ufunc named {name:?}"))
+        })?;
+        // SAFETY: `ufunc` is one of this module's ufuncs (a PyUFuncObject), whose operand
+        // count is `types.len()`; NumPy copies `types`; the loop reads and writes its
+        // operands as the types listed (bf16 is ml_dtypes' 2-byte layout).
+        let status = unsafe {
+            PY_UFUNC_API.PyUFunc_RegisterLoopForType(
+                py,
+                ufunc.as_ptr().cast(),
+                bf,
+                Some(function),
+                types.as_mut_ptr(),
+                ptr::null_mut(),
+            )
+        };
+        if status < 0 {
+            return Err(PyErr::fetch(py));
+        }
+    }
+    let _ = DONE.set(());
+    Ok(())
 }

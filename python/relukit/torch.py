@@ -1,0 +1,584 @@
+"""relukit for PyTorch: autograd ops, drop-in modules and a dead-unit tracker.
+
+Needs PyTorch 2.4 or newer (``pip install relukit[torch]``); ``import relukit`` works
+without it, only this module needs it.
+
+Ops (registered with ``torch.library.custom_op`` under the ``relukit::`` namespace, so
+they run in eager mode, under ``torch.compile(fullgraph=True)`` and with autograd):
+
+- ``relu(x)``, ``leaky_relu(x, negative_slope=0.01)``, ``prelu(x, weight)`` and their
+  backward ops ``relu_backward(grad_output, x)``,
+  ``leaky_relu_backward(grad_output, x, negative_slope)`` and
+  ``prelu_backward(grad_output, x, weight) -> (grad_input, grad_weight)``.
+
+CPU tensors of float32, float64, float16 and bfloat16 run relukit's kernels on the
+tensor's own memory, whatever its strides (a non-contiguous or channels_last tensor is
+read in place, never copied first); results keep the input's memory format. bfloat16
+goes through ``ml_dtypes`` (a dependency of ``relukit[torch]``). Tensors on other
+devices raise ``NotImplementedError`` naming the device.
+
+PReLU follows PyTorch's channel convention: the channels are axis 1, an input of fewer
+than 2 dimensions has one channel, and ``weight`` has one element or one per channel.
+
+Semantics are relukit's (see ``relukit``): they match PyTorch's bit for bit except
+that ``relu(-0.0)`` is ``+0.0`` and the backward ops are selects (an infinite or NaN
+``grad_output`` where ``x <= 0`` gives 0, not NaN), and NaN inputs keep their bits.
+The PReLU weight gradient is deterministic (the same bits at any thread count and
+memory layout).
+
+Modules: ``ReLU``, ``LeakyReLU`` and ``PReLU`` are subclasses of ``torch.nn``'s, with
+the same constructor arguments, attributes, ``extra_repr`` and ``state_dict`` keys;
+only ``forward`` differs. ``convert(model)`` swaps the ``torch.nn`` ones of a model for
+them. ``DeadUnitTracker(model)`` counts, per unit of every ReLU-family module, the
+inputs that were positive over a window you open and close.
+
+>>> import torch, relukit.torch as rt
+>>> rt.relu(torch.tensor([-1.0, 0.0, 2.0]))
+tensor([0., 0., 2.])
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from contextlib import contextmanager
+from typing import IO, Any, Iterator, Optional, Union
+
+import numpy as np
+
+try:
+    import torch
+    from torch import Tensor, nn
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError("relukit.torch needs PyTorch 2.4 or newer: pip install 'relukit[torch]'") from error
+
+from . import _relukit
+from . import leaky_relu as _leaky_relu
+from . import leaky_relu_backward as _leaky_relu_backward
+
+__all__ = [
+    "DeadUnitTracker",
+    "LeakyReLU",
+    "PReLU",
+    "ReLU",
+    "convert",
+    "leaky_relu",
+    "leaky_relu_",
+    "leaky_relu_backward",
+    "prelu",
+    "prelu_backward",
+    "relu",
+    "relu_",
+    "relu_backward",
+]
+
+_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+def _array(tensor: Tensor, name: str) -> np.ndarray:
+    """A NumPy view of a CPU tensor's memory (same strides, no copy)."""
+    if tensor.device.type != "cpu":
+        raise NotImplementedError(
+            f"relukit.torch: `{name}` is on device {tensor.device}; relukit's kernels run on CPU "
+            "tensors here (the relukit CUDA backend is not reachable from Python yet): use "
+            "torch.nn.functional on that device, or move the tensor with .cpu()"
+        )
+    if tensor.dtype not in _DTYPES:
+        raise TypeError(
+            f"relukit.torch: `{name}` has dtype {tensor.dtype}, not one of float32, float64, float16, bfloat16"
+        )
+    tensor = tensor.detach()
+    if tensor.dtype == torch.bfloat16:
+        try:
+            import ml_dtypes
+        except ImportError as error:
+            raise TypeError(
+                "relukit.torch: bfloat16 tensors need the ml_dtypes package (pip install 'relukit[torch]')"
+            ) from error
+        return tensor.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+    return tensor.numpy()
+
+
+def _channel_axis(x: Tensor) -> Optional[int]:
+    """PyTorch's PReLU channel axis: 1, or none (one channel) below 2 dimensions."""
+    return 1 if x.dim() >= 2 else None
+
+
+def _check_weight(x: Tensor, weight: Tensor) -> None:
+    channels = x.shape[1] if x.dim() >= 2 else 1
+    if weight.dim() > 1 or weight.numel() not in (1, channels):
+        raise ValueError(
+            f"relukit.torch.prelu: `weight` has shape {tuple(weight.shape)}, but the input has "
+            f"{channels} channel(s) (axis 1, or one below 2 dimensions): give 1 or {channels} slopes"
+        )
+
+
+# ---- the ops ----
+
+
+@torch.library.custom_op("relukit::relu", mutates_args=())
+def relu(x: Tensor) -> Tensor:
+    """ReLU, ``max(0, x)``: ``x`` for ``x > 0``, ``+0`` otherwise; NaN stays NaN."""
+    out = torch.empty_like(x)
+    _relukit.relu(_array(x, "x"), out=_array(out, "out"))
+    return out
+
+
+@torch.library.custom_op("relukit::relu_backward", mutates_args=())
+def relu_backward(grad_output: Tensor, x: Tensor) -> Tensor:
+    """``grad_output`` where ``x > 0``, ``+0`` where ``x <= 0``, NaN where ``x`` is NaN."""
+    out = torch.empty_like(x)
+    _relukit.relu_backward(_array(grad_output, "grad_output"), _array(x, "x"), out=_array(out, "out"))
+    return out
+
+
+@torch.library.custom_op("relukit::relu_", mutates_args={"x"})
+def _relu_(x: Tensor) -> None:
+    array = _array(x, "x")
+    _relukit.relu(array, out=array)
+
+
+@torch.library.custom_op("relukit::leaky_relu", mutates_args=())
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """Leaky ReLU: ``x`` for ``x > 0``, ``negative_slope * x`` otherwise; NaN stays NaN."""
+    out = torch.empty_like(x)
+    with np.errstate(over="ignore"):  # slope * x may overflow to inf, silently as in PyTorch
+        _leaky_relu(_array(x, "x"), negative_slope, out=_array(out, "out"))
+    return out
+
+
+@torch.library.custom_op("relukit::leaky_relu_backward", mutates_args=())
+def leaky_relu_backward(grad_output: Tensor, x: Tensor, negative_slope: float) -> Tensor:
+    """``grad_output`` where ``x > 0``, ``negative_slope * grad_output`` where ``x <= 0``."""
+    out = torch.empty_like(x)
+    with np.errstate(over="ignore"):
+        _leaky_relu_backward(_array(grad_output, "grad_output"), _array(x, "x"), negative_slope, out=_array(out, "out"))
+    return out
+
+
+@torch.library.custom_op("relukit::leaky_relu_", mutates_args={"x"})
+def _leaky_relu_(x: Tensor, negative_slope: float) -> None:
+    array = _array(x, "x")
+    with np.errstate(over="ignore"):
+        _leaky_relu(array, negative_slope, out=array)
+
+
+@torch.library.custom_op("relukit::prelu", mutates_args=())
+def prelu(x: Tensor, weight: Tensor) -> Tensor:
+    """PReLU: ``x`` for ``x > 0``, ``weight[c] * x`` otherwise, ``c`` the index on axis 1."""
+    _check_weight(x, weight)
+    out = torch.empty_like(x)
+    _relukit.prelu(_array(x, "x"), _array(weight, "weight"), axis=_channel_axis(x), out=_array(out, "out"))
+    return out
+
+
+@torch.library.custom_op("relukit::prelu_backward", mutates_args=())
+def prelu_backward(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
+    """``(grad_input, grad_weight)``: ``grad_input`` is ``grad_output`` where ``x > 0`` and
+    ``weight[c] * grad_output`` elsewhere; ``grad_weight[c]`` sums ``grad_output * x``
+    where ``x <= 0`` over channel ``c``, in a fixed order (deterministic)."""
+    _check_weight(x, weight)
+    grad_input = torch.empty_like(x)
+    grad_weight = torch.empty_like(weight, memory_format=torch.contiguous_format)
+    _relukit.prelu_backward(
+        _array(grad_output, "grad_output"),
+        _array(x, "x"),
+        _array(weight, "weight"),
+        axis=_channel_axis(x),
+        out=(_array(grad_input, "grad_input"), _array(grad_weight, "grad_weight")),
+    )
+    return grad_input, grad_weight
+
+
+@relu.register_fake
+def _(x: Tensor) -> Tensor:
+    return torch.empty_like(x)
+
+
+@relu_backward.register_fake
+def _(grad_output: Tensor, x: Tensor) -> Tensor:
+    return torch.empty_like(x)
+
+
+@_relu_.register_fake
+def _(x: Tensor) -> None:
+    return None
+
+
+@leaky_relu.register_fake
+def _(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return torch.empty_like(x)
+
+
+@leaky_relu_backward.register_fake
+def _(grad_output: Tensor, x: Tensor, negative_slope: float) -> Tensor:
+    return torch.empty_like(x)
+
+
+@_leaky_relu_.register_fake
+def _(x: Tensor, negative_slope: float) -> None:
+    return None
+
+
+@prelu.register_fake
+def _(x: Tensor, weight: Tensor) -> Tensor:
+    return torch.empty_like(x)
+
+
+@prelu_backward.register_fake
+def _(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
+    return torch.empty_like(x), torch.empty_like(weight, memory_format=torch.contiguous_format)
+
+
+def _save_inputs(ctx: Any, inputs: tuple, output: Any) -> None:
+    ctx.save_for_backward(*(i for i in inputs if isinstance(i, Tensor)))
+    ctx.scalars = [i for i in inputs if not isinstance(i, Tensor)]
+
+
+def _relu_grad(ctx: Any, grad: Tensor) -> Tensor:
+    (x,) = ctx.saved_tensors
+    return relu_backward(grad, x)
+
+
+def _leaky_relu_grad(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+    (x,) = ctx.saved_tensors
+    return leaky_relu_backward(grad, x, ctx.scalars[0]), None
+
+
+def _prelu_grad(ctx: Any, grad: Tensor) -> tuple[Optional[Tensor], Optional[Tensor]]:
+    x, weight = ctx.saved_tensors
+    grad_input, grad_weight = prelu_backward(grad, x, weight)
+    return (
+        grad_input if ctx.needs_input_grad[0] else None,
+        grad_weight if ctx.needs_input_grad[1] else None,
+    )
+
+
+relu.register_autograd(_relu_grad, setup_context=_save_inputs)
+leaky_relu.register_autograd(_leaky_relu_grad, setup_context=_save_inputs)
+prelu.register_autograd(_prelu_grad, setup_context=_save_inputs)
+
+
+class _InplaceReLU(torch.autograd.Function):
+    """ReLU in place with autograd: the backward reads the output, which is positive
+    (or NaN) exactly where the input was, so it gives the same bits as from the input."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        _relu_(x)
+        ctx.mark_dirty(x)
+        ctx.save_for_backward(x)
+        return x
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (y,) = ctx.saved_tensors
+        return relu_backward(grad, y)
+
+
+class _InplaceLeakyReLU(torch.autograd.Function):
+    """Leaky ReLU in place with autograd, for a slope >= 0 (then the output is positive
+    exactly where the input was; PyTorch refuses a negative one too)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, negative_slope: float) -> Tensor:
+        _leaky_relu_(x, negative_slope)
+        ctx.mark_dirty(x)
+        ctx.save_for_backward(x)
+        ctx.negative_slope = negative_slope
+        return x
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        (y,) = ctx.saved_tensors
+        return leaky_relu_backward(grad, y, ctx.negative_slope), None
+
+
+def relu_(x: Tensor) -> Tensor:
+    """ReLU in place; returns ``x``. Differentiable (the backward reads the output)."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _InplaceReLU.apply(x)
+    _relu_(x)
+    return x
+
+
+def leaky_relu_(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """Leaky ReLU in place; returns ``x``. Differentiable for ``negative_slope >= 0``."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        if negative_slope < 0:
+            raise RuntimeError(
+                "relukit.torch.leaky_relu_: an in-place Leaky ReLU with a negative slope cannot be "
+                "differentiated (its output no longer tells where the input was positive); use inplace=False"
+            )
+        return _InplaceLeakyReLU.apply(x, negative_slope)
+    _leaky_relu_(x, negative_slope)
+    return x
+
+
+# ---- modules ----
+
+
+class ReLU(nn.ReLU):
+    """``torch.nn.ReLU`` computed by relukit: same arguments (``inplace=False``),
+    attributes, ``extra_repr`` and ``state_dict``; ``isinstance(m, torch.nn.ReLU)`` holds."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return relu_(input) if self.inplace else relu(input)
+
+
+class LeakyReLU(nn.LeakyReLU):
+    """``torch.nn.LeakyReLU`` computed by relukit (``negative_slope=0.01, inplace=False``)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        if self.inplace:
+            return leaky_relu_(input, self.negative_slope)
+        return leaky_relu(input, self.negative_slope)
+
+
+class PReLU(nn.PReLU):
+    """``torch.nn.PReLU`` computed by relukit (``num_parameters=1, init=0.25``, a
+    ``weight`` parameter of ``num_parameters`` slopes; the same ``state_dict`` keys)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return prelu(input, self.weight)
+
+
+_SWAPS: dict[type, type] = {nn.ReLU: ReLU, nn.LeakyReLU: LeakyReLU, nn.PReLU: PReLU}
+
+
+def convert(model: nn.Module) -> nn.Module:
+    """Makes every ``torch.nn.ReLU``, ``LeakyReLU`` and ``PReLU`` in ``model`` (the model
+    itself included) relukit's, in place, and returns ``model``.
+
+    Each module keeps its identity: only its class changes (relukit's are subclasses with
+    no state of their own), so parameters (the same PReLU weight object an optimiser
+    holds), hooks, settings and train/eval mode stay as they were.
+
+    >>> import torch, relukit.torch as rt
+    >>> model = rt.convert(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU()))
+    >>> type(model[1]).__module__
+    'relukit.torch'
+    """
+    for module in model.modules():
+        kind = _SWAPS.get(type(module))
+        if kind is not None:
+            module.__class__ = kind
+    return model
+
+
+# ---- the dead-unit tracker ----
+
+_FAMILY = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ReLU6)
+
+
+class _Layer:
+    """One tracked module: its counts over the open window."""
+
+    def __init__(self, name: str, module: nn.Module) -> None:
+        self.name = name
+        self.module = module
+        self.kind = next(k.__name__ for k in _FAMILY if isinstance(module, k))
+        self.units: Optional[int] = None
+        self.monitor: Optional[Any] = None  # relukit.DeadUnitMonitor, for CPU tensors
+        self.device_counts: Optional[Tensor] = None  # for tensors on other devices
+        self.device_samples = 0
+
+    def observe(self, x: Tensor) -> None:
+        if x.dim() == 0:
+            raise ValueError(f"DeadUnitTracker: layer {self.name!r} got a 0-d input, which has no units")
+        axis = 1 if x.dim() >= 2 else 0
+        units = x.shape[axis]
+        if self.units is None:
+            self.units = units
+        elif units != self.units:
+            raise ValueError(
+                f"DeadUnitTracker: layer {self.name!r} had {self.units} units and now gets an input with "
+                f"{units} (shape {tuple(x.shape)}); a module used at several places with different widths "
+                "cannot be counted as one layer: give each place its own module"
+            )
+        x = x.detach()
+        if x.device.type == "cpu":
+            if self.monitor is None:
+                self.monitor = _relukit.DeadUnitMonitor(units)
+            self.monitor.observe(_array(x, "input"), axis=axis)
+        else:
+            dims = [d for d in range(x.dim()) if d != axis]
+            counts = (x > 0).sum(dim=dims) if dims else (x > 0).long()
+            self.device_counts = counts if self.device_counts is None else self.device_counts + counts
+            self.device_samples += x.numel() // max(units, 1)
+
+    def slopes_zero(self) -> Optional[np.ndarray]:
+        """Per unit, whether the slope for x <= 0 is exactly 0 (a zero gradient there)."""
+        m = self.module
+        if isinstance(m, (nn.ReLU, nn.ReLU6)):
+            return np.ones(self.units or 0, dtype=bool)
+        if isinstance(m, nn.LeakyReLU):
+            return np.full(self.units or 0, m.negative_slope == 0)
+        if isinstance(m, nn.PReLU):
+            w = m.weight.detach().float().cpu().numpy()
+            return np.broadcast_to(w == 0, (self.units or 0,)) if w.size in (1, self.units) else None
+        return None  # RReLU: random positive slopes
+
+    def record(self, window: int) -> dict[str, Any]:
+        units = self.units or 0
+        active = np.zeros(units, dtype=np.int64)
+        samples = 0
+        if self.monitor is not None:
+            active += np.asarray(self.monitor.active_counts, dtype=np.int64)
+            samples += self.monitor.samples
+        if self.device_counts is not None:
+            active += self.device_counts.cpu().numpy().astype(np.int64)
+            samples += self.device_samples
+        inactive = active == 0 if samples else np.zeros(units, dtype=bool)
+        zero_slope = self.slopes_zero()
+        dead = None if zero_slope is None else int(np.count_nonzero(inactive & zero_slope))
+        return {
+            "window": window,
+            "layer": self.name,
+            "kind": self.kind,
+            "units": units,
+            "samples": samples,
+            "inactive": int(np.count_nonzero(inactive)),
+            "inactive_fraction": float(np.count_nonzero(inactive)) / units if units else 0.0,
+            "dead": dead,
+        }
+
+    def reset(self) -> None:
+        if self.monitor is not None:
+            self.monitor.reset()
+        self.device_counts = None
+        self.device_samples = 0
+
+
+class DeadUnitTracker:
+    """Finds dying units in any PyTorch model while it trains.
+
+    Hooks every ReLU-family module of ``model`` (``torch.nn``'s ReLU, LeakyReLU, PReLU,
+    RReLU, ReLU6 and relukit's) and, while a window is open, counts per unit how many
+    inputs were positive, with relukit's monitor kernel (CPU tensors; other devices count
+    with torch on the device). Units are axis 1 of inputs of 2 or more dimensions (the
+    channels of a convolution's output, the features of a linear layer's) and the only
+    axis of 1-D inputs. Train and eval mode alike.
+
+    - **inactive**: never positive over the window (any activation);
+    - **dead**: inactive with a zero slope for ``x <= 0``, so a zero gradient on every
+      sample: ReLU's and ReLU6's inactive units, Leaky ReLU's with slope 0, PReLU's with
+      a learned slope of exactly 0 (None for RReLU).
+
+    >>> import torch, relukit.torch as rt
+    >>> model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())
+    >>> tracker = rt.DeadUnitTracker(model)
+    >>> with tracker:
+    ...     _ = model(torch.randn(8, 4))
+    >>> [r["units"] for r in tracker.report()]
+    [3]
+    >>> tracker.remove()
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self._layers: list[_Layer] = []
+        self._handles: list[Any] = []
+        self._open = False
+        self.history: list[list[dict[str, Any]]] = []
+        """One list of per-layer records per closed window."""
+        for name, module in model.named_modules():
+            if isinstance(module, _FAMILY):
+                layer = _Layer(name or type(module).__name__, module)
+                self._layers.append(layer)
+                self._handles.append(module.register_forward_pre_hook(self._hook(layer)))
+        if not self._layers:
+            raise ValueError("DeadUnitTracker: the model has no ReLU-family module to track")
+
+    def _hook(self, layer: _Layer) -> Any:
+        def hook(module: nn.Module, args: tuple) -> None:
+            if self._open and args and isinstance(args[0], Tensor):
+                layer.observe(args[0])
+
+        return hook
+
+    @property
+    def layers(self) -> list[str]:
+        """The qualified names of the tracked modules, in the model's order."""
+        return [layer.name for layer in self._layers]
+
+    def start_epoch(self) -> None:
+        """Opens a window: counts start from zero."""
+        if self._open:
+            raise RuntimeError("DeadUnitTracker: a window is already open (call end_epoch() first)")
+        for layer in self._layers:
+            layer.reset()
+        self._open = True
+
+    def end_epoch(self) -> list[dict[str, Any]]:
+        """Closes the window, appends its records to ``history`` and returns them."""
+        if not self._open:
+            raise RuntimeError("DeadUnitTracker: no window is open (call start_epoch() first)")
+        self._open = False
+        records = [layer.record(len(self.history)) for layer in self._layers]
+        self.history.append(records)
+        return records
+
+    @contextmanager
+    def epoch(self) -> Iterator[DeadUnitTracker]:
+        """A window as a context manager: ``with tracker.epoch(): ...``."""
+        self.start_epoch()
+        try:
+            yield self
+        finally:
+            self.end_epoch()
+
+    def __enter__(self) -> DeadUnitTracker:
+        self.start_epoch()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.end_epoch()
+
+    def report(self) -> list[dict[str, Any]]:
+        """Per layer, for the open window (counts so far) or else the last closed one:
+        ``layer``, ``kind``, ``units``, ``samples`` (inputs per unit), ``inactive`` (units
+        never positive), ``inactive_fraction`` and ``dead`` (None where undefined)."""
+        if self._open or not self.history:
+            return [layer.record(len(self.history)) for layer in self._layers]
+        return self.history[-1]
+
+    def table(self, records: Optional[list[dict[str, Any]]] = None) -> str:
+        """A plain-text table of ``records`` (default: ``report()``)."""
+        rows = self.report() if records is None else records
+        width = max([len("layer")] + [len(r["layer"]) for r in rows])
+        lines = [f"{'layer':<{width}}  {'kind':<9} {'units':>5} {'inactive':>8} {'share':>6} {'dead':>5}"]
+        for r in rows:
+            dead = "-" if r["dead"] is None else str(r["dead"])
+            lines.append(
+                f"{r['layer']:<{width}}  {r['kind']:<9} {r['units']:>5} {r['inactive']:>8} "
+                f"{100 * r['inactive_fraction']:>5.1f}% {dead:>5}"
+            )
+        return "\n".join(lines)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """Every closed window's records, flattened (one dict per layer per window)."""
+        return [record for window in self.history for record in window]
+
+    def to_csv(self, file: Union[str, IO[str], None] = None) -> str:
+        """``to_records()`` as CSV (a header row, then one row per layer per window);
+        written to ``file`` (a path or a text file) if given, and returned."""
+        buffer = io.StringIO()
+        fields = ["window", "layer", "kind", "units", "samples", "inactive", "inactive_fraction", "dead"]
+        writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        for record in self.to_records():
+            writer.writerow({k: ("" if v is None else v) for k, v in record.items()})
+        text = buffer.getvalue()
+        if isinstance(file, str):
+            with open(file, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+        elif file is not None:
+            file.write(text)
+        return text
+
+    def remove(self) -> None:
+        """Detaches every hook; the tracker keeps its history."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self._open = False

@@ -1,0 +1,319 @@
+"""relukit.torch against PyTorch itself: forward bits, autograd gradients, gradcheck,
+torch.compile, in-place modules, strided and channels_last tensors, state_dict round
+trips, convert(), and the DeadUnitTracker's counts against a direct count.
+
+The test command installs torch and sets RELUKIT_REQUIRE_OPTIONAL=1, so that a missing
+torch fails there instead of skipping."""
+
+import io
+import os
+
+import numpy as np
+import pytest
+
+if os.environ.get("RELUKIT_REQUIRE_OPTIONAL"):
+    import torch
+else:
+    torch = pytest.importorskip("torch")
+
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+import relukit.torch as rt  # noqa: E402
+
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+INT = {2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def bits(t):
+    return t.contiguous().view(INT[t.element_size()])
+
+
+def special(dtype, n=4000, seed=0):
+    """Special values, then random ones, then every 16-bit pattern for 16-bit types."""
+    g = torch.Generator().manual_seed(seed)
+    s = torch.tensor([0.0, -0.0, 1.0, -1.0, float("inf"), float("-inf"), float("nan"), 1e-40, -1e-40, 3e38, -3e38])
+    parts = [s.to(dtype), (torch.randn(n, generator=g, dtype=torch.float64) * 4).to(dtype)]
+    if dtype in (torch.float16, torch.bfloat16):
+        parts.append(torch.arange(-32768, 32768, dtype=torch.int32).to(torch.int16).view(dtype))
+    return torch.cat(parts)
+
+
+def assert_same_bits(got, expected, where=None):
+    """Equal bits; NaN equal to NaN (relukit keeps the input's NaN, which PyTorch may quiet)."""
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    nan = torch.isnan(expected)
+    assert torch.equal(torch.isnan(got), nan)
+    keep = ~nan if where is None else (~nan & where)
+    assert torch.equal(bits(got)[keep], bits(expected)[keep])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_is_bit_exact_against_torch(dtype):
+    x = special(dtype)
+    # The documented difference: relu(-0.0) is +0.0 in relukit.
+    not_negative_zero = ~((x == 0) & torch.signbit(x))
+    assert_same_bits(rt.relu(x), torch.relu(x), not_negative_zero)
+    assert torch.equal(bits(rt.relu(x))[~not_negative_zero], bits(torch.zeros(1, dtype=dtype)).expand(int((~not_negative_zero).sum())))
+    for slope in [0.01, 0.2, 0.0, -0.5, 3.0]:
+        assert_same_bits(rt.leaky_relu(x, slope), F.leaky_relu(x, slope))
+    w = torch.tensor([0.25, -0.7, 0.0], dtype=dtype)
+    x3 = x[: (x.numel() // 3) * 3].reshape(-1, 3)
+    assert_same_bits(rt.prelu(x3, w), F.prelu(x3, w))
+    assert_same_bits(rt.prelu(x, w[:1]), F.prelu(x, w[:1]))
+    assert_same_bits(rt.prelu(x3, w[:1]), F.prelu(x3, w[:1]))
+
+
+def leaf(t):
+    return t.detach().clone().requires_grad_()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gradients_match_torch_autograd(dtype):
+    g = torch.Generator().manual_seed(1)
+    x = (torch.randn(6, 5, 7, generator=g) * 3).to(dtype)
+    x[0, 0, :3] = torch.tensor([0.0, -0.0, 1e-30], dtype=dtype)
+    go = torch.randn(6, 5, 7, generator=g).to(dtype)
+    w = torch.rand(5, generator=g).to(dtype) - 0.3
+    for ours, theirs in [
+        (rt.relu, torch.relu),
+        (lambda a: rt.leaky_relu(a, 0.1), lambda a: F.leaky_relu(a, 0.1)),
+    ]:
+        a, b = leaf(x), leaf(x)
+        ours(a).backward(go)
+        theirs(b).backward(go)
+        assert torch.equal(bits(a.grad), bits(b.grad))
+    a, wa, b, wb = leaf(x), leaf(w), leaf(x), leaf(w)
+    rt.prelu(a, wa).backward(go)
+    F.prelu(b, wb).backward(go)
+    assert torch.equal(bits(a.grad), bits(b.grad))
+    exact = (go.double() * x.double() * (x <= 0)).sum(dim=(0, 2))
+    tolerance = {torch.float64: 1e-12, torch.float32: 1e-5}.get(dtype, 1e-2)
+    torch.testing.assert_close(wa.grad.double(), exact, rtol=tolerance, atol=tolerance * exact.abs().max().item())
+
+
+def test_the_select_backward_is_the_documented_difference():
+    x = torch.tensor([-1.0, 0.0, 2.0, float("nan")], requires_grad=True)
+    rt.relu(x).backward(torch.tensor([float("inf"), float("nan"), 3.0, 1.0]))
+    # Where x <= 0 the gradient is 0 (a select), even for inf/NaN; NaN x gives NaN.
+    assert x.grad[:3].tolist() == [0.0, 0.0, 3.0] and torch.isnan(x.grad[3])
+
+
+def test_gradcheck_in_float64():
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(4, 3, 5, dtype=torch.float64, generator=g)
+    x = torch.where(x.abs() < 0.05, x + 0.1, x).requires_grad_()  # away from the kink
+    w = torch.rand(3, dtype=torch.float64, generator=g).requires_grad_()
+    assert torch.autograd.gradcheck(rt.relu, (x,))
+    assert torch.autograd.gradcheck(lambda a: rt.leaky_relu(a, 0.3), (x,))
+    assert torch.autograd.gradcheck(rt.prelu, (x, w))
+    assert torch.autograd.gradcheck(rt.prelu, (x[0, 0], w[:1]))
+
+
+def test_opcheck_accepts_every_op():
+    x = torch.randn(3, 4, 5)
+    w = torch.rand(4)
+    for op, args in [
+        (torch.ops.relukit.relu.default, (x,)),
+        (torch.ops.relukit.leaky_relu.default, (x, 0.1)),
+        (torch.ops.relukit.prelu.default, (x, w)),
+        (torch.ops.relukit.relu_backward.default, (x, x)),
+        (torch.ops.relukit.leaky_relu_backward.default, (x, x, 0.1)),
+        (torch.ops.relukit.prelu_backward.default, (x, x, w)),
+    ]:
+        torch.library.opcheck(op, args)
+
+
+def test_torch_compile_fullgraph_forward_and_backward():
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(8, 16), rt.ReLU(), nn.Linear(16, 16), rt.PReLU(16), nn.Linear(16, 8), rt.LeakyReLU(0.1))
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    x = torch.randn(32, 8)
+    expected = model(x)
+    expected.sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    got = compiled(x)
+    got.sum().backward()
+    assert torch.equal(got, expected)
+    for p, q in zip(model.parameters(), grads):
+        assert torch.equal(p.grad, q)
+
+
+def test_inplace_modules_write_the_input_and_differentiate():
+    torch.manual_seed(4)
+    inp = torch.randn(7, 6)
+    lin = nn.Linear(6, 6)
+    for ours, theirs in [(rt.ReLU(inplace=True), nn.ReLU(inplace=True)), (rt.LeakyReLU(0.2, True), nn.LeakyReLU(0.2, True))]:
+        lin.zero_grad()
+        h = lin(inp)
+        out = ours(h)
+        assert out is h
+        out.square().sum().backward()
+        ours_grad = lin.weight.grad.clone()
+        lin.zero_grad()
+        expected = theirs(lin(inp))
+        expected.square().sum().backward()
+        assert torch.equal(out, expected)
+        assert torch.equal(ours_grad, lin.weight.grad)
+    with torch.no_grad():
+        x = torch.tensor([-1.0, 2.0])
+        assert rt.ReLU(inplace=True)(x) is x and x.tolist() == [0.0, 2.0]
+    with pytest.raises(RuntimeError, match="negative slope"):
+        rt.LeakyReLU(-0.5, inplace=True)(lin(inp))
+
+
+def test_strided_and_channels_last_tensors_are_read_in_place():
+    torch.manual_seed(5)
+    x = torch.randn(4, 6, 5, 5).to(memory_format=torch.channels_last)
+    w = torch.rand(6)
+    y = rt.prelu(x, w)
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(y, F.prelu(x.contiguous(), w))
+    views = [x.transpose(2, 3), x[:, ::2], x[..., 1:4], torch.randn(9, 8).t()]
+    for v in views:
+        assert torch.equal(rt.relu(v), torch.relu(v.contiguous()))
+        assert torch.equal(rt.leaky_relu(v, 0.3), F.leaky_relu(v.contiguous(), 0.3))
+        wv = torch.rand(v.shape[1])
+        assert torch.equal(rt.prelu(v, wv), F.prelu(v.contiguous(), wv))
+        gi, gw = rt.prelu_backward(torch.ones_like(v), v, wv)
+        gi2, gw2 = rt.prelu_backward(torch.ones_like(v), v.contiguous(), wv)
+        assert torch.equal(gi, gi2) and torch.equal(gw, gw2)  # deterministic in any layout
+
+
+def test_modules_match_torch_nn_and_share_state_dicts():
+    pairs = [
+        (nn.ReLU(), rt.ReLU()),
+        (nn.ReLU(inplace=True), rt.ReLU(inplace=True)),
+        (nn.LeakyReLU(), rt.LeakyReLU()),
+        (nn.LeakyReLU(0.3, inplace=True), rt.LeakyReLU(0.3, inplace=True)),
+        (nn.PReLU(), rt.PReLU()),
+        (nn.PReLU(num_parameters=5, init=0.1), rt.PReLU(num_parameters=5, init=0.1)),
+    ]
+    for theirs, ours in pairs:
+        assert isinstance(ours, type(theirs))
+        assert ours.extra_repr() == theirs.extra_repr()
+        assert repr(ours) == repr(theirs)
+        assert list(ours.state_dict()) == list(theirs.state_dict())
+    torch.manual_seed(6)
+    reference = nn.Sequential(nn.Linear(4, 5), nn.PReLU(5), nn.Linear(5, 3), nn.ReLU())
+    with torch.no_grad():
+        reference[1].weight.uniform_(-1, 1)
+    ours = nn.Sequential(nn.Linear(4, 5), rt.PReLU(5), nn.Linear(5, 3), rt.ReLU())
+    ours.load_state_dict(reference.state_dict())
+    x = torch.randn(10, 4)
+    assert torch.equal(ours(x), reference(x))
+    back = nn.Sequential(nn.Linear(4, 5), nn.PReLU(5), nn.Linear(5, 3), nn.ReLU())
+    back.load_state_dict(ours.state_dict())
+    assert torch.equal(back(x), reference(x))
+
+
+def test_convert_swaps_in_place_and_keeps_parameters():
+    torch.manual_seed(8)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 4), nn.PReLU(4), nn.Sequential(nn.LeakyReLU(0.2)))
+    weight = model[3].weight
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x = torch.randn(5, 3)
+    expected = model(x)
+    assert rt.convert(model) is model
+    assert [type(m) for m in (model[1], model[3], model[4][0])] == [rt.ReLU, rt.PReLU, rt.LeakyReLU]
+    assert model[3].weight is weight and model[4][0].negative_slope == 0.2
+    assert torch.equal(model(x), expected)
+    model(x).sum().backward()
+    optimizer.step()
+    assert not torch.equal(weight, torch.full_like(weight, 0.25))
+    single = nn.ReLU()
+    assert rt.convert(single) is single and type(single) is rt.ReLU
+
+
+def test_other_devices_and_dtypes_are_clear_errors():
+    with pytest.raises(NotImplementedError, match="meta"):
+        rt._array(torch.empty(3, device="meta"), "x")
+    with pytest.raises(TypeError, match="int32"):
+        rt.relu(torch.zeros(3, dtype=torch.int32))
+    with pytest.raises(ValueError, match="channel"):
+        rt.prelu(torch.zeros(2, 3), torch.ones(2))
+    with pytest.raises(ValueError, match="finite"):
+        rt.leaky_relu(torch.zeros(3), float("nan"))
+
+
+def direct_inactive(inputs, axis):
+    """Per unit, whether no input was positive: the count the tracker must give."""
+    active = None
+    for x in inputs:
+        dims = [d for d in range(x.dim()) if d != axis]
+        a = (x > 0).sum(dim=dims) if dims else (x > 0).long()
+        active = a if active is None else active + a
+    return active == 0
+
+
+def test_tracker_counts_against_a_direct_count_and_removes_its_hooks():
+    torch.manual_seed(7)
+    conv = nn.Sequential(nn.Conv2d(1, 6, 3), nn.ReLU(), nn.Conv2d(6, 4, 3), nn.PReLU(4), nn.Flatten(), nn.Linear(4 * 4 * 4, 10), nn.LeakyReLU(0.0))
+    with torch.no_grad():
+        conv[0].bias[:3] = -100.0  # three dead channels
+        conv[5].bias[:4] = -1000.0  # four dead units
+        conv[3].weight[1] = 0.0
+    seen = {1: [], 3: [], 6: []}
+    hooks = [conv[i].register_forward_pre_hook(lambda m, a, i=i: seen[i].append(a[0].detach().clone())) for i in seen]
+    tracker = rt.DeadUnitTracker(conv)
+    assert tracker.layers == ["1", "3", "6"]
+    conv(torch.randn(2, 1, 8, 8))  # outside a window: not counted
+    for i in seen:
+        seen[i].clear()
+    with tracker.epoch():
+        conv.train()
+        conv(torch.randn(5, 1, 8, 8))
+        conv.eval()
+        conv(torch.randn(3, 1, 8, 8))
+    report = tracker.report()
+    for record, i in zip(report, seen):
+        inactive = direct_inactive(seen[i], 1)
+        assert record["units"] == inactive.numel()
+        assert record["inactive"] == int(inactive.sum())
+        assert record["samples"] == sum(x.numel() // x.shape[1] for x in seen[i])
+    assert report[0]["inactive"] >= 3 and report[0]["dead"] == report[0]["inactive"]
+    assert report[2]["inactive"] >= 4 and report[2]["dead"] == report[2]["inactive"]  # slope 0
+    prelu_inactive = direct_inactive(seen[3], 1)
+    assert report[1]["dead"] == int(prelu_inactive[1])  # only a zero slope can be dead
+    assert len(tracker.history) == 1 and tracker.to_records() == report
+    text = tracker.to_csv()
+    assert text.splitlines()[0].startswith("window,layer,kind,units") and len(text.splitlines()) == 4
+    buffer = io.StringIO()
+    tracker.to_csv(buffer)
+    assert buffer.getvalue() == text
+    assert "inactive" in tracker.table()
+    tracker.start_epoch()
+    conv(torch.randn(2, 1, 8, 8))
+    second = tracker.end_epoch()
+    assert second[0]["window"] == 1 and second[0]["samples"] == 2 * 6 * 6
+    tracker.remove()
+    for h in hooks:
+        h.remove()
+    assert all(not m._forward_pre_hooks for m in conv.modules())
+    tracker.start_epoch()
+    conv(torch.randn(2, 1, 8, 8))
+    assert all(r["samples"] == 0 for r in tracker.end_epoch())
+
+
+def test_tracker_refuses_misuse():
+    with pytest.raises(ValueError, match="no ReLU-family"):
+        rt.DeadUnitTracker(nn.Linear(2, 2))
+    relu = nn.ReLU()
+    model = nn.Sequential(nn.Linear(2, 3), relu, nn.Linear(3, 4), relu)
+    tracker = rt.DeadUnitTracker(model)
+    with pytest.raises(RuntimeError, match="no window"):
+        tracker.end_epoch()
+    tracker.start_epoch()
+    with pytest.raises(RuntimeError, match="already open"):
+        tracker.start_epoch()
+    with pytest.raises(ValueError, match="several places"):
+        model(torch.randn(2, 2))
+
+
+def test_one_dimensional_inputs_have_one_unit_per_element():
+    tracker = rt.DeadUnitTracker(nn.ReLU())
+    with tracker:
+        tracker_input = torch.tensor([-1.0, 2.0, 0.0])
+        tracker._layers[0].module(tracker_input)
+    assert tracker.report()[0]["units"] == 3 and tracker.report()[0]["inactive"] == 2
