@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _dispatch, _relukit
 from ._relukit import (
     DeadUnitMonitor,
     _check_parameters,
@@ -36,16 +37,12 @@ from ._relukit import (
     leaky_relu_backward_ufunc,
     leaky_relu_derivative_ufunc,
     leaky_relu_ufunc,
-    prelu,
-    prelu_backward,
-    prelu_derivative,
     relu,
     relu6,
     relu6_backward,
     relu6_derivative,
     relu_backward,
     relu_derivative,
-    relu_observed,
     rrelu,
     rrelu_backward,
     rrelu_derivative,
@@ -210,3 +207,115 @@ def threshold_backward(grad_output: Any, x: Any, threshold: Any, out: Any = None
     """PyTorch's ``threshold_backward``: ``grad_output`` where ``x > threshold``, ``+0``
     elsewhere (a select), NaN where ``x`` is NaN."""
     return _call(threshold_backward_ufunc, (grad_output, x), {"threshold": threshold}, out)
+
+
+def prelu(x: Any, weight: Any, axis: Any = None, out: Any = None) -> Any:
+    """PReLU, as PyTorch's: ``x`` where ``x > 0``, ``weight[c] * x`` elsewhere (NaN stays
+    NaN), ``c`` the index along ``axis``.
+
+    Parameters
+    ----------
+    x : array_like, torch.Tensor or dask array
+        The input, of any float type (bool and integers compute in float64).
+    weight : array_like
+        One slope per channel, or one shared by all.
+    axis : int, optional
+        The channel axis: default 1; an input of fewer than 2 dimensions has one channel
+        (give one slope, or ``axis=0`` for one per element).
+    out : numpy.ndarray, optional
+        Written in place (``same_kind`` casting) and returned.
+
+    Returns
+    -------
+    The result in ``x``'s memory order and type: a NumPy array, a tensor for a tensor
+    (through ``relukit.torch``), a lazy dask array for a dask array.
+
+    Raises
+    ------
+    TypeError
+        For non-real dtypes or objects NumPy cannot convert.
+    ValueError
+        For a weight of the wrong length or a slope that is not finite in the compute type.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.prelu(np.array([-2.0, -1.0, 0.0, 1.0, 2.0]), 0.25)
+    array([-0.5 , -0.25,  0.  ,  1.  ,  2.  ])
+    """
+    k = _dispatch.kind(x)
+    if k != "numpy":
+        _dispatch._no_out("prelu", x, out)
+        return _dispatch.torch_prelu(x, weight, axis) if k == "torch" else _dispatch.dask_prelu(x, weight, axis)
+    return _relukit.prelu(x, weight, axis=axis, out=out)
+
+
+def prelu_backward(grad_output: Any, x: Any, weight: Any, axis: Any = None, out: Any = None) -> Any:
+    """PReLU's backward pass: ``(grad_input, grad_weight)``.
+
+    ``grad_input`` is ``grad_output`` where ``x > 0`` and ``weight[c] * grad_output``
+    elsewhere (NaN where ``x`` is NaN); ``grad_weight`` has ``weight``'s shape and holds,
+    per channel, the sum of ``grad_output * x`` where ``x <= 0``, reduced in a fixed
+    order (the same bits at any thread count and memory layout). Channels as in ``prelu``.
+    ``out=(grad_input, grad_weight)`` writes both in place. Tensors go to
+    ``relukit.torch``; for dask arrays both results are lazy, ``grad_weight`` a tree
+    reduction of per-block partial sums (each rounded to the dtype, summed in float64).
+
+    >>> import numpy as np, relukit
+    >>> relukit.prelu_backward(np.ones(3), np.array([-2.0, 1.0, -1.0]), 0.5)
+    (array([0.5, 1. , 0.5]), array(-3.))
+    """
+    k = _dispatch.kind(x)
+    if k != "numpy":
+        _dispatch._no_out("prelu_backward", x, out)
+        if k == "torch":
+            return _dispatch.torch_prelu_backward(grad_output, x, weight, axis)
+        return _dispatch.dask_prelu_backward(grad_output, x, weight, axis)
+    return _relukit.prelu_backward(grad_output, x, weight, axis=axis, out=out)
+
+
+def prelu_derivative(x: Any, weight: Any, axis: Any = None) -> Any:
+    """PReLU's derivative with respect to ``x``: 1 where ``x > 0``, ``weight[c]`` where
+    ``x <= 0``, NaN where ``x`` is NaN; channels as in ``prelu``; dask arrays stay lazy.
+
+    >>> import numpy as np, relukit
+    >>> relukit.prelu_derivative(np.array([-2.0, 0.0, 3.0]), 0.25)
+    array([0.25, 0.25, 1.  ])
+    """
+    k = _dispatch.kind(x)
+    if k == "dask":
+        return _dispatch.dask_prelu_derivative(x, weight, axis)
+    if k == "torch":
+        import torch
+
+        return torch.from_numpy(_relukit.prelu_derivative(_dispatch.torch_array(x), np.asarray(weight), axis=axis))
+    return _relukit.prelu_derivative(x, weight, axis=axis)
+
+
+def relu_observed(x: Any, monitor: DeadUnitMonitor, axis: Any = None, out: Any = None) -> Any:
+    """ReLU of ``x`` while ``monitor`` counts, per unit, the inputs that were positive, in
+    one pass over the data. Units are along ``axis``: default 1 (``[batch, units]`` and
+    NCHW, the same rule as PReLU's channels), the only axis of a 1-D input.
+
+    A dask array is observed now (computed block by block, merged into ``monitor``) and
+    its ReLU returned lazily, so it is computed a second time when you compute the
+    result; a CPU tensor is read in place and a tensor returned.
+
+    >>> import numpy as np, relukit
+    >>> m = relukit.DeadUnitMonitor(2)
+    >>> relukit.relu_observed(np.array([[-1.0, 2.0], [-3.0, 0.5]]), m)
+    array([[0. , 2. ],
+           [0. , 0.5]])
+    >>> m.inactive_units
+    [0]
+    """
+    k = _dispatch.kind(x)
+    if k == "numpy":
+        return _relukit.relu_observed(x, monitor, axis=axis, out=out)
+    _dispatch._no_out("relu_observed", x, out)
+    monitor.observe(x, axis=axis)
+    if k == "torch":
+        from . import torch as rt
+
+        return rt.relu(x)
+    return relu(x)

@@ -12,16 +12,12 @@ from ._relukit import (
     leaky_relu_backward_ufunc as leaky_relu_backward_ufunc,
     leaky_relu_derivative_ufunc as leaky_relu_derivative_ufunc,
     leaky_relu_ufunc as leaky_relu_ufunc,
-    prelu as prelu,
-    prelu_backward as prelu_backward,
-    prelu_derivative as prelu_derivative,
     relu as relu,
     relu6 as relu6,
     relu6_backward as relu6_backward,
     relu6_derivative as relu6_derivative,
     relu_backward as relu_backward,
     relu_derivative as relu_derivative,
-    relu_observed as relu_observed,
     rrelu as rrelu,
     rrelu_backward as rrelu_backward,
     rrelu_derivative as rrelu_derivative,
@@ -79,3 +75,7 @@ def clipped_relu_backward(grad_output: Any, x: Any, ceiling: Any = 6.0, out: Any
 def threshold(x: Any, threshold: Any, value: Any, out: Any = None) -> Any: ...
 def threshold_derivative(x: Any, threshold: Any, out: Any = None) -> Any: ...
 def threshold_backward(grad_output: Any, x: Any, threshold: Any, out: Any = None) -> Any: ...
+def prelu(x: Any, weight: Any, axis: Any = None, out: Any = None) -> Any: ...
+def prelu_backward(grad_output: Any, x: Any, weight: Any, axis: Any = None, out: Any = None) -> Any: ...
+def prelu_derivative(x: Any, weight: Any, axis: Any = None) -> Any: ...
+def relu_observed(x: Any, monitor: DeadUnitMonitor, axis: Any = None, out: Any = None) -> Any: ...

@@ -32,6 +32,7 @@ __all__ = [
     "active_isa",
     "_loop_item_sizes",
     "_check_parameters",
+    "_register_bfloat16",
 ]
 
 relu: np.ufunc
@@ -51,6 +52,7 @@ threshold_derivative_ufunc: np.ufunc
 threshold_backward_ufunc: np.ufunc
 
 def _loop_item_sizes() -> list[tuple[str, list[int]]]: ...
+def _register_bfloat16(ufuncs: dict[str, np.ufunc]) -> None: ...
 def _check_parameters(name: str, dtype: np.dtype, parameters: list[list[float]]) -> None: ...
 def prelu(x: Any, weight: Any, axis: Optional[int] = None, out: Optional[np.ndarray] = None) -> Any: ...
 def prelu_backward(

@@ -40,17 +40,18 @@ tensor([0., 0., 2.])
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 from contextlib import contextmanager
 from typing import IO, Any, Iterator, Optional, Union
 
 import numpy as np
 
-try:
-    import torch
-    from torch import Tensor, nn
-except ImportError as error:  # pragma: no cover - depends on the environment
-    raise ImportError("relukit.torch needs PyTorch 2.4 or newer: pip install 'relukit[torch]'") from error
+if importlib.util.find_spec("torch") is None:  # pragma: no cover - depends on the environment
+    raise ImportError("relukit.torch needs PyTorch 2.4 or newer: pip install 'relukit[torch]'")
+
+import torch
+from torch import Tensor, nn
 
 from . import _relukit
 from . import leaky_relu as _leaky_relu

@@ -15,9 +15,10 @@ use crate::prelu::{Channels, by_dtype, normalize_axis, shaped};
 /// The unit axis of `ndim` dimensions: `axis` (default -1, the last); a 0-d array (one
 /// sample of one unit) takes the default only.
 fn unit_axis(function: &str, axis: Option<&Bound<'_, PyAny>>, ndim: usize) -> PyResult<Channels> {
-    match axis {
+    match axis.filter(|a| !a.is_none()) {
         None if ndim == 0 => Ok(Channels::One),
-        None => Ok(Channels::Axis(ndim - 1)),
+        None if ndim == 1 => Ok(Channels::Axis(0)),
+        None => Ok(Channels::Axis(1)),
         Some(axis) => normalize_axis(function, axis, ndim).map(Channels::Axis),
     }
 }
@@ -57,13 +58,24 @@ impl Monitor {
         }
     }
 
-    /// Adds a batch of pre-activations; `axis` is the axis of the units (the last by default).
+    /// Adds a batch of pre-activations; `axis` is the axis of the units (default: 1, as
+    /// PReLU's channels: `[batch, units]` and NCHW; the only axis of a 1-D input). Dask
+    /// arrays are computed block by block into monitors merged here; CPU torch tensors
+    /// are read in place.
     #[pyo3(signature = (pre_activations, axis=None))]
     fn observe(
         &mut self,
         pre_activations: &Bound<'_, PyAny>,
         axis: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        let py = pre_activations.py();
+        let filled = py.import("relukit._dispatch")?.call_method1(
+            "observe",
+            (pre_activations, self.inner.units(), axis),
+        )?;
+        if let Ok(other) = filled.cast::<Monitor>() {
+            return self.inner.merge(&other.borrow().inner).map_err(to_py);
+        }
         let data = arrays::float_array("observe", "pre_activations", pre_activations)?;
         let channels = unit_axis("observe", axis, data.ndim())?;
         let monitor = &mut self.inner;
@@ -188,8 +200,8 @@ fn observe_typed<T: Float + numpy::Element>(
         .map_err(to_py)
 }
 
-/// ReLU of `x` while `monitor` observes it (units along `axis`, the last by default),
-/// in one pass. Returns a new array in `x`'s memory order, or `out`.
+/// ReLU of `x` while `monitor` observes it (units along `axis`: default 1, or the only
+/// axis of a 1-D input), in one pass. Returns a new array in `x`'s memory order, or `out`.
 #[pyfunction]
 #[pyo3(signature = (x, monitor, axis=None, out=None))]
 pub fn relu_observed<'py>(

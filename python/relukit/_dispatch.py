@@ -1,0 +1,203 @@
+"""Other array libraries in the non-ufunc functions (the ufuncs dispatch by NumPy's own
+protocols): a torch tensor goes to ``relukit.torch`` and comes back a tensor; a dask
+array stays lazy (PReLU block by block; ``prelu_backward``'s weight gradient a tree
+reduction of per-block partial sums); an object that is neither and that NumPy cannot
+turn into an array of numbers is a TypeError raised by the extension.
+
+Nothing here imports torch or dask: an argument is recognised by its type's module, so
+both stay optional."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from . import _relukit
+
+
+def kind(x: Any) -> str:
+    """``"torch"``, ``"dask"`` or ``"numpy"`` (anything else NumPy may convert)."""
+    module = type(x).__module__.split(".")[0]
+    if module == "torch" and hasattr(x, "dim"):
+        return "torch"
+    if module == "dask" and hasattr(x, "__dask_graph__") and hasattr(x, "chunks"):
+        return "dask"
+    return "numpy"
+
+
+def _no_out(function: str, x: Any, out: Any) -> None:
+    if out is not None:
+        raise TypeError(f"{function}: `out=` takes NumPy arrays; a {type(x).__module__}.{type(x).__name__} input returns its own")
+
+
+def _channel_axis(ndim: int, axis: Optional[int]) -> Optional[int]:
+    """PReLU's channel axis, normalised: ``axis``, or 1 (none below 2 dimensions)."""
+    if axis is None:
+        return 1 if ndim >= 2 else None
+    index = int(axis)
+    if not -ndim <= index < ndim:
+        raise np.exceptions.AxisError(f"axis {index} is out of bounds for an array of dimension {ndim}")
+    return index % ndim
+
+
+# ---- torch ----
+
+
+def _torch_weight(x: Any, weight: Any) -> Any:
+    import torch
+
+    return torch.as_tensor(np.asarray(weight) if not isinstance(weight, torch.Tensor) else weight, dtype=x.dtype).reshape(-1)
+
+
+def torch_prelu(x: Any, weight: Any, axis: Optional[int]) -> Any:
+    from . import torch as rt
+
+    channel = _channel_axis(x.dim(), axis)
+    w = _torch_weight(x, weight)
+    if channel is None or channel == 1 or x.dim() < 2:
+        return rt.prelu(x, w)
+    return rt.prelu(x.movedim(channel, 1), w).movedim(1, channel)
+
+
+def torch_prelu_backward(grad_output: Any, x: Any, weight: Any, axis: Optional[int]) -> Any:
+    import torch
+
+    from . import torch as rt
+
+    channel = _channel_axis(x.dim(), axis)
+    w = _torch_weight(x, weight)
+    g = torch.as_tensor(grad_output, dtype=x.dtype)
+    if channel is None or channel == 1 or x.dim() < 2:
+        gi, gw = rt.prelu_backward(g, x, w)
+    else:
+        gi, gw = rt.prelu_backward(g.movedim(channel, 1), x.movedim(channel, 1), w)
+        gi = gi.movedim(1, channel)
+    return gi, gw.reshape(np.shape(weight))
+
+
+def torch_array(x: Any) -> np.ndarray:
+    """A NumPy view of a CPU tensor (bfloat16 through ml_dtypes)."""
+    from . import torch as rt
+
+    return rt._array(x, "x")
+
+
+# ---- dask ----
+
+
+def _weight_slice(weight: np.ndarray, channel: Optional[int], location: list) -> np.ndarray:
+    """The slopes of one block: its channel range, or the one shared slope."""
+    if channel is None or weight.size == 1:
+        return weight
+    start, stop = location[channel]
+    return weight[start:stop]
+
+
+def dask_prelu(x: Any, weight: Any, axis: Optional[int]) -> Any:
+    channel = _channel_axis(x.ndim, axis)
+    w = np.asarray(weight).reshape(-1)
+
+    def block(b: np.ndarray, block_info: Optional[dict] = None) -> np.ndarray:
+        if block_info is None:  # dask's metadata probe on an empty block
+            return _relukit.prelu(b, w[:1], axis=channel)
+        return _relukit.prelu(b, _weight_slice(w, channel, block_info[0]["array-location"]), axis=channel)
+
+    dtype = _relukit.prelu(np.zeros((1,) * max(x.ndim, 1), dtype=x.dtype), w[:1]).dtype
+    return x.map_blocks(block, dtype=dtype)
+
+
+def dask_prelu_derivative(x: Any, weight: Any, axis: Optional[int]) -> Any:
+    channel = _channel_axis(x.ndim, axis)
+    w = np.asarray(weight).reshape(-1)
+
+    def block(b: np.ndarray, block_info: Optional[dict] = None) -> np.ndarray:
+        if block_info is None:
+            return _relukit.prelu_derivative(b, w[:1], axis=channel)
+        return _relukit.prelu_derivative(b, _weight_slice(w, channel, block_info[0]["array-location"]), axis=channel)
+
+    dtype = _relukit.prelu_derivative(np.zeros((1,) * max(x.ndim, 1), dtype=x.dtype), w[:1]).dtype
+    return x.map_blocks(block, dtype=dtype)
+
+
+def _backward_block(g: np.ndarray, x: np.ndarray, w: np.ndarray, channel: Optional[int], width: int, start: int) -> tuple:
+    """One block's grad_input and its weight-gradient partial sum, in float64, placed at
+    the block's channels in a vector of all ``width`` of them."""
+    gi, gw = _relukit.prelu_backward(g, x, w, axis=channel)
+    partial = np.zeros(width, dtype=np.float64)
+    partial[start : start + gw.size] = np.asarray(gw, dtype=np.float64).reshape(-1)
+    return gi, partial
+
+
+def dask_prelu_backward(grad_output: Any, x: Any, weight: Any, axis: Optional[int]) -> tuple:
+    import dask
+    import dask.array as da
+
+    channel = _channel_axis(x.ndim, axis)
+    weight = np.asarray(weight)
+    w = weight.reshape(-1)
+    g = da.asarray(grad_output)
+    if g.shape != x.shape:
+        raise ValueError(f"prelu_backward: `grad_output` has shape {g.shape}, `x` has {x.shape}")
+    g = g.astype(x.dtype).rechunk(x.chunks)
+    xs, gs = x.to_delayed(), g.to_delayed()
+    width = w.size
+    offsets = [np.cumsum((0,) + c) for c in x.chunks]
+    grad_input = np.empty(xs.shape, dtype=object)
+    partials = []
+    for index in np.ndindex(xs.shape):
+        shape = tuple(c[i] for c, i in zip(x.chunks, index))
+        if channel is None or width == 1:
+            wb, start = w, 0
+        else:
+            start = int(offsets[channel][index[channel]])
+            wb = w[start : start + shape[channel]]
+        pair = dask.delayed(_backward_block, nout=2, pure=True)(gs[index], xs[index], wb, channel, width, start)
+        grad_input[index] = da.from_delayed(pair[0], shape=shape, dtype=x.dtype)
+        partials.append(da.from_delayed(pair[1], shape=(width,), dtype=np.float64))
+    gi = da.block(grad_input.tolist()) if xs.ndim else grad_input[()]
+    gw = da.stack(partials).sum(axis=0, split_every=8).astype(x.dtype).reshape(weight.shape)
+    return gi, gw
+
+
+def dask_observe(x: Any, units: int, axis: Optional[int]) -> Any:
+    """A monitor of ``units`` that observed every block of ``x``: the array is computed
+    now, block by block (the unit axis in one chunk), each block into a monitor of its
+    own, merged in a tree."""
+    import dask
+    import dask.array as da
+
+    x = da.asarray(x)
+    if x.ndim >= 1:
+        unit = 1 if (axis is None and x.ndim >= 2) else (0 if axis is None else int(axis) % x.ndim)
+        x = x.rechunk({unit: -1})
+
+    def block(b: np.ndarray) -> Any:
+        m = _relukit.DeadUnitMonitor(units)
+        m.observe(b, axis=axis)
+        return m
+
+    def merge(monitors: list) -> Any:
+        total = monitors[0]
+        for m in monitors[1:]:
+            total.merge(m)
+        return total
+
+    monitors = [dask.delayed(block)(b) for b in x.to_delayed().reshape(-1)]
+    while len(monitors) > 1:
+        monitors = [dask.delayed(merge)(monitors[i : i + 8]) for i in range(0, len(monitors), 8)]
+    (result,) = dask.compute(monitors[0])
+    return result
+
+
+def observe(x: Any, units: int, axis: Optional[int]) -> Any:
+    """For ``DeadUnitMonitor.observe``: a filled monitor for dask arrays and tensors (the
+    extension merges it), or None for what NumPy converts."""
+    k = kind(x)
+    if k == "dask":
+        return dask_observe(x, units, axis)
+    if k == "torch":
+        m = _relukit.DeadUnitMonitor(units)
+        m.observe(torch_array(x), axis=axis)
+        return m
+    return None

@@ -1,0 +1,112 @@
+"""The non-ufunc functions with other array types: dask arrays stay lazy and give NumPy's
+bits, torch tensors come back as tensors; and the docstrings' examples run (doctest)."""
+
+import doctest
+import os
+
+import numpy as np
+import pytest
+
+import relukit
+import relukit._dispatch
+
+REQUIRED = bool(os.environ.get("RELUKIT_REQUIRE_OPTIONAL"))
+
+
+def optional(name):
+    if REQUIRED:
+        return __import__(name)
+    return pytest.importorskip(name)
+
+
+def test_the_articles_example_and_the_one_channel_rule():
+    assert relukit.prelu(np.array([-2.0, -1, 0, 1, 2]), 0.25).tolist() == [-0.5, -0.25, 0.0, 1.0, 2.0]
+    with pytest.raises(ValueError, match="one channel"):
+        relukit.prelu(np.array([-2.0, 1.0]), [0.1, 0.2])
+    assert relukit.prelu(np.array([-2.0, 1.0]), [0.1, 0.2], axis=0).tolist() == [-0.2, 1.0]
+
+
+def test_memory_order_is_kept_and_out_is_written_in_place():
+    x = np.asfortranarray(np.random.default_rng(0).standard_normal((5, 4, 3)))
+    w = np.linspace(0.1, 0.4, 4)
+    y = relukit.prelu(x, w)
+    assert y.flags.f_contiguous
+    out = np.empty_like(x)
+    assert relukit.prelu(x, w, out=out) is out and np.array_equal(out, y)
+    gi, gw = np.empty_like(x), np.empty(4)
+    r = relukit.prelu_backward(np.ones_like(x), x, w, out=(gi, gw))
+    assert r[0] is gi and r[1] is gw
+    expected = relukit.prelu_backward(np.ones_like(x), np.ascontiguousarray(x), w)
+    assert np.array_equal(gi, expected[0]) and np.array_equal(gw, expected[1])
+
+
+def test_dask_arrays_stay_lazy_and_match_numpy():
+    da = optional("dask.array")
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 5, 8)).astype(np.float32)
+    g = rng.standard_normal((6, 5, 8)).astype(np.float32)
+    w = np.linspace(-0.5, 0.5, 5).astype(np.float32)
+    dx = da.from_array(x, chunks=(2, 2, 3))
+    y = relukit.prelu(dx, w)
+    assert isinstance(y, da.Array)
+    assert np.array_equal(y.compute(), relukit.prelu(x, w))
+    d = relukit.prelu_derivative(dx, w)
+    assert isinstance(d, da.Array) and np.array_equal(d.compute(), relukit.prelu_derivative(x, w))
+    gi, gw = relukit.prelu_backward(da.from_array(g, chunks=(3, 5, 8)), dx, w)
+    assert isinstance(gi, da.Array) and isinstance(gw, da.Array)
+    egi, egw = relukit.prelu_backward(g, x, w)
+    assert np.array_equal(gi.compute(), egi)
+    exact = (g.astype(np.float64) * x * (x <= 0)).sum(axis=(0, 2))
+    np.testing.assert_allclose(gw.compute(), exact, rtol=1e-5)
+    assert gw.dtype == np.float32 and gw.shape == (5,)
+    one = relukit.prelu(da.from_array(x[0, 0], chunks=3), 0.5)
+    assert np.array_equal(one.compute(), relukit.prelu(x[0, 0], 0.5))
+    shared_gi, shared_gw = relukit.prelu_backward(dx, dx, np.float32(0.5))
+    np.testing.assert_allclose(shared_gw.compute(), relukit.prelu_backward(x, x, np.float32(0.5))[1], rtol=1e-5)
+    m, n = relukit.DeadUnitMonitor(5), relukit.DeadUnitMonitor(5)
+    m.observe(dx)
+    n.observe(x)
+    assert m == n
+    m2, n2 = relukit.DeadUnitMonitor(5), relukit.DeadUnitMonitor(5)
+    r = relukit.relu_observed(dx, m2)
+    assert isinstance(r, da.Array)
+    assert np.array_equal(r.compute(), relukit.relu_observed(x, n2)) and m2 == n2
+
+
+def test_torch_tensors_come_back_as_tensors():
+    torch = optional("torch")
+    x = torch.randn(4, 3, 5)
+    w = torch.rand(3)
+    y = relukit.prelu(x, w)
+    assert isinstance(y, torch.Tensor) and torch.equal(y, torch.nn.functional.prelu(x, w))
+    gi, gw = relukit.prelu_backward(torch.ones_like(x), x, w)
+    assert isinstance(gi, torch.Tensor) and gw.shape == (3,)
+    w5 = torch.rand(5)
+    moved = relukit.prelu(x, w5, axis=-1)
+    assert isinstance(moved, torch.Tensor) and moved.shape == x.shape
+    assert np.array_equal(moved.numpy(), relukit.prelu(x.numpy(), w5.numpy(), axis=-1))
+    m, n = relukit.DeadUnitMonitor(3), relukit.DeadUnitMonitor(3)
+    out = relukit.relu_observed(x, m)
+    assert isinstance(out, torch.Tensor) and torch.equal(out, torch.relu(x))
+    n.observe(x.numpy())
+    assert m == n
+    b = x.to(torch.bfloat16)
+    assert relukit.prelu(b, w.to(torch.bfloat16)).dtype == torch.bfloat16
+    with pytest.raises(TypeError, match="out="):
+        relukit.prelu(x, w, out=np.empty((4, 3, 5), np.float32))
+
+
+@pytest.mark.parametrize("module", ["relukit", "relukit._dispatch"])
+def test_docstring_examples_run(module):
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
+
+
+def test_relukit_torch_docstring_examples_run():
+    optional("torch")
+    import relukit.torch
+
+    result = doctest.testmod(relukit.torch, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted >= 5
