@@ -1,7 +1,12 @@
-"""relukit against NumPy (and PyTorch on CPU, when installed), measured in the same run.
+"""relukit against NumPy (and PyTorch on CPU, and ml_dtypes' bfloat16, when installed),
+measured in the same run.
 
     python python/benchmarks/bench.py          # the full table (float32 1 to 64M elements, ...)
     python python/benchmarks/bench.py --quick  # small sizes only
+
+Sections: NumPy ufuncs and functions; bfloat16 arrays (ml_dtypes); relukit.torch ops
+against torch.nn.functional, forward + backward; the DeadUnitTracker's cost over the
+forward pass of a small CNN.
 
 Prints medians in microseconds and the speed-up of relukit over each baseline.
 """
@@ -18,8 +23,15 @@ import relukit
 try:
     import torch
     import torch.nn.functional as F
+
+    import relukit.torch as rt
 except ImportError:  # PyTorch is optional
     torch = None
+
+try:
+    import ml_dtypes
+except ImportError:  # ml_dtypes is optional
+    ml_dtypes = None
 
 
 def median_time(f, seconds=0.3, min_runs=5):
@@ -85,7 +97,73 @@ def main():
                 return torch.autograd.grad(y, (tx, tw), tg)
 
             row("prelu_backward float32 [N, 64]", n, median_time(lambda: relukit.prelu_backward(g, nhwc, w, axis=1)), median_time(torch_prelu_backward), "torch F.prelu backward (CPU)")
+    if ml_dtypes is not None:
+        bfloat16_rows(rng, args.quick)
+    if torch is not None:
+        torch_rows(args.quick)
+        tracker_cost()
     return 0
+
+
+def bfloat16_rows(rng, quick):
+    """ml_dtypes bfloat16 arrays: relukit's bf16 loops against NumPy on the same dtype."""
+    bf = ml_dtypes.bfloat16
+    for n in [65_536, 1 << 20] + ([] if quick else [1 << 24]):
+        x = rng.standard_normal(n).astype(bf)
+        out = np.empty_like(x)
+        zero = np.zeros((), bf)
+        row("relu bfloat16, allocating", n, median_time(lambda: relukit.relu(x)), median_time(lambda: np.maximum(x, zero)), "np.maximum(x, 0) (bfloat16)")
+        row("relu bfloat16, out=", n, median_time(lambda: relukit.relu(x, out=out)), median_time(lambda: np.maximum(x, zero, out=out)), "np.maximum(x, 0, out=o) (bfloat16)")
+        row("relu bfloat16, out=", n, median_time(lambda: relukit.relu(x, out=out)), median_time(lambda: np.copyto(out, x)), "np.copyto (the limit)")
+        slope = np.asarray(0.01, dtype=bf)
+        row("leaky_relu bfloat16, out=", n, median_time(lambda: relukit.leaky_relu(x, 0.01, out=out)), median_time(lambda: np.where(x > zero, x, slope * x)), "np.where(x > 0, x, 0.01 * x) (bfloat16)")
+
+
+def torch_rows(quick):
+    """relukit.torch against torch.nn.functional on CPU tensors, forward + backward
+    (input and weight gradients) for PReLU, NCHW with 64 channels."""
+    for n in [1 << 21] + ([] if quick else [1 << 24, 1 << 26]):
+        for dtype in (torch.float32, torch.bfloat16):
+            x = torch.randn(n // (64 * 256), 64, 16, 16).to(dtype)
+            go = torch.randn_like(x)
+            w = torch.full((64,), 0.25, dtype=dtype)
+            name = str(dtype).replace("torch.", "")
+
+            def step(prelu):
+                a, b = x.detach().requires_grad_(), w.detach().requires_grad_()
+                return torch.autograd.grad(prelu(a, b), (a, b), go)
+
+            row(f"torch prelu fwd+bwd {name} NCHW", n, median_time(lambda: step(rt.prelu)), median_time(lambda: step(F.prelu)), "F.prelu fwd+bwd (CPU)")
+            row(f"torch relu {name}", n, median_time(lambda: rt.relu(x)), median_time(lambda: torch.relu(x)), "torch.relu (CPU)")
+
+
+def tracker_cost():
+    """A small CNN's forward pass on CPU with and without a DeadUnitTracker window open."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(32 * 14 * 14, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10),
+    )
+    x = torch.randn(64, 1, 28, 28)
+    tracker = rt.DeadUnitTracker(model)
+    plain, tracked = [], []
+    with torch.no_grad():
+        model(x)
+        for _ in range(150):  # interleaved, so that the machine's drift hits both alike
+            start = time.perf_counter()
+            model(x)
+            plain.append(time.perf_counter() - start)
+            tracker.start_epoch()
+            start = time.perf_counter()
+            model(x)
+            tracked.append(time.perf_counter() - start)
+            tracker.end_epoch()
+    tracker.remove()
+    ratio = statistics.median(t / p for t, p in zip(tracked, plain))
+    print(
+        f"| small CNN forward, batch 64, DeadUnitTracker window open | - | {statistics.median(tracked) * 1e6:,.1f} "
+        f"| no tracker | {statistics.median(plain) * 1e6:,.1f} | cost {100 * (ratio - 1):+.1f}% (median of paired ratios) |"
+    )
 
 
 if __name__ == "__main__":

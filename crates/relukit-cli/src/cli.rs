@@ -237,11 +237,21 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    ExitCode::from(exit_status(args))
+}
+
+/// [`run`], with the exit code as a number: what the Python package's `relukit` command
+/// (the same program, inside the extension module) exits with.
+pub fn exit_status<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
-            return ExitCode::from(error.exit_code().clamp(0, 255) as u8);
+            return error.exit_code().clamp(0, 255) as u8;
         }
     };
     let result = match cli.command {
@@ -252,10 +262,10 @@ where
         Some(Command::Bench(args)) => bench(args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(message) => {
             eprintln!("error: {message}");
-            ExitCode::FAILURE
+            1
         }
     }
 }

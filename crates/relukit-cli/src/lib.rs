@@ -21,4 +21,4 @@ mod staging;
 mod stats;
 mod study;
 
-pub use cli::run;
+pub use cli::{exit_status, run};

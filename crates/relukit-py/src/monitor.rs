@@ -69,10 +69,9 @@ impl Monitor {
         axis: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let py = pre_activations.py();
-        let filled = py.import("relukit._dispatch")?.call_method1(
-            "observe",
-            (pre_activations, self.inner.units(), axis),
-        )?;
+        let filled = py
+            .import("relukit._dispatch")?
+            .call_method1("observe", (pre_activations, self.inner.units(), axis))?;
         if let Ok(other) = filled.cast::<Monitor>() {
             return self.inner.merge(&other.borrow().inner).map_err(to_py);
         }

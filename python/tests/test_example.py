@@ -1,0 +1,38 @@
+"""python/examples/dying_relu_torch.py as a user runs it: under a minute, and its final
+table shows the story (ReLU collapses at the high learning rate, PReLU does not)."""
+
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import pytest
+
+if not os.environ.get("RELUKIT_REQUIRE_OPTIONAL"):
+    pytest.importorskip("torch")
+
+EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "dying_relu_torch.py"
+
+
+def test_the_torch_example_tells_the_story_in_under_a_minute(tmp_path):
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLE), "--csv", str(tmp_path / "t.csv")], capture_output=True, text=True, timeout=300
+    )
+    elapsed = time.perf_counter() - started
+    assert result.returncode == 0, result.stderr
+    assert elapsed < 60, f"the example took {elapsed:.1f} s"
+    final = result.stdout.split("After 30 epochs")[1].splitlines()
+    rows = {}
+    for line in final:
+        parts = line.split()
+        if len(parts) == 5 and parts[0] in ("ReLU", "PReLU"):
+            rows[(parts[0], float(parts[1]))] = (float(parts[2]), int(parts[3]), int(parts[4]))
+    assert len(rows) == 4, result.stdout
+    relu_high, prelu_high = rows[("ReLU", 0.05)], rows[("PReLU", 0.05)]
+    assert relu_high[2] >= 100, rows  # many dead ReLU units at lr 0.05
+    assert prelu_high[2] == 0 and prelu_high[0] > relu_high[0] + 0.2, rows
+    assert rows[("ReLU", 0.001)][0] > 0.9 and rows[("PReLU", 0.001)][0] > 0.9, rows
+    lines = (tmp_path / "t.csv").read_text().splitlines()
+    assert lines[0].startswith("window,layer,kind") and len(lines) == 1 + 4 * 30 * 3
