@@ -2,6 +2,7 @@
 bits, torch tensors come back as tensors; and the docstrings' examples run (doctest)."""
 
 import doctest
+import importlib
 import os
 
 import numpy as np
@@ -15,7 +16,7 @@ REQUIRED = bool(os.environ.get("RELUKIT_REQUIRE_OPTIONAL"))
 
 def optional(name):
     if REQUIRED:
-        return __import__(name)
+        return importlib.import_module(name)
     return pytest.importorskip(name)
 
 
@@ -98,8 +99,6 @@ def test_torch_tensors_come_back_as_tensors():
 
 @pytest.mark.parametrize("module", ["relukit", "relukit._dispatch"])
 def test_docstring_examples_run(module):
-    import importlib
-
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
 

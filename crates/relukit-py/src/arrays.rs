@@ -41,10 +41,7 @@ impl Dtype {
 pub fn is_bfloat16(dtype: &Bound<'_, PyArrayDescr>) -> bool {
     dtype.kind() != b'f'
         && dtype.itemsize() == 2
-        && dtype
-            .typeobj()
-            .name()
-            .is_ok_and(|name| name.to_string() == "bfloat16")
+        && dtype.typeobj().name().is_ok_and(|name| name == "bfloat16")
 }
 
 fn numpy(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
