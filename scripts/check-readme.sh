@@ -47,8 +47,12 @@ for cmd in "${commands[@]}"; do
     "cargo bench"*)
         echo "--- $cmd --no-run (the benchmarks run once, checked, in the Rust test step)"
         (cd "$root" && $cmd --no-run --quiet) ;;
-    "relukit")
+    "relukit" | "relukit study")
         echo "--- $cmd: the same program and arguments as \`cargo run --release\`, which ran" ;;
+    "python -m relukit")
+        echo "--- $cmd: the Python package's copy of the program; run by the Python step (python/tests/test_program.py)" ;;
+    "python python/examples/"*)
+        echo "--- $cmd: needs PyTorch; run by the Python step (python/tests/test_example.py), timed there" ;;
     "relukit bench"*)
         echo "--- $cmd --max-size 64KiB --seconds 0.01 (the full sizes take minutes)"
         $cmd --max-size 64KiB --seconds 0.01 >/dev/null ;;
