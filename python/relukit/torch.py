@@ -9,7 +9,11 @@ they run in eager mode, under ``torch.compile(fullgraph=True)`` and with autogra
 - ``relu(x)``, ``leaky_relu(x, negative_slope=0.01)``, ``prelu(x, weight)`` and their
   backward ops ``relu_backward(grad_output, x)``,
   ``leaky_relu_backward(grad_output, x, negative_slope)`` and
-  ``prelu_backward(grad_output, x, weight) -> (grad_input, grad_weight)``.
+  ``prelu_backward(grad_output, x, weight) -> (grad_input, grad_weight)``;
+- the rest of the family: ``relu6``, ``threshold(x, threshold, value)`` and
+  ``rrelu_with_seed(x, lower, upper, training, seed)`` (``rrelu(x, lower, upper,
+  training)`` draws the seed from torch's generator), with ``relu6_backward``,
+  ``threshold_backward`` and ``rrelu_backward``.
 
 CPU tensors of float32, float64, float16 and bfloat16 run relukit's kernels on the
 tensor's own memory, whatever its strides (a non-contiguous or channels_last tensor is
@@ -26,7 +30,8 @@ that ``relu(-0.0)`` is ``+0.0`` and the backward ops are selects (an infinite or
 The PReLU weight gradient is deterministic (the same bits at any thread count and
 memory layout).
 
-Modules: ``ReLU``, ``LeakyReLU`` and ``PReLU`` are subclasses of ``torch.nn``'s, with
+Modules: ``ReLU``, ``LeakyReLU``, ``PReLU``, ``ReLU6``, ``Threshold`` and ``RReLU`` are
+subclasses of ``torch.nn``'s, with
 the same constructor arguments, attributes, ``extra_repr`` and ``state_dict`` keys;
 only ``forward`` differs. ``convert(model)`` swaps the ``torch.nn`` ones of a model for
 them. ``DeadUnitTracker(model)`` counts, per unit of every ReLU-family module, the
@@ -56,12 +61,17 @@ from torch import Tensor, nn
 from . import _relukit
 from . import leaky_relu as _leaky_relu
 from . import leaky_relu_backward as _leaky_relu_backward
+from . import threshold as _threshold
+from . import threshold_backward as _threshold_backward
 
 __all__ = [
     "DeadUnitTracker",
     "LeakyReLU",
     "PReLU",
+    "RReLU",
     "ReLU",
+    "ReLU6",
+    "Threshold",
     "convert",
     "leaky_relu",
     "leaky_relu_",
@@ -71,6 +81,13 @@ __all__ = [
     "relu",
     "relu_",
     "relu_backward",
+    "relu6",
+    "relu6_backward",
+    "rrelu",
+    "rrelu_backward",
+    "rrelu_with_seed",
+    "threshold",
+    "threshold_backward",
 ]
 
 _DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
@@ -191,6 +208,68 @@ def prelu_backward(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tens
     return grad_input, grad_weight
 
 
+@torch.library.custom_op("relukit::relu6", mutates_args=())
+def relu6(x: Tensor) -> Tensor:
+    """ReLU6, ``min(max(0, x), 6)``: ``+0`` for ``x <= 0``, NaN stays NaN."""
+    out = torch.empty_like(x)
+    _relukit.relu6(_array(x, "x"), out=_array(out, "out"))
+    return out
+
+
+@torch.library.custom_op("relukit::relu6_backward", mutates_args=())
+def relu6_backward(grad_output: Tensor, x: Tensor) -> Tensor:
+    """``grad_output`` for ``0 < x < 6``, ``+0`` elsewhere (a select), NaN where ``x`` is NaN."""
+    out = torch.empty_like(x)
+    _relukit.relu6_backward(_array(grad_output, "grad_output"), _array(x, "x"), out=_array(out, "out"))
+    return out
+
+
+@torch.library.custom_op("relukit::threshold", mutates_args=())
+def threshold(x: Tensor, threshold: float, value: float) -> Tensor:
+    """PyTorch's ``threshold``: ``x`` where ``x > threshold`` (NaN stays NaN), ``value`` elsewhere."""
+    out = torch.empty_like(x)
+    _threshold(_array(x, "x"), threshold, value, out=_array(out, "out"))
+    return out
+
+
+@torch.library.custom_op("relukit::threshold_backward", mutates_args=())
+def threshold_backward(grad_output: Tensor, x: Tensor, threshold: float) -> Tensor:
+    """``grad_output`` where ``x > threshold``, ``+0`` elsewhere (a select), NaN where ``x`` is NaN."""
+    out = torch.empty_like(x)
+    _threshold_backward(_array(grad_output, "grad_output"), _array(x, "x"), threshold, out=_array(out, "out"))
+    return out
+
+
+@torch.library.custom_op("relukit::rrelu_with_seed", mutates_args=())
+def rrelu_with_seed(x: Tensor, lower: float, upper: float, training: bool, seed: int) -> Tensor:
+    """RReLU with relukit's counter-based slopes: in training, element ``i`` (C order)
+    gets a slope uniform in ``[lower, upper)`` drawn from ``(seed, i)``; in evaluation,
+    ``(lower + upper) / 2``. The backward pass draws the same slopes again from ``seed``,
+    so no noise tensor is stored."""
+    out = torch.empty_like(x)
+    _relukit.rrelu(_array(x, "x"), lower, upper, training, seed if training else None, out=_array(out, "out"))
+    return out
+
+
+@torch.library.custom_op("relukit::rrelu_backward", mutates_args=())
+def rrelu_backward(grad_output: Tensor, x: Tensor, lower: float, upper: float, training: bool, seed: int) -> Tensor:
+    """``grad_output`` where ``x > 0``, ``slope_i * grad_output`` elsewhere, with the
+    forward pass's slopes (the same ``seed``)."""
+    out = torch.empty_like(x)
+    _relukit.rrelu_backward(
+        _array(grad_output, "grad_output"), _array(x, "x"), lower, upper, training, seed if training else None,
+        out=_array(out, "out"),
+    )
+    return out
+
+
+def rrelu(x: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
+    """``torch.nn.functional.rrelu``'s signature: in training the slopes' seed is drawn
+    from torch's default generator (so ``torch.manual_seed`` makes a run repeatable)."""
+    seed = int(torch.randint(0, 2**62, (), dtype=torch.int64)) if training else 0
+    return rrelu_with_seed(x, lower, upper, training, seed)
+
+
 @relu.register_fake
 def _(x: Tensor) -> Tensor:
     return torch.empty_like(x)
@@ -231,6 +310,36 @@ def _(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
     return torch.empty_like(x), torch.empty_like(weight, memory_format=torch.contiguous_format)
 
 
+@relu6.register_fake
+def _(x: Tensor) -> Tensor:
+    return torch.empty_like(x)
+
+
+@relu6_backward.register_fake
+def _(grad_output: Tensor, x: Tensor) -> Tensor:
+    return torch.empty_like(x)
+
+
+@threshold.register_fake
+def _(x: Tensor, threshold: float, value: float) -> Tensor:
+    return torch.empty_like(x)
+
+
+@threshold_backward.register_fake
+def _(grad_output: Tensor, x: Tensor, threshold: float) -> Tensor:
+    return torch.empty_like(x)
+
+
+@rrelu_with_seed.register_fake
+def _(x: Tensor, lower: float, upper: float, training: bool, seed: int) -> Tensor:
+    return torch.empty_like(x)
+
+
+@rrelu_backward.register_fake
+def _(grad_output: Tensor, x: Tensor, lower: float, upper: float, training: bool, seed: int) -> Tensor:
+    return torch.empty_like(x)
+
+
 def _save_inputs(ctx: Any, inputs: tuple, output: Any) -> None:
     ctx.save_for_backward(*(i for i in inputs if isinstance(i, Tensor)))
     ctx.scalars = [i for i in inputs if not isinstance(i, Tensor)]
@@ -255,9 +364,28 @@ def _prelu_grad(ctx: Any, grad: Tensor) -> tuple[Optional[Tensor], Optional[Tens
     )
 
 
+def _relu6_grad(ctx: Any, grad: Tensor) -> Tensor:
+    (x,) = ctx.saved_tensors
+    return relu6_backward(grad, x)
+
+
+def _threshold_grad(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+    (x,) = ctx.saved_tensors
+    return threshold_backward(grad, x, ctx.scalars[0]), None, None
+
+
+def _rrelu_grad(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None, None, None]:
+    (x,) = ctx.saved_tensors
+    lower, upper, training, seed = ctx.scalars
+    return rrelu_backward(grad, x, lower, upper, training, seed), None, None, None, None
+
+
 relu.register_autograd(_relu_grad, setup_context=_save_inputs)
 leaky_relu.register_autograd(_leaky_relu_grad, setup_context=_save_inputs)
 prelu.register_autograd(_prelu_grad, setup_context=_save_inputs)
+relu6.register_autograd(_relu6_grad, setup_context=_save_inputs)
+threshold.register_autograd(_threshold_grad, setup_context=_save_inputs)
+rrelu_with_seed.register_autograd(_rrelu_grad, setup_context=_save_inputs)
 
 
 class _InplaceReLU(torch.autograd.Function):
@@ -344,12 +472,47 @@ class PReLU(nn.PReLU):
         return prelu(input, self.weight)
 
 
-_SWAPS: dict[type, type] = {nn.ReLU: ReLU, nn.LeakyReLU: LeakyReLU, nn.PReLU: PReLU}
+class ReLU6(nn.ReLU6):
+    """``torch.nn.ReLU6`` computed by relukit (``inplace=False``; in place, a copy back:
+    there is no in-place ReLU6 op). Note: ``relu6(-0.0)`` is ``+0.0`` here."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        out = relu6(input)
+        return input.copy_(out) if self.inplace else out
+
+
+class Threshold(nn.Threshold):
+    """``torch.nn.Threshold(threshold, value, inplace=False)`` computed by relukit."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        out = threshold(input, self.threshold, self.value)
+        return input.copy_(out) if self.inplace else out
+
+
+class RReLU(nn.RReLU):
+    """``torch.nn.RReLU(lower=1/8, upper=1/3, inplace=False)`` computed by relukit: in
+    training, the slopes come from relukit's counter-based generator, seeded from torch's
+    default generator at each call; the backward pass draws them again (no noise tensor)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        out = rrelu(input, self.lower, self.upper, self.training)
+        return input.copy_(out) if self.inplace else out
+
+
+_SWAPS: dict[type, type] = {
+    nn.ReLU: ReLU,
+    nn.LeakyReLU: LeakyReLU,
+    nn.PReLU: PReLU,
+    nn.ReLU6: ReLU6,
+    nn.Threshold: Threshold,
+    nn.RReLU: RReLU,
+}
 
 
 def convert(model: nn.Module) -> nn.Module:
-    """Makes every ``torch.nn.ReLU``, ``LeakyReLU`` and ``PReLU`` in ``model`` (the model
-    itself included) relukit's, in place, and returns ``model``.
+    """Makes every ``torch.nn.ReLU``, ``LeakyReLU``, ``PReLU``, ``ReLU6``, ``Threshold``
+    and ``RReLU`` in ``model`` (the model itself included) relukit's, in place, and
+    returns ``model``.
 
     Each module keeps its identity: only its class changes (relukit's are subclasses with
     no state of their own), so parameters (the same PReLU weight object an optimiser

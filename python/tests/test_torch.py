@@ -317,3 +317,54 @@ def test_one_dimensional_inputs_have_one_unit_per_element():
         tracker_input = torch.tensor([-1.0, 2.0, 0.0])
         tracker._layers[0].module(tracker_input)
     assert tracker.report()[0]["units"] == 3 and tracker.report()[0]["inactive"] == 2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_rest_of_the_family_matches_torch(dtype):
+    x = special(dtype)
+    not_negative_zero = ~((x == 0) & torch.signbit(x))
+    assert_same_bits(rt.relu6(x), F.relu6(x), not_negative_zero)  # relu6(-0.0) is +0.0 here
+    for t, v in [(0.0, 0.0), (0.5, -2.0), (-1.0, 3.0)]:
+        assert_same_bits(rt.threshold(x, t, v), F.threshold(x, t, v))
+    assert_same_bits(rt.rrelu(x, 0.1, 0.3, training=False), F.rrelu(x, 0.1, 0.3, training=False))
+    finite = x[torch.isfinite(x)][:3000]
+    go = torch.randn(finite.shape, generator=torch.Generator().manual_seed(9)).to(dtype)
+    for ours, theirs in [(rt.relu6, F.relu6), (lambda a: rt.threshold(a, 0.5, -2.0), lambda a: F.threshold(a, 0.5, -2.0))]:
+        a, b = leaf(finite), leaf(finite)
+        ours(a).backward(go)
+        theirs(b).backward(go)
+        assert torch.equal(bits(a.grad), bits(b.grad))
+
+
+def test_rrelu_training_draws_slopes_from_torchs_generator_and_again_in_backward():
+    x = -torch.rand(10_000, dtype=torch.float64) - 0.5
+    torch.manual_seed(11)
+    a = leaf(x)
+    y = rt.rrelu(a, 0.1, 0.3, training=True)
+    y.backward(torch.ones_like(x))
+    slopes = y.detach() / x
+    assert torch.all((slopes >= 0.1) & (slopes < 0.3)) and slopes.std() > 0.05
+    torch.testing.assert_close(a.grad, slopes, rtol=1e-12, atol=0)  # the same slopes
+    torch.manual_seed(11)
+    assert torch.equal(rt.rrelu(x, 0.1, 0.3, training=True), y.detach())  # repeatable
+    assert not torch.equal(rt.rrelu(x, 0.1, 0.3, training=True), y.detach())  # new noise per call
+    assert torch.autograd.gradcheck(lambda t: rt.rrelu_with_seed(t, 0.1, 0.3, True, 5), (leaf(x[:50]),))
+
+
+def test_relu6_threshold_and_rrelu_modules_match_torch_nn():
+    pairs = [
+        (nn.ReLU6(), rt.ReLU6()),
+        (nn.ReLU6(inplace=True), rt.ReLU6(inplace=True)),
+        (nn.Threshold(0.5, -1.0), rt.Threshold(0.5, -1.0)),
+        (nn.RReLU(0.1, 0.2), rt.RReLU(0.1, 0.2)),
+    ]
+    x = torch.randn(6, 4) * 8
+    for theirs, ours in pairs:
+        assert isinstance(ours, type(theirs)) and repr(ours) == repr(theirs)
+        theirs.eval()
+        ours.eval()
+        assert torch.equal(ours(x.clone()), theirs(x.clone()))
+    model = rt.convert(nn.Sequential(nn.ReLU6(), nn.Threshold(0.1, 0.0), nn.RReLU()))
+    assert [type(m) for m in model] == [rt.ReLU6, rt.Threshold, rt.RReLU]
+    inplace = x.clone()
+    assert rt.ReLU6(inplace=True)(inplace) is inplace and torch.equal(inplace, F.relu6(x))
