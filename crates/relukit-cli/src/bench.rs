@@ -273,6 +273,7 @@ pub fn write(rows: &[Row], dir: &Path) -> Result<(), String> {
                         .map(|r| ((r.bytes as f64).log2(), r.gbps / r.copy_gbps))
                         .collect(),
                     band: Vec::new(),
+                    ends: Vec::new(),
                 })
                 .collect(),
         })

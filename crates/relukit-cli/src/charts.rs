@@ -1,8 +1,13 @@
-//! Charts with plotters, in PNG and SVG, with a font bundled in the binary (no system
+//! Charts with plotters, in SVG and PNG, with a font bundled in the binary (no system
 //! fonts needed): panels of lines with optional bands, histograms and scatter plots.
+//!
+//! Each chart is drawn once, as SVG; the PNG is that SVG rendered by resvg at the
+//! resolution set by [`set_dpi`] (plotters' own bitmap text placed each glyph without its
+//! side bearing: "f( x)", "0. 01").
 
 use std::path::Path;
-use std::sync::Once;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Once, OnceLock};
 
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
@@ -54,8 +59,12 @@ fn tick(value: &f64) -> String {
 pub struct Series {
     pub label: String,
     pub color: RGBColor,
+    /// The line; a point with a NaN `y` breaks it (a jump is drawn as two pieces).
     pub points: Vec<(f64, f64)>,
     pub band: Vec<(f64, f64, f64)>,
+    /// Dots at the ends of pieces: `(x, y, closed)`, a filled dot where the function
+    /// takes the value, an open one where it does not (a derivative's jump at a kink).
+    pub ends: Vec<(f64, f64, bool)>,
 }
 
 /// A panel of a figure.
@@ -83,8 +92,19 @@ pub struct Axes {
 pub enum Ticks {
     /// Numbers (integers without a decimal point).
     Plain,
+    /// Whole numbers only (epochs, depths): no tick between two integers.
+    Integer,
     /// The axis is log2 of a size in bytes: "4 KiB", "1 MiB", ...
     Log2Bytes,
+}
+
+/// A tick of a whole-number axis: blank between integers.
+fn integer_tick(value: &f64) -> String {
+    if value.fract() == 0.0 {
+        tick(value)
+    } else {
+        String::new()
+    }
 }
 
 /// `2^log2` bytes in words.
@@ -129,8 +149,16 @@ fn panel_chart<'a, DB: DrawingBackend>(
         .y_desc(axes.y_label.as_str())
         .label_style((FAMILY, 12))
         .max_light_lines(0)
+        .x_labels(match axes.x_ticks {
+            // As many ticks as integers in a short range, so that none is skipped.
+            Ticks::Integer if axes.x_range.1 - axes.x_range.0 <= 10.0 => {
+                (axes.x_range.1 - axes.x_range.0) as usize + 1
+            }
+            _ => 10,
+        })
         .x_label_formatter(match axes.x_ticks {
             Ticks::Plain => &tick,
+            Ticks::Integer => &integer_tick,
             Ticks::Log2Bytes => &bytes_tick,
         })
         .y_label_formatter(&tick)
@@ -208,16 +236,141 @@ fn shared_legend<DB: DrawingBackend>(
 /// one beside it (the same name, `.svg`).
 macro_rules! png_and_svg {
     ($path:expr, $size:expr, |$root:ident| $body:expr) => {{
-        let svg = $path.with_extension("svg");
+        let mut svg = String::new();
         {
-            let $root = BitMapBackend::new($path, $size).into_drawing_area();
-            $body
-        }?;
-        {
-            let $root = SVGBackend::new(&svg, $size).into_drawing_area();
-            $body
+            let $root = SVGBackend::with_string(&mut svg, $size).into_drawing_area();
+            $body?;
+            // The backend writes the document when the drawing area is dropped, here.
         }
+        write_svg_and_png($path, &svg)
     }};
+}
+
+/// The resolution of PNGs, in dots per inch: charts are laid out in CSS pixels (96 per
+/// inch), so 96 gives one PNG pixel per layout pixel.
+pub const DEFAULT_DPI: u32 = 96;
+
+static DPI: AtomicU32 = AtomicU32::new(DEFAULT_DPI);
+
+/// Sets the resolution of the PNGs written from now on (`--dpi`; SVGs are resolution-free).
+pub fn set_dpi(dpi: u32) {
+    DPI.store(dpi, Ordering::Relaxed);
+}
+
+/// The font database resvg lays text out with: the bundled font, as the generic family.
+fn fonts() -> Arc<resvg::usvg::fontdb::Database> {
+    static FONTS: OnceLock<Arc<resvg::usvg::fontdb::Database>> = OnceLock::new();
+    FONTS
+        .get_or_init(|| {
+            let mut db = resvg::usvg::fontdb::Database::new();
+            db.load_font_data(FONT.to_vec());
+            db.set_sans_serif_family("DejaVu Sans");
+            Arc::new(db)
+        })
+        .clone()
+}
+
+/// Writes `svg` beside `path` (as `.svg`) and its rendering at the current DPI at `path`.
+fn write_svg_and_png(path: &Path, svg: &str) -> Result<(), String> {
+    use resvg::{tiny_skia, usvg};
+    let svg_path = path.with_extension("svg");
+    std::fs::write(&svg_path, svg)
+        .map_err(|e| format!("cannot write {}: {e}", svg_path.display()))?;
+    let options = usvg::Options {
+        fontdb: fonts(),
+        ..usvg::Options::default()
+    };
+    let tree = usvg::Tree::from_str(svg, &options)
+        .map_err(|e| format!("cannot render {}: {e}", svg_path.display()))?;
+    let scale = DPI.load(Ordering::Relaxed) as f32 / DEFAULT_DPI as f32;
+    let size = tree
+        .size()
+        .to_int_size()
+        .scale_by(scale)
+        .ok_or_else(|| format!("{}: a {scale}x rendering is too large", path.display()))?;
+    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height()).ok_or_else(|| {
+        format!(
+            "{}: cannot allocate a {}x{} image",
+            path.display(),
+            size.width(),
+            size.height()
+        )
+    })?;
+    resvg::render(
+        &tree,
+        tiny_skia::Transform::from_scale(scale, scale),
+        &mut pixmap.as_mut(),
+    );
+    pixmap
+        .save_png(path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Draws a figure's title at the top of `root` and returns the area below it. The whole
+/// title is always shown: at `size` pixels if it fits the width, else smaller (down to
+/// 14), else on two lines, broken at the space nearest the middle.
+fn titled<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    size: u32,
+    path: &Path,
+) -> Result<DrawingArea<DB, Shift>, String> {
+    let width = root.dim_in_pixel().0 as i32;
+    let room = width - 24;
+    let fits = |size: u32, text: &str| -> Result<bool, String> {
+        let font = TextStyle::from((FAMILY, size).into_font());
+        let (w, _) = root.estimate_text_size(text, &font).map_err(failed(path))?;
+        Ok(w as i32 <= room)
+    };
+    let mut lines = vec![title.to_string()];
+    let mut chosen = None;
+    for s in (14..=size).rev().step_by(2) {
+        if fits(s, title)? {
+            chosen = Some(s);
+            break;
+        }
+    }
+    let size = match chosen {
+        Some(s) => s,
+        None => {
+            let middle = title.len() / 2;
+            let split = title
+                .match_indices(' ')
+                .map(|(i, _)| i)
+                .min_by_key(|&i| i.abs_diff(middle));
+            if let Some(i) = split {
+                lines = vec![title[..i].to_string(), title[i + 1..].to_string()];
+            }
+            let mut s = 14;
+            while s > 10
+                && !lines
+                    .iter()
+                    .map(|l| fits(s, l))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .iter()
+                    .all(|&f| f)
+            {
+                s -= 1;
+            }
+            s
+        }
+    };
+    let font =
+        TextStyle::from((FAMILY, size).into_font()).pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Top,
+        ));
+    let line_height = size as i32 + 6;
+    for (k, line) in lines.iter().enumerate() {
+        root.draw(&Text::new(
+            line.clone(),
+            (width / 2, 8 + k as i32 * line_height),
+            font.clone(),
+        ))
+        .map_err(failed(path))?;
+    }
+    let used = 8 + lines.len() as i32 * line_height + 4;
+    Ok(root.split_vertically(used).1)
 }
 
 /// A figure of line panels in a `rows x columns` grid, as PNG at `path` and SVG beside it.
@@ -247,7 +400,7 @@ fn draw_lines<DB: DrawingBackend>(
     panels: &[Panel],
 ) -> Result<(), String> {
     root.fill(&WHITE).map_err(failed(path))?;
-    let root = root.titled(title, (FAMILY, 24)).map_err(failed(path))?;
+    let root = titled(root, title, 24, path)?;
     let height = root.dim_in_pixel().1;
     let (root, strip) = root.split_vertically(height.saturating_sub(LEGEND_STRIP));
     if let Some(first) = panels.first() {
@@ -268,12 +421,27 @@ fn draw_lines<DB: DrawingBackend>(
                     )))
                     .map_err(failed(path))?;
             }
-            chart
-                .draw_series(LineSeries::new(
-                    series.points.iter().copied(),
-                    series.color.stroke_width(2),
-                ))
-                .map_err(failed(path))?;
+            for piece in series.points.split(|p| p.1.is_nan()) {
+                chart
+                    .draw_series(LineSeries::new(
+                        piece.iter().copied(),
+                        series.color.stroke_width(2),
+                    ))
+                    .map_err(failed(path))?;
+            }
+            for &(x, y, closed) in &series.ends {
+                let fill = if closed {
+                    series.color.filled()
+                } else {
+                    WHITE.filled()
+                };
+                chart
+                    .draw_series([
+                        Circle::new((x, y), 4, fill),
+                        Circle::new((x, y), 4, series.color.stroke_width(2)),
+                    ])
+                    .map_err(failed(path))?;
+            }
             if series.points.len() <= MARKED_POINTS {
                 // Few measured points (born-dead's depths, bench's sizes): mark each.
                 chart
@@ -325,7 +493,7 @@ fn draw_histograms<DB: DrawingBackend>(
 ) -> Result<(), String> {
     let columns = panels.len().max(1);
     root.fill(&WHITE).map_err(failed(path))?;
-    let root = root.titled(title, (FAMILY, 22)).map_err(failed(path))?;
+    let root = titled(root, title, 22, path)?;
     let width = (range.1 - range.0) / bins as f64;
     for (area, panel) in root.split_evenly((1, columns)).iter().zip(panels) {
         let mut counts = vec![0u32; bins];
@@ -383,7 +551,7 @@ fn draw_scatter<DB: DrawingBackend>(
 ) -> Result<(), String> {
     let columns = panels.len().max(1);
     root.fill(&WHITE).map_err(failed(path))?;
-    let root = root.titled(title, (FAMILY, 22)).map_err(failed(path))?;
+    let root = titled(root, title, 22, path)?;
     let height = root.dim_in_pixel().1;
     let (root, strip) = root.split_vertically(height.saturating_sub(LEGEND_STRIP));
     if let Some(first) = panels.first() {
@@ -407,4 +575,54 @@ fn draw_scatter<DB: DrawingBackend>(
         }
     }
     strip.present().map_err(failed(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs of blank columns between the first and the last inked column of an image.
+    fn inner_gaps(path: &Path) -> Vec<usize> {
+        let image = image::open(path).unwrap().to_luma8();
+        let inked: Vec<bool> = (0..image.width())
+            .map(|x| (0..image.height()).any(|y| image.get_pixel(x, y).0[0] < 160))
+            .collect();
+        let first = inked.iter().position(|&i| i).unwrap();
+        let last = inked.iter().rposition(|&i| i).unwrap();
+        let mut gaps = Vec::new();
+        let mut run = 0;
+        for &i in &inked[first..=last] {
+            if i {
+                if run > 0 {
+                    gaps.push(run);
+                }
+                run = 0;
+            } else {
+                run += 1;
+            }
+        }
+        gaps
+    }
+
+    /// The PNG's text is laid out like the SVG's: glyphs at their advance with their
+    /// side bearings. plotters' bitmap text dropped the bearing and drew "f( x)", "0. 01".
+    #[test]
+    fn png_text_keeps_the_glyphs_spacing() {
+        let dir = std::env::temp_dir().join(format!("relukit-chart-text-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for text in ["f(x)", "(x)"] {
+            let path = dir.join("text.png");
+            let svg = format!(
+                r#"<svg width="200" height="60" xmlns="http://www.w3.org/2000/svg"><rect width="200" height="60" fill="white"/><text x="10" y="40" font-family="sans-serif" font-size="32">{text}</text></svg>"#
+            );
+            write_svg_and_png(&path, &svg).unwrap();
+            let gaps = inner_gaps(&path);
+            // One gap between neighbouring glyphs, of a few pixels at most.
+            assert!(
+                gaps.len() == text.len() - 1 && gaps.iter().all(|&g| g <= 4),
+                "{text}: blank runs {gaps:?}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -11,7 +11,7 @@ use crate::born_dead::{self, Init};
 use crate::mlp::{Activation, OptimizerKind};
 use crate::staging::Staging;
 use crate::study::{Condition, StudyConfig};
-use crate::{bench, data, limits, plot, report, study};
+use crate::{bench, charts, data, limits, plot, report, study};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -120,6 +120,8 @@ struct StudyArgs {
     /// No progress bar or progress lines on stderr (results and errors still print).
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    charts: ChartArgs,
 }
 
 impl Default for StudyArgs {
@@ -158,6 +160,17 @@ struct BornDeadArgs {
     /// No progress bar or progress lines on stderr (results and errors still print).
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    charts: ChartArgs,
+}
+
+/// How charts are written.
+#[derive(Args, Debug, Clone, Copy)]
+struct ChartArgs {
+    /// Resolution of the PNG charts in dots per inch (96: one pixel per layout pixel;
+    /// 300 for print). SVG charts, written beside them, are resolution-free.
+    #[arg(long, default_value_t = charts::DEFAULT_DPI, value_parser = clap::value_parser!(u32).range(24..=1200))]
+    dpi: u32,
 }
 
 #[derive(Args, Debug)]
@@ -169,6 +182,8 @@ struct OutArgs {
     /// report (a report of this command is always replaced whole).
     #[arg(long)]
     force: bool,
+    #[command(flatten)]
+    charts: ChartArgs,
 }
 
 #[derive(Args, Debug)]
@@ -196,6 +211,8 @@ struct BenchArgs {
     /// device-to-device copy, at 2^10, 2^20 and 2^28 elements up to --max-size of f32).
     #[arg(long, value_enum, default_value = "cpu")]
     device: Device,
+    #[command(flatten)]
+    charts: ChartArgs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -328,6 +345,7 @@ fn study(args: StudyArgs) -> Result<(), String> {
         &format!("training {} runs at once", threads.min(runs)),
         study::memory_needed(&config, &split, threads.min(runs)),
     )?;
+    charts::set_dpi(args.charts.dpi);
     let staging = Staging::new(&args.out, "study", args.force)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -400,6 +418,7 @@ fn born_dead(args: BornDeadArgs) -> Result<(), String> {
         &format!("--widths up to {widest}"),
         born_dead::memory_needed(widest, threads),
     )?;
+    charts::set_dpi(args.charts.dpi);
     let staging = Staging::new(&args.out, "born-dead", args.force)?;
     let start = Instant::now();
     let cells = born_dead::estimate(
@@ -424,6 +443,7 @@ fn born_dead(args: BornDeadArgs) -> Result<(), String> {
 }
 
 fn plot(args: OutArgs) -> Result<(), String> {
+    charts::set_dpi(args.charts.dpi);
     let staging = Staging::new(&args.out, "plot", args.force)?;
     let files = plot::plot(staging.path())?;
     let out = staging.target().to_path_buf();
@@ -451,6 +471,7 @@ fn bench(args: BenchArgs) -> Result<(), String> {
         &format!("--max-size {}", args.max_size),
         bench::memory_needed(args.max_size),
     )?;
+    charts::set_dpi(args.charts.dpi);
     let staging = Staging::new(&args.out, "bench", args.force)?;
     if let Some(bytes) = bench::memory_needed(args.max_size).filter(|&b| b > 1 << 30) {
         eprintln!(
@@ -497,6 +518,7 @@ fn bench_cuda(args: &BenchArgs) -> Result<(), String> {
         .map(|log2| 1usize << log2)
         .filter(|&elements| elements * 4 <= args.max_size.max(4096))
         .collect();
+    charts::set_dpi(args.charts.dpi);
     let staging = Staging::new(&args.out, "bench", args.force)?;
     let (gpu, rows) = relukit_cuda::bench::run(0, &sizes).map_err(|e| e.to_string())?;
     let text = format!(

@@ -16,6 +16,15 @@ pub fn plot(dir: &Path) -> Result<Vec<&'static str>, String> {
         Leaky(Option<f64>),
         Relu6,
     }
+    impl Curve {
+        /// Where the derivative jumps.
+        fn kinks(&self) -> &'static [f32] {
+            match self {
+                Curve::Leaky(_) => &[0.0],
+                Curve::Relu6 => &[0.0, 6.0],
+            }
+        }
+    }
     let curves: [(&str, Curve); 6] = [
         ("ReLU", Curve::Leaky(None)),
         ("Leaky ReLU (0.01)", Curve::Leaky(Some(0.01))),
@@ -43,6 +52,7 @@ pub fn plot(dir: &Path) -> Result<Vec<&'static str>, String> {
             color,
             points: points(&y),
             band: Vec::new(),
+            ends: Vec::new(),
         });
         match curve {
             Curve::Leaky(None) => relukit::relu_derivative(&x, &mut y).map_err(error)?,
@@ -51,11 +61,13 @@ pub fn plot(dir: &Path) -> Result<Vec<&'static str>, String> {
             }
             Curve::Relu6 => relukit::relu6_derivative(&x, &mut y).map_err(error)?,
         }
+        let (points, ends) = steps(&x, &y, curve.kinks());
         derivatives.push(Series {
             label: label.into(),
             color,
-            points: points(&y),
+            points,
             band: Vec::new(),
+            ends,
         });
     }
     let panels = [
@@ -64,7 +76,7 @@ pub fn plot(dir: &Path) -> Result<Vec<&'static str>, String> {
             series: functions,
         },
         Panel {
-            title: "f'(x)  (the gradient at 0 is taken as 0, as in PyTorch)".into(),
+            title: "f'(x): filled dots, the value taken at a kink (as in PyTorch)".into(),
             series: derivatives,
         },
     ];
@@ -85,4 +97,54 @@ pub fn plot(dir: &Path) -> Result<Vec<&'static str>, String> {
         &panels,
     )?;
     Ok(vec!["activations.png", "activations.svg"])
+}
+
+/// A dot at the end of a piece: `(x, y, closed)`.
+type End = (f64, f64, bool);
+
+/// A derivative sampled at `x` (which holds each kink exactly) as steps: the line is
+/// broken at each kink (a NaN point), each piece runs to the kink with its one-sided
+/// limit, and the kink gets a filled dot at the value the function takes there and an
+/// open one at the limit it does not take.
+fn steps(x: &[f32], y: &[f32], kinks: &[f32]) -> (Vec<(f64, f64)>, Vec<End>) {
+    let mut points = Vec::with_capacity(x.len() + 3 * kinks.len());
+    let mut ends = Vec::new();
+    for (i, (&a, &b)) in x.iter().zip(y).enumerate() {
+        if !kinks.contains(&a) {
+            points.push((a as f64, b as f64));
+            continue;
+        }
+        let left = if i > 0 { y[i - 1] } else { b };
+        let right = y.get(i + 1).copied().unwrap_or(b);
+        let k = a as f64;
+        points.extend([(k, left as f64), (k, f64::NAN), (k, right as f64)]);
+        for limit in [left, right] {
+            if limit != b {
+                ends.push((k, limit as f64, false));
+            }
+        }
+        ends.push((k, b as f64, true));
+    }
+    (points, ends)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::steps;
+
+    #[test]
+    fn a_jump_is_two_pieces_with_a_filled_and_an_open_end() {
+        let x = [-1.0, 0.0, 1.0];
+        let y = [0.0, 0.0, 1.0]; // ReLU's derivative, 0 at 0
+        let (points, ends) = steps(&x, &y, &[0.0]);
+        let pieces: Vec<_> = points.split(|p| p.1.is_nan()).collect();
+        assert_eq!(
+            pieces,
+            [
+                &[(-1.0, 0.0), (0.0, 0.0)][..],
+                &[(0.0, 1.0), (1.0, 1.0)][..]
+            ]
+        );
+        assert_eq!(ends, [(0.0, 1.0, false), (0.0, 0.0, true)]);
+    }
 }

@@ -278,6 +278,7 @@ fn per_layer_panels(
                         color: PALETTE[layer % PALETTE.len()],
                         points,
                         band: if with_band { band } else { Vec::new() },
+                        ends: Vec::new(),
                     }
                 })
                 .collect();
@@ -322,7 +323,7 @@ fn fraction_chart(
         y_label: label.into(),
         x_range: (0.0, config.epochs as f64),
         y_range: (0.0, 1.05),
-        x_ticks: Ticks::Plain,
+        x_ticks: Ticks::Integer,
         reference: None,
     };
     let grid = (config.conditions.len(), config.activations.len());
@@ -348,6 +349,7 @@ fn accuracy_chart(config: &StudyConfig, results: &[RunResult], path: &Path) -> R
                         color: PALETTE[i % PALETTE.len()],
                         points,
                         band,
+                        ends: Vec::new(),
                     }
                 })
                 .collect(),
@@ -358,7 +360,7 @@ fn accuracy_chart(config: &StudyConfig, results: &[RunResult], path: &Path) -> R
         y_label: "test accuracy".into(),
         x_range: (0.0, config.epochs as f64),
         y_range: (0.0, 1.05),
-        x_ticks: Ticks::Plain,
+        x_ticks: Ticks::Integer,
         reference: None,
     };
     charts::line_figure(
@@ -382,7 +384,7 @@ fn revived_chart(config: &StudyConfig, results: &[RunResult], path: &Path) -> Re
         y_label: "revived units".into(),
         x_range: (0.0, config.epochs as f64),
         y_range: (0.0, top * 1.1),
-        x_ticks: Ticks::Plain,
+        x_ticks: Ticks::Integer,
         reference: None,
     };
     let grid = (config.conditions.len(), config.activations.len());
@@ -424,6 +426,7 @@ fn dead_vs_zero_chart(
                         .filter(|(x, y)| x.is_finite() && y.is_finite())
                         .collect(),
                     band: Vec::new(),
+                    ends: Vec::new(),
                 })
                 .collect(),
         })
@@ -526,6 +529,7 @@ pub fn write_born_dead(
                         band: of_width()
                             .map(|c| (c.depth as f64, c.interval.0, c.interval.1))
                             .collect(),
+                        ends: Vec::new(),
                     }
                 })
                 .collect(),
@@ -537,7 +541,7 @@ pub fn write_born_dead(
         y_label: "P(born dead)".into(),
         x_range: (0.0, max_depth),
         y_range: (0.0, 1.05),
-        x_ticks: Ticks::Plain,
+        x_ticks: Ticks::Integer,
         reference: None,
     };
     charts::line_figure(

@@ -375,6 +375,39 @@ fn born_dead_writes_its_table_chart_and_csv() {
 }
 
 #[test]
+fn dpi_scales_the_pngs_and_is_checked() {
+    let (low, high) = (scratch("plot-96"), scratch("plot-192"));
+    assert_success(&relukit(&["plot", "--out", low.to_str().unwrap()]));
+    assert_success(&relukit(&[
+        "plot",
+        "--out",
+        high.to_str().unwrap(),
+        "--dpi",
+        "192",
+    ]));
+    let (a, b) = (
+        image::open(low.join("activations.png")).unwrap(),
+        image::open(high.join("activations.png")).unwrap(),
+    );
+    assert_eq!((b.width(), b.height()), (2 * a.width(), 2 * a.height()));
+    // The SVG is the same drawing at any DPI.
+    assert_eq!(
+        std::fs::read(low.join("activations.svg")).unwrap(),
+        std::fs::read(high.join("activations.svg")).unwrap()
+    );
+    let out = relukit(&[
+        "plot",
+        "--out",
+        low.to_str().unwrap(),
+        "--force",
+        "--dpi",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--dpi"));
+}
+
+#[test]
 fn plot_writes_png_and_svg() {
     let out = scratch("plot");
     assert_success(&relukit(&["plot", "--out", out.to_str().unwrap()]));
