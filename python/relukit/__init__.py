@@ -156,56 +156,259 @@ def _call(ufunc: np.ufunc, data: tuple, parameters: dict, out: Any) -> Any:
 def leaky_relu(x: Any, negative_slope: Any = 0.01, out: Any = None) -> Any:
     """Leaky ReLU: ``x`` for ``x > 0``, ``negative_slope * x`` otherwise; NaN stays NaN.
 
-    ``negative_slope`` may be an array that broadcasts against ``x``; a slope that is NaN
-    or infinite in the compute type (``1e39`` for float32) raises ValueError. Backed by
-    the ufunc ``leaky_relu_ufunc(x, negative_slope)``.
+    Parameters
+    ----------
+    x : array_like
+        Input of any real dtype (float16/32/64, bfloat16 with ml_dtypes; integers and
+        bools compute in float64). Dask arrays stay lazy, as for any ufunc.
+    negative_slope : float or array_like, default 0.01
+        The slope for ``x <= 0``; an array broadcasts against ``x``.
+    out : ndarray, optional
+        Where to write (``same_kind`` casting); may be ``x`` itself.
+
+    Returns
+    -------
+    ndarray
+        ``x``'s shape and dtype (the ufunc ``leaky_relu_ufunc(x, negative_slope)``).
+
+    Raises
+    ------
+    ValueError
+        A slope that is NaN or infinite in the compute type (``1e39`` for float32).
+    TypeError
+        A non-real slope or input.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.leaky_relu(np.array([-2.0, 0.0, 3.0]), 0.1)
+    array([-0.2,  0. ,  3. ])
     """
     return _call(leaky_relu_ufunc, (x,), {"negative_slope": negative_slope}, out)
 
 
 def leaky_relu_derivative(x: Any, negative_slope: Any = 0.01, out: Any = None) -> Any:
     """The derivative of Leaky ReLU: 1 for ``x > 0``, ``negative_slope`` for ``x <= 0``
-    (the gradient at 0 is the slope, as PyTorch's), NaN stays NaN."""
+    (the gradient at 0 is the slope, as PyTorch's); NaN stays NaN.
+
+    Parameters
+    ----------
+    x : array_like
+    negative_slope : float or array_like, default 0.01
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        A slope that is not finite in the compute type.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.leaky_relu_derivative(np.array([-2.0, 0.0, 3.0]), 0.1)
+    array([0.1, 0.1, 1. ])
+    """
     return _call(leaky_relu_derivative_ufunc, (x,), {"negative_slope": negative_slope}, out)
 
 
 def leaky_relu_backward(grad_output: Any, x: Any, negative_slope: Any = 0.01, out: Any = None) -> Any:
-    """Leaky ReLU backward: ``grad_output`` where ``x > 0``, ``negative_slope * grad_output``
-    where ``x <= 0``, NaN where ``x`` is NaN."""
+    """Leaky ReLU's backward pass: ``grad_output`` where ``x > 0``,
+    ``negative_slope * grad_output`` where ``x <= 0``, NaN where ``x`` is NaN.
+
+    Parameters
+    ----------
+    grad_output, x : array_like
+        Broadcast together.
+    negative_slope : float or array_like, default 0.01
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        A slope that is not finite in the compute type.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.leaky_relu_backward(np.ones(3), np.array([-2.0, 0.0, 3.0]), 0.1)
+    array([0.1, 0.1, 1. ])
+    """
     return _call(leaky_relu_backward_ufunc, (grad_output, x), {"negative_slope": negative_slope}, out)
 
 
 def clipped_relu(x: Any, ceiling: Any = 6.0, out: Any = None) -> Any:
     """Clipped ReLU, ``min(max(0, x), ceiling)``: ``+0`` for ``x <= 0`` (``-0.0`` too),
-    ``ceiling`` for ``x >= ceiling``, NaN stays NaN. ``ceiling`` is converted to the data's
-    type; a NaN or negative ceiling raises ValueError. ``relu6`` is the ufunc for 6."""
+    ``ceiling`` from ``ceiling`` up; NaN stays NaN. ``relu6`` is the ufunc for 6.
+
+    Parameters
+    ----------
+    x : array_like
+    ceiling : float or array_like, default 6.0
+        Converted to the data's type; may be ``inf`` (then it is ReLU).
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        A NaN or negative ceiling.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.clipped_relu(np.array([-1.0, 2.0, 9.0]), 3.0)
+    array([0., 2., 3.])
+    """
     return _call(clipped_relu_ufunc, (x,), {"ceiling": ceiling}, out)
 
 
 def clipped_relu_derivative(x: Any, ceiling: Any = 6.0, out: Any = None) -> Any:
-    """1 for ``0 < x < ceiling``, 0 elsewhere (both kinks included), NaN stays NaN."""
+    """1 for ``0 < x < ceiling``, 0 elsewhere (both kinks included); NaN stays NaN.
+
+    Parameters
+    ----------
+    x : array_like
+    ceiling : float or array_like, default 6.0
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        A NaN or negative ceiling.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.clipped_relu_derivative(np.array([0.0, 2.0, 3.0]), 3.0)
+    array([0., 1., 0.])
+    """
     return _call(clipped_relu_derivative_ufunc, (x,), {"ceiling": ceiling}, out)
 
 
 def clipped_relu_backward(grad_output: Any, x: Any, ceiling: Any = 6.0, out: Any = None) -> Any:
-    """``grad_output`` for ``0 < x < ceiling``, ``+0`` elsewhere (a select), NaN where ``x`` is NaN."""
+    """``grad_output`` for ``0 < x < ceiling``, ``+0`` elsewhere (a select: an infinite or
+    NaN gradient there gives 0); NaN where ``x`` is NaN.
+
+    Parameters
+    ----------
+    grad_output, x : array_like
+    ceiling : float or array_like, default 6.0
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        A NaN or negative ceiling.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.clipped_relu_backward(np.full(3, 5.0), np.array([0.0, 2.0, 3.0]), 3.0)
+    array([0., 5., 0.])
+    """
     return _call(clipped_relu_backward_ufunc, (grad_output, x), {"ceiling": ceiling}, out)
 
 
 def threshold(x: Any, threshold: Any, value: Any, out: Any = None) -> Any:
     """PyTorch's ``threshold``: ``x`` where ``x > threshold`` (NaN stays NaN), ``value``
-    elsewhere; both converted to the data's type, a NaN one raises ValueError."""
+    elsewhere.
+
+    Parameters
+    ----------
+    x : array_like
+    threshold, value : float or array_like
+        Converted to the data's type.
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        A NaN threshold or value.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.threshold(np.array([-1.0, 0.5, 2.0]), 1.0, 20.0)
+    array([20., 20.,  2.])
+    """
     return _call(threshold_ufunc, (x,), {"threshold": threshold, "value": value}, out)
 
 
 def threshold_derivative(x: Any, threshold: Any, out: Any = None) -> Any:
-    """1 where ``x > threshold``, 0 elsewhere, NaN stays NaN."""
+    """1 where ``x > threshold``, 0 elsewhere; NaN stays NaN.
+
+    Parameters
+    ----------
+    x : array_like
+    threshold : float or array_like
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        A NaN threshold.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.threshold_derivative(np.array([-1.0, 0.5, 2.0]), 1.0)
+    array([0., 0., 1.])
+    """
     return _call(threshold_derivative_ufunc, (x,), {"threshold": threshold}, out)
 
 
 def threshold_backward(grad_output: Any, x: Any, threshold: Any, out: Any = None) -> Any:
     """PyTorch's ``threshold_backward``: ``grad_output`` where ``x > threshold``, ``+0``
-    elsewhere (a select), NaN where ``x`` is NaN."""
+    elsewhere (a select); NaN where ``x`` is NaN.
+
+    Parameters
+    ----------
+    grad_output, x : array_like
+    threshold : float or array_like
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        A NaN threshold.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.threshold_backward(np.full(3, 4.0), np.array([-1.0, 0.5, 2.0]), 1.0)
+    array([0., 0., 4.])
+    """
     return _call(threshold_backward_ufunc, (grad_output, x), {"threshold": threshold}, out)
 
 
@@ -253,6 +456,29 @@ def prelu(x: Any, weight: Any, axis: Any = None, out: Any = None) -> Any:
 def prelu_backward(grad_output: Any, x: Any, weight: Any, axis: Any = None, out: Any = None) -> Any:
     """PReLU's backward pass: ``(grad_input, grad_weight)``.
 
+    Parameters
+    ----------
+    grad_output : array_like
+        The gradient of the loss with respect to ``prelu(x, weight)``; ``x``'s shape.
+    x, weight, axis
+        As in ``prelu``.
+    out : tuple of two ndarrays, optional
+        ``(grad_input, grad_weight)``, written in place (``same_kind`` casting).
+
+    Returns
+    -------
+    grad_input : ndarray
+        ``x``'s shape, dtype and memory order.
+    grad_weight : ndarray
+        ``weight``'s shape, ``x``'s dtype.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As ``prelu``; also a ``grad_output`` of another shape.
+
+    Notes
+    -----
     ``grad_input`` is ``grad_output`` where ``x > 0`` and ``weight[c] * grad_output``
     elsewhere (NaN where ``x`` is NaN); ``grad_weight`` has ``weight``'s shape and holds,
     per channel, the sum of ``grad_output * x`` where ``x <= 0``, reduced in a fixed
@@ -261,6 +487,8 @@ def prelu_backward(grad_output: Any, x: Any, weight: Any, axis: Any = None, out:
     ``relukit.torch``; for dask arrays both results are lazy, ``grad_weight`` a tree
     reduction of per-block partial sums (each rounded to the dtype, summed in float64).
 
+    Examples
+    --------
     >>> import numpy as np, relukit
     >>> relukit.prelu_backward(np.ones(3), np.array([-2.0, 1.0, -1.0]), 0.5)
     (array([0.5, 1. , 0.5]), array(-3.))
@@ -278,6 +506,23 @@ def prelu_derivative(x: Any, weight: Any, axis: Any = None) -> Any:
     """PReLU's derivative with respect to ``x``: 1 where ``x > 0``, ``weight[c]`` where
     ``x <= 0``, NaN where ``x`` is NaN; channels as in ``prelu``; dask arrays stay lazy.
 
+    Parameters
+    ----------
+    x, weight, axis
+        As in ``prelu``.
+
+    Returns
+    -------
+    ndarray, tensor or dask array
+        ``x``'s shape and dtype.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As ``prelu``.
+
+    Examples
+    --------
     >>> import numpy as np, relukit
     >>> relukit.prelu_derivative(np.array([-2.0, 0.0, 3.0]), 0.25)
     array([0.25, 0.25, 1.  ])
@@ -297,10 +542,30 @@ def relu_observed(x: Any, monitor: DeadUnitMonitor, axis: Any = None, out: Any =
     one pass over the data. Units are along ``axis``: default 1 (``[batch, units]`` and
     NCHW, the same rule as PReLU's channels), the only axis of a 1-D input.
 
+    Parameters
+    ----------
+    x : array_like, torch.Tensor or dask array
+        Pre-activations.
+    monitor : DeadUnitMonitor
+        Of as many units as ``x`` has along ``axis``; its counts grow.
+    axis : int, optional
+    out : ndarray, optional
+
+    Returns
+    -------
+    ``relu(x)``, of ``x``'s type.
+
+    Raises
+    ------
+    ValueError
+        A monitor of another number of units.
+
     A dask array is observed now (computed block by block, merged into ``monitor``) and
     its ReLU returned lazily, so it is computed a second time when you compute the
     result; a CPU tensor is read in place and a tensor returned.
 
+    Examples
+    --------
     >>> import numpy as np, relukit
     >>> m = relukit.DeadUnitMonitor(2)
     >>> relukit.relu_observed(np.array([[-1.0, 2.0], [-3.0, 0.5]]), m)

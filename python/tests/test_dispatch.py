@@ -97,7 +97,7 @@ def test_torch_tensors_come_back_as_tensors():
         relukit.prelu(x, w, out=np.empty((4, 3, 5), np.float32))
 
 
-@pytest.mark.parametrize("module", ["relukit", "relukit._dispatch"])
+@pytest.mark.parametrize("module", ["relukit", "relukit._relukit", "relukit._dispatch"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0

@@ -18,7 +18,25 @@ mod ufunc;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-/// Threads for large calls (the default: one per core); between 1 and 8 per core.
+/// Sets the threads large calls run on (the default: one per core).
+///
+/// Parameters
+/// ----------
+/// threads : int
+///     Between 1 and 8 per core.
+///
+/// Raises
+/// ------
+/// TypeError, ValueError
+///     A non-integer or out-of-range count.
+///
+/// Examples
+/// --------
+/// >>> import relukit
+/// >>> before = relukit.get_num_threads()
+/// >>> relukit.set_num_threads(1); relukit.get_num_threads()
+/// 1
+/// >>> relukit.set_num_threads(before)
 #[pyfunction]
 fn set_num_threads(threads: &Bound<'_, PyAny>) -> PyResult<()> {
     let requested: i128 = threads
@@ -38,12 +56,25 @@ fn set_num_threads(threads: &Bound<'_, PyAny>) -> PyResult<()> {
 }
 
 /// The number of threads large calls run on.
+///
+/// Examples
+/// --------
+/// >>> import relukit
+/// >>> relukit.get_num_threads() >= 1
+/// True
 #[pyfunction]
 fn get_num_threads() -> usize {
     pool::num_threads()
 }
 
-/// The instruction set the kernels use (`avx512`, `avx2` or `scalar`).
+/// The instruction set the kernels use (`avx512`, `avx2` or `scalar`), chosen once per
+/// process from the CPU (`RELUKIT_ISA` can lower it).
+///
+/// Examples
+/// --------
+/// >>> import relukit
+/// >>> relukit.active_isa() in ("avx512", "avx2", "scalar")
+/// True
 #[pyfunction]
 fn active_isa() -> &'static str {
     relukit::active_isa().name()

@@ -28,8 +28,27 @@ fn unit_axis(function: &str, axis: Option<&Bound<'_, PyAny>>, ndim: usize) -> Py
 /// Dead is not sparse: `batch_zero_fraction` is the share of zero ReLU outputs in the
 /// last batch (sparsity), `inactive_units` the units that never fired over the window
 /// (call `reset()` at each epoch). Under ReLU those are dead (`dead_units`, the same
-/// set); under Leaky ReLU or PReLU an inactive unit still passes `slope * gradient`. NaN pre-activations count as not active. Monitors copy
-/// (`copy.copy` is independent), pickle (fill them in worker processes) and `merge`.
+/// set); under Leaky ReLU or PReLU an inactive unit still passes `slope * gradient`.
+/// NaN pre-activations count as not active. Monitors copy (`copy.copy` is
+/// independent), pickle (fill them in worker processes) and `merge`.
+///
+/// Parameters
+/// ----------
+/// units : int
+///     The number of units (at least 1).
+///
+/// Raises
+/// ------
+/// TypeError, ValueError
+///     A non-integer or non-positive `units`.
+///
+/// Examples
+/// --------
+/// >>> import numpy as np, relukit
+/// >>> monitor = relukit.DeadUnitMonitor(3)
+/// >>> monitor.observe(np.array([[1.0, -1.0, 0.0], [2.0, -3.0, 0.5]]))
+/// >>> monitor.inactive_units, monitor.samples
+/// ([1], 2)
 #[pyclass(module = "relukit", name = "DeadUnitMonitor", eq)]
 #[derive(Clone, PartialEq)]
 pub struct Monitor {

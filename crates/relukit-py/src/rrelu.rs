@@ -37,9 +37,41 @@ fn mode(function: &str, training: bool, seed: Option<&Bound<'_, PyAny>>) -> PyRe
     }
 }
 
-/// RReLU (Xu et al. 2015, PyTorch's `rrelu`, with its default range [1/8, 1/3)): in training, element `i` (in C order) is
-/// `x` for `x > 0` and `slope_i * x` otherwise, `slope_i` uniform in `[lower, upper)`
-/// drawn from `(seed, i)`; in evaluation, the fixed slope `(lower + upper) / 2`.
+/// RReLU (Xu et al. 2015; PyTorch's `rrelu`, with its default range [1/8, 1/3)).
+///
+/// In training, element `i` (in C order) is `x` for `x > 0` and `slope_i * x` otherwise,
+/// `slope_i` uniform in `[lower, upper)` drawn from `(seed, i)` by a counter-based
+/// generator (the backward pass draws it again: no noise array is kept); in evaluation,
+/// the fixed slope `(lower + upper) / 2`. NaN stays NaN.
+///
+/// Parameters
+/// ----------
+/// x : array_like
+/// lower, upper : float
+///     The slopes' range; `lower <= upper`, both finite in the compute type.
+/// training : bool, default True
+/// seed : int, optional
+///     Required in training (0 to 2**64 - 1); pass the same to `rrelu_backward`.
+/// out : ndarray, optional
+///
+/// Returns
+/// -------
+/// ndarray
+///     `x`'s shape, dtype and memory order.
+///
+/// Raises
+/// ------
+/// ValueError
+///     Training without a seed, a bad range.
+///
+/// Examples
+/// --------
+/// >>> import numpy as np, relukit
+/// >>> relukit.rrelu(np.array([-4.0, 2.0]), 0.25, 0.75, training=False)
+/// array([-2.,  2.])
+/// >>> y = relukit.rrelu(np.array([-4.0, 2.0]), seed=7)
+/// >>> bool(-4 / 3 < y[0] <= -0.5)
+/// True
 #[pyfunction]
 #[pyo3(signature = (x, lower=0.125, upper=0.3333333333333333, training=true, seed=None, out=None))]
 pub fn rrelu<'py>(
@@ -64,6 +96,27 @@ pub fn rrelu<'py>(
 
 /// The derivative of RReLU: `1` where `x > 0`, the element's slope where `x <= 0`, NaN
 /// where `x` is NaN (the same mode and seed as the forward call).
+///
+/// Parameters
+/// ----------
+/// x : array_like
+/// lower, upper, training, seed
+///     As in `rrelu`.
+///
+/// Returns
+/// -------
+/// ndarray
+///
+/// Raises
+/// ------
+/// ValueError
+///     As `rrelu`.
+///
+/// Examples
+/// --------
+/// >>> import numpy as np, relukit
+/// >>> relukit.rrelu_derivative(np.array([-4.0, 2.0]), 0.25, 0.75, training=False)
+/// array([0.5, 1. ])
 #[pyfunction]
 #[pyo3(signature = (x, lower=0.125, upper=0.3333333333333333, training=true, seed=None))]
 pub fn rrelu_derivative<'py>(
@@ -119,6 +172,31 @@ fn forward_typed<T: Float + numpy::Element>(
 
 /// RReLU backward: `grad_output` where `x > 0`, the element's slope (drawn again from
 /// the seed) times `grad_output` where `x <= 0`, NaN where `x` is NaN.
+///
+/// Parameters
+/// ----------
+/// grad_output, x : array_like
+///     Of the same shape.
+/// lower, upper, training, seed
+///     As in the forward call.
+/// out : ndarray, optional
+///
+/// Returns
+/// -------
+/// ndarray
+///
+/// Raises
+/// ------
+/// ValueError
+///     As `rrelu`, or shapes that differ.
+///
+/// Examples
+/// --------
+/// >>> import numpy as np, relukit
+/// >>> x = np.array([-4.0, 2.0])
+/// >>> g = relukit.rrelu_backward(np.ones(2), x, seed=3)
+/// >>> bool(g[0] * x[0] == relukit.rrelu(x, seed=3)[0])
+/// True
 #[pyfunction]
 #[pyo3(signature = (grad_output, x, lower=0.125, upper=0.3333333333333333, training=true, seed=None, out=None))]
 #[allow(clippy::too_many_arguments)]
