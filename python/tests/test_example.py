@@ -1,5 +1,6 @@
-"""python/examples/dying_relu_torch.py as a user runs it: under a minute, and its final
-table shows the story (ReLU collapses at the high learning rate, PReLU does not)."""
+"""python/examples/dying_relu_torch.py as a user runs it: its final table shows the story
+(ReLU collapses at the high learning rate, PReLU does not). Its time is measured, not
+asserted (speed lives in benchmarks): 10-20 s on 2 cores, see the README."""
 
 import os
 import pathlib
@@ -15,14 +16,14 @@ if not os.environ.get("RELUKIT_REQUIRE_OPTIONAL"):
 EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "dying_relu_torch.py"
 
 
-def test_the_torch_example_tells_the_story_in_under_a_minute(tmp_path):
+def test_the_torch_example_tells_the_story(tmp_path):
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, str(EXAMPLE), "--csv", str(tmp_path / "t.csv")], capture_output=True, text=True, timeout=300
     )
     elapsed = time.perf_counter() - started
     assert result.returncode == 0, result.stderr
-    assert elapsed < 60, f"the example took {elapsed:.1f} s"
+    print(f"the example took {elapsed:.1f} s")
     final = result.stdout.split("After 30 epochs")[1].splitlines()
     rows = {}
     for line in final:
