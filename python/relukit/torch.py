@@ -117,6 +117,24 @@ def _array(tensor: Tensor, name: str) -> np.ndarray:
     return tensor.numpy()
 
 
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64, torch.float16: np.float16, torch.bfloat16: np.int16}
+_LARGE = 1 << 18  # elements from which NumPy's allocation pays (it asks for huge pages from 4 MiB)
+
+
+def _empty_like(x: Tensor) -> Tensor:
+    """``torch.empty_like(x)``: the same shape, dtype and strides (x's memory format when
+    dense, else contiguous). Large outputs are allocated by NumPy, which advises the
+    kernel to back them with huge pages: the first write into fresh memory, a page
+    fault per 4 KiB page otherwise, then costs less than the kernel itself."""
+    if x.numel() < _LARGE or x.device.type != "cpu" or x.dtype not in _NUMPY_DTYPES:
+        return torch.empty_like(x)
+    strides = torch.empty_like(x, device="meta").stride()
+    storage = torch.from_numpy(np.empty(x.numel(), dtype=_NUMPY_DTYPES[x.dtype]))
+    if x.dtype == torch.bfloat16:
+        storage = storage.view(torch.bfloat16)
+    return storage.as_strided(x.shape, strides)
+
+
 def _channel_axis(x: Tensor) -> Optional[int]:
     """PyTorch's PReLU channel axis: 1, or none (one channel) below 2 dimensions."""
     return 1 if x.dim() >= 2 else None
@@ -137,7 +155,7 @@ def _check_weight(x: Tensor, weight: Tensor) -> None:
 @torch.library.custom_op("relukit::relu", mutates_args=())
 def relu(x: Tensor) -> Tensor:
     """ReLU, ``max(0, x)``: ``x`` for ``x > 0``, ``+0`` otherwise; NaN stays NaN."""
-    out = torch.empty_like(x)
+    out = _empty_like(x)
     _relukit.relu(_array(x, "x"), out=_array(out, "out"))
     return out
 
@@ -145,7 +163,7 @@ def relu(x: Tensor) -> Tensor:
 @torch.library.custom_op("relukit::relu_backward", mutates_args=())
 def relu_backward(grad_output: Tensor, x: Tensor) -> Tensor:
     """``grad_output`` where ``x > 0``, ``+0`` where ``x <= 0``, NaN where ``x`` is NaN."""
-    out = torch.empty_like(x)
+    out = _empty_like(x)
     _relukit.relu_backward(_array(grad_output, "grad_output"), _array(x, "x"), out=_array(out, "out"))
     return out
 
@@ -159,7 +177,7 @@ def _relu_(x: Tensor) -> None:
 @torch.library.custom_op("relukit::leaky_relu", mutates_args=())
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """Leaky ReLU: ``x`` for ``x > 0``, ``negative_slope * x`` otherwise; NaN stays NaN."""
-    out = torch.empty_like(x)
+    out = _empty_like(x)
     with np.errstate(over="ignore"):  # slope * x may overflow to inf, silently as in PyTorch
         _leaky_relu(_array(x, "x"), negative_slope, out=_array(out, "out"))
     return out
@@ -168,7 +186,7 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
 @torch.library.custom_op("relukit::leaky_relu_backward", mutates_args=())
 def leaky_relu_backward(grad_output: Tensor, x: Tensor, negative_slope: float) -> Tensor:
     """``grad_output`` where ``x > 0``, ``negative_slope * grad_output`` where ``x <= 0``."""
-    out = torch.empty_like(x)
+    out = _empty_like(x)
     with np.errstate(over="ignore"):
         _leaky_relu_backward(_array(grad_output, "grad_output"), _array(x, "x"), negative_slope, out=_array(out, "out"))
     return out
@@ -185,7 +203,7 @@ def _leaky_relu_(x: Tensor, negative_slope: float) -> None:
 def prelu(x: Tensor, weight: Tensor) -> Tensor:
     """PReLU: ``x`` for ``x > 0``, ``weight[c] * x`` otherwise, ``c`` the index on axis 1."""
     _check_weight(x, weight)
-    out = torch.empty_like(x)
+    out = _empty_like(x)
     _relukit.prelu(_array(x, "x"), _array(weight, "weight"), axis=_channel_axis(x), out=_array(out, "out"))
     return out
 
@@ -196,7 +214,7 @@ def prelu_backward(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tens
     ``weight[c] * grad_output`` elsewhere; ``grad_weight[c]`` sums ``grad_output * x``
     where ``x <= 0`` over channel ``c``, in a fixed order (deterministic)."""
     _check_weight(x, weight)
-    grad_input = torch.empty_like(x)
+    grad_input = _empty_like(x)
     grad_weight = torch.empty_like(weight, memory_format=torch.contiguous_format)
     _relukit.prelu_backward(
         _array(grad_output, "grad_output"),
@@ -211,7 +229,7 @@ def prelu_backward(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tens
 @torch.library.custom_op("relukit::relu6", mutates_args=())
 def relu6(x: Tensor) -> Tensor:
     """ReLU6, ``min(max(0, x), 6)``: ``+0`` for ``x <= 0``, NaN stays NaN."""
-    out = torch.empty_like(x)
+    out = _empty_like(x)
     _relukit.relu6(_array(x, "x"), out=_array(out, "out"))
     return out
 
@@ -219,7 +237,7 @@ def relu6(x: Tensor) -> Tensor:
 @torch.library.custom_op("relukit::relu6_backward", mutates_args=())
 def relu6_backward(grad_output: Tensor, x: Tensor) -> Tensor:
     """``grad_output`` for ``0 < x < 6``, ``+0`` elsewhere (a select), NaN where ``x`` is NaN."""
-    out = torch.empty_like(x)
+    out = _empty_like(x)
     _relukit.relu6_backward(_array(grad_output, "grad_output"), _array(x, "x"), out=_array(out, "out"))
     return out
 
@@ -227,7 +245,7 @@ def relu6_backward(grad_output: Tensor, x: Tensor) -> Tensor:
 @torch.library.custom_op("relukit::threshold", mutates_args=())
 def threshold(x: Tensor, threshold: float, value: float) -> Tensor:
     """PyTorch's ``threshold``: ``x`` where ``x > threshold`` (NaN stays NaN), ``value`` elsewhere."""
-    out = torch.empty_like(x)
+    out = _empty_like(x)
     _threshold(_array(x, "x"), threshold, value, out=_array(out, "out"))
     return out
 
@@ -235,7 +253,7 @@ def threshold(x: Tensor, threshold: float, value: float) -> Tensor:
 @torch.library.custom_op("relukit::threshold_backward", mutates_args=())
 def threshold_backward(grad_output: Tensor, x: Tensor, threshold: float) -> Tensor:
     """``grad_output`` where ``x > threshold``, ``+0`` elsewhere (a select), NaN where ``x`` is NaN."""
-    out = torch.empty_like(x)
+    out = _empty_like(x)
     _threshold_backward(_array(grad_output, "grad_output"), _array(x, "x"), threshold, out=_array(out, "out"))
     return out
 
@@ -246,7 +264,7 @@ def rrelu_with_seed(x: Tensor, lower: float, upper: float, training: bool, seed:
     gets a slope uniform in ``[lower, upper)`` drawn from ``(seed, i)``; in evaluation,
     ``(lower + upper) / 2``. The backward pass draws the same slopes again from ``seed``,
     so no noise tensor is stored."""
-    out = torch.empty_like(x)
+    out = _empty_like(x)
     _relukit.rrelu(_array(x, "x"), lower, upper, training, seed if training else None, out=_array(out, "out"))
     return out
 
@@ -255,7 +273,7 @@ def rrelu_with_seed(x: Tensor, lower: float, upper: float, training: bool, seed:
 def rrelu_backward(grad_output: Tensor, x: Tensor, lower: float, upper: float, training: bool, seed: int) -> Tensor:
     """``grad_output`` where ``x > 0``, ``slope_i * grad_output`` elsewhere, with the
     forward pass's slopes (the same ``seed``)."""
-    out = torch.empty_like(x)
+    out = _empty_like(x)
     _relukit.rrelu_backward(
         _array(grad_output, "grad_output"), _array(x, "x"), lower, upper, training, seed if training else None,
         out=_array(out, "out"),

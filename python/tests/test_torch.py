@@ -110,8 +110,17 @@ def test_gradcheck_in_float64():
     assert torch.autograd.gradcheck(rt.prelu, (x[0, 0], w[:1]))
 
 
-def test_opcheck_accepts_every_op():
-    x = torch.randn(3, 4, 5)
+@pytest.mark.parametrize(
+    "x",
+    [
+        torch.randn(3, 4, 5),
+        # Large: outputs allocated through NumPy; their strides must be torch.empty_like's.
+        torch.randn(16, 4, 64, 80).to(memory_format=torch.channels_last),
+        torch.randn(16, 8, 64, 80)[:, ::2],
+    ],
+    ids=["small", "large-channels-last", "large-strided"],
+)
+def test_opcheck_accepts_every_op(x):
     w = torch.rand(4)
     for op, args in [
         (torch.ops.relukit.relu.default, (x,)),
