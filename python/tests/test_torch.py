@@ -115,8 +115,8 @@ def test_gradcheck_in_float64():
     [
         torch.randn(3, 4, 5),
         # Large: outputs allocated through NumPy; their strides must be torch.empty_like's.
-        torch.randn(16, 4, 64, 80).to(memory_format=torch.channels_last),
-        torch.randn(16, 8, 64, 80)[:, ::2],
+        torch.randn(64, 4, 128, 160).to(memory_format=torch.channels_last),
+        torch.randn(64, 8, 128, 160)[:, ::2],
     ],
     ids=["small", "large-channels-last", "large-strided"],
 )
