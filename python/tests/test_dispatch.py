@@ -109,3 +109,28 @@ def test_relukit_torch_docstring_examples_run():
 
     result = doctest.testmod(relukit.torch, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted >= 5
+
+
+def test_the_package_works_without_its_optional_dependencies():
+    """torch, ml_dtypes and dask blocked: relukit imports and computes, relukit.torch
+    says what it needs, bfloat16 is simply not there."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "for name in ('torch', 'ml_dtypes', 'dask'):\n"
+        "    sys.modules[name] = None\n"
+        "import numpy as np, relukit\n"
+        "assert relukit.prelu(np.array([-2.0, 1.0]), 0.5).tolist() == [-1.0, 1.0]\n"
+        "assert relukit.relu(np.array([-1.0, 3.0])).tolist() == [0.0, 3.0]\n"
+        "try:\n"
+        "    import relukit.torch\n"
+        "except ImportError as e:\n"
+        "    assert 'PyTorch' in str(e), e\n"
+        "else:\n"
+        "    raise AssertionError('relukit.torch imported without torch')\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
