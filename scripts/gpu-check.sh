@@ -9,7 +9,10 @@
 #   2. compute-sanitizer memcheck and racecheck on the GPU tests (RELUKIT_GPU_QUICK=1:
 #      fewer lengths, every kernel);
 #   3. `relukit bench --device cuda` and PyTorch's side (scripts/gpu_bench_torch.py);
-#   4. the CPU table on that machine's cores (`relukit bench --threads <all>`).
+#   4. the CPU table on that machine's cores (`relukit bench --threads <all>`);
+#   5. the Python package on CUDA tensors (python/tests/test_cuda.py and test_torch.py):
+#      the wheel built here, with pytest and ml_dtypes wheels fetched here (the GPU
+#      machine reaches no registry), installed there beside its PyTorch.
 # NVRTC: RELUKIT_NVRTC_DIR if set, else the nvidia-cuda-nvrtc beside PyTorch, else the CUDA
 # toolkit's.
 set -uo pipefail
@@ -30,7 +33,15 @@ for line in sys.stdin:
         name = m["target"]["name"] if m["target"]["kind"] == ["test"] else "unit"
         shutil.copy(m["executable"], sys.argv[1] + "/test-" + name)
 ' "$bin"
-    ls -la "$bin"
+    maturin=${MATURIN:-$(command -v maturin || echo target/test-venv/bin/maturin)}
+    "$maturin" build --release --quiet --out "$bin/wheels"
+    # pytest (pure Python) and ml_dtypes for the Python versions the GPU machine may have.
+    python3 -m pip download --quiet --dest "$bin/wheels" pytest
+    for v in 3.10 3.11 3.12 3.13; do
+        python3 -m pip download --quiet --dest "$bin/wheels" --only-binary=:all: --no-deps \
+            --python-version "$v" ml_dtypes || true
+    done
+    ls -la "$bin" "$bin/wheels"
     exit 0
 fi
 
@@ -83,5 +94,10 @@ step "CPU bench on all cores" timeout 60 "$bin/relukit" bench --threads "$(nproc
     --seconds 0.03 --out "$out/bench-cpu"
 cp "$out/bench-cpu/bench.csv" "$out/cpu-bench.csv" 2>/dev/null
 rm -rf "$out/bench-cuda" "$out/bench-cpu"
+venv=$(mktemp -d)/venv
+python3 -m venv --system-site-packages "$venv" >>"$log" 2>&1 &&
+    "$venv/bin/python" -m pip install --quiet --no-index --find-links "$bin/wheels" relukit pytest ml_dtypes >>"$log" 2>&1
+step "Python: relukit.torch on CUDA tensors" timeout 150 env RELUKIT_REQUIRE_OPTIONAL=1 \
+    "$venv/bin/python" -m pytest -q -p no:cacheprovider python/tests/test_cuda.py python/tests/test_torch.py
 cat "$out"/*.md
 exit $status

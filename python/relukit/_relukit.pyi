@@ -34,6 +34,7 @@ __all__ = [
     "_check_parameters",
     "_register_bfloat16",
     "_main",
+    "_cuda",
 ]
 
 relu: np.ufunc
@@ -118,3 +119,14 @@ class DeadUnitMonitor:
     def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
     def __eq__(self, value: object, /) -> bool: ...
 def _main(args: list[str]) -> int: ...
+def _cuda(
+    operation: str,
+    dtype_name: str,
+    device: int,
+    pointers: list[int],
+    len: int,
+    stream: int,
+    negative_slope: float = 0.0,
+    layout: Optional[tuple[int, int, int]] = None,
+    weight_len: int = 0,
+) -> None: ...

@@ -18,8 +18,11 @@ they run in eager mode, under ``torch.compile(fullgraph=True)`` and with autogra
 CPU tensors of float32, float64, float16 and bfloat16 run relukit's kernels on the
 tensor's own memory, whatever its strides (a non-contiguous or channels_last tensor is
 read in place, never copied first); results keep the input's memory format. bfloat16
-goes through ``ml_dtypes`` (a dependency of ``relukit[torch]``). Tensors on other
-devices raise ``NotImplementedError`` naming the device.
+goes through ``ml_dtypes`` (a dependency of ``relukit[torch]``). CUDA tensors run
+relu, leaky_relu and prelu (forward and backward) on relukit-cuda's kernels, on the
+caller's current stream, with the same bits as on the CPU (outputs allocated by
+PyTorch; NVRTC from ``RELUKIT_NVRTC_DIR`` or PyTorch's CUDA wheels). Other operations
+on CUDA, and other devices, raise ``NotImplementedError`` naming the device.
 
 PReLU follows PyTorch's channel convention: the channels are axis 1, an input of fewer
 than 2 dimensions has one channel, and ``weight`` has one element or one per channel.
@@ -45,6 +48,7 @@ tensor([0., 0., 2.])
 from __future__ import annotations
 
 import csv
+import importlib
 import importlib.util
 import io
 from contextlib import contextmanager
@@ -97,8 +101,8 @@ def _array(tensor: Tensor, name: str) -> np.ndarray:
     """A NumPy view of a CPU tensor's memory (same strides, no copy)."""
     if tensor.device.type != "cpu":
         raise NotImplementedError(
-            f"relukit.torch: `{name}` is on device {tensor.device}; relukit's kernels run on CPU "
-            "tensors here (the relukit CUDA backend is not reachable from Python yet): use "
+            f"relukit.torch: `{name}` is on device {tensor.device}; relukit runs on CPU tensors and, "
+            "for relu, leaky_relu and prelu (forward and backward), on CUDA tensors: use "
             "torch.nn.functional on that device, or move the tensor with .cpu()"
         )
     if tensor.dtype not in _DTYPES:
@@ -143,6 +147,107 @@ def _channel_axis(x: Tensor) -> Optional[int]:
     return 1 if x.dim() >= 2 else None
 
 
+# ---- CUDA tensors: relukit-cuda's kernels on the caller's current stream ----
+
+
+def _on_cuda(name: str, *tensors: Tensor) -> bool:
+    """Whether the operation's tensors are CUDA tensors (all on one device); other
+    devices than CPU and CUDA raise NotImplementedError naming the device."""
+    devices = {t.device for t in tensors}
+    if len(devices) > 1:
+        raise ValueError(f"relukit.torch.{name}: tensors on different devices: {sorted(map(str, devices))}")
+    device = tensors[0].device
+    if device.type == "cuda":
+        for t in tensors:
+            if t.dtype not in _DTYPES:
+                raise TypeError(f"relukit.torch.{name}: dtype {t.dtype}, not one of float32, float64, float16, bfloat16")
+        return True
+    if device.type != "cpu":
+        _array(tensors[0], "x")  # raises NotImplementedError naming the device
+    return False
+
+
+def _dense(t: Tensor) -> bool:
+    """Whether `t`'s elements fill its memory exactly (any order of the axes)."""
+    expected = 1
+    for size, stride in sorted(zip(t.shape, t.stride()), key=lambda p: p[1]):
+        if size != 1 and stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+_NVRTC_SET = False
+
+
+def _find_nvrtc() -> None:
+    """Points relukit-cuda at the NVRTC PyTorch's CUDA wheels ship (nvidia/*/lib), unless
+    RELUKIT_NVRTC_DIR is set: the driver-side compiler relukit's kernels need."""
+    global _NVRTC_SET
+    if _NVRTC_SET:
+        return
+    _NVRTC_SET = True
+    import os
+
+    if os.environ.get("RELUKIT_NVRTC_DIR"):
+        return
+    import glob
+
+    try:
+        nvidia = importlib.import_module("nvidia")
+    except ImportError:
+        return  # the dynamic loader's search path, then a clear error from relukit-cuda
+    for root in list(nvidia.__path__):
+        for lib in sorted(glob.glob(os.path.join(root, "*", "lib", "libnvrtc.so*")), reverse=True):
+            os.environ["RELUKIT_NVRTC_DIR"] = os.path.dirname(lib)
+            return
+
+
+def _cuda(operation: str, x: Tensor, tensors: list, **options: Any) -> None:
+    """Enqueues `operation` on `x`'s device and current stream over `tensors`' memory."""
+    _find_nvrtc()
+    _relukit._cuda(
+        operation,
+        str(x.dtype).replace("torch.", ""),
+        x.device.index if x.device.index is not None else torch.cuda.current_device(),
+        [t.data_ptr() for t in tensors],
+        x.numel(),
+        torch.cuda.current_stream(x.device).cuda_stream,
+        **options,
+    )
+
+
+def _cuda_elementwise(operation: str, inputs: list, **options: Any) -> Tensor:
+    """An elementwise operation on CUDA tensors: run on their memory when they are dense
+    with the same strides, else on contiguous copies; the result has
+    `torch.empty_like(x)`'s layout (x is the last input), as the fake kernel says."""
+    x = inputs[-1]
+    out = torch.empty_like(x)
+    if _dense(x) and all(t.stride() == x.stride() for t in inputs) and out.stride() == x.stride():
+        _cuda(operation, x, [*inputs, out], **options)
+        return out
+    dense = [t.contiguous() for t in inputs]
+    result = torch.empty_like(dense[-1])
+    _cuda(operation, dense[-1], [*dense, result], **options)
+    return out.copy_(result)
+
+
+def _prelu_layout(x: Tensor) -> Optional[tuple]:
+    """PReLU's (outer, channels, inner) in memory order, if x's memory has one: NC...
+    contiguous, or channels-last (N...C) dense; None otherwise."""
+    if x.dim() < 2:
+        return (x.numel(), 1, 1) if x.is_contiguous() else None
+    n, c = x.shape[0], x.shape[1]
+    inner = x.numel() // max(n * c, 1)
+    if x.is_contiguous():
+        return (n, c, inner)
+    if x.dim() >= 3:
+        perm = [0, *range(2, x.dim()), 1]
+        if x.permute(*perm).is_contiguous():
+            return (n * inner, c, 1)
+    return None
+
+
 def _check_weight(x: Tensor, weight: Tensor) -> None:
     channels = x.shape[1] if x.dim() >= 2 else 1
     if weight.dim() > 1 or weight.numel() not in (1, channels):
@@ -158,6 +263,8 @@ def _check_weight(x: Tensor, weight: Tensor) -> None:
 @torch.library.custom_op("relukit::relu", mutates_args=())
 def relu(x: Tensor) -> Tensor:
     """ReLU, ``max(0, x)``: ``x`` for ``x > 0``, ``+0`` otherwise; NaN stays NaN."""
+    if _on_cuda("relu", x):
+        return _cuda_elementwise("relu", [x])
     out = _empty_like(x)
     _relukit.relu(_array(x, "x"), out=_array(out, "out"))
     return out
@@ -166,6 +273,8 @@ def relu(x: Tensor) -> Tensor:
 @torch.library.custom_op("relukit::relu_backward", mutates_args=())
 def relu_backward(grad_output: Tensor, x: Tensor) -> Tensor:
     """``grad_output`` where ``x > 0``, ``+0`` where ``x <= 0``, NaN where ``x`` is NaN."""
+    if _on_cuda("relu_backward", grad_output, x):
+        return _cuda_elementwise("relu_backward", [grad_output, x])
     out = _empty_like(x)
     _relukit.relu_backward(_array(grad_output, "grad_output"), _array(x, "x"), out=_array(out, "out"))
     return out
@@ -173,6 +282,9 @@ def relu_backward(grad_output: Tensor, x: Tensor) -> Tensor:
 
 @torch.library.custom_op("relukit::relu_", mutates_args={"x"})
 def _relu_(x: Tensor) -> None:
+    if _on_cuda("relu_", x):
+        x.copy_(_cuda_elementwise("relu", [x]))
+        return
     array = _array(x, "x")
     _relukit.relu(array, out=array)
 
@@ -180,6 +292,8 @@ def _relu_(x: Tensor) -> None:
 @torch.library.custom_op("relukit::leaky_relu", mutates_args=())
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """Leaky ReLU: ``x`` for ``x > 0``, ``negative_slope * x`` otherwise; NaN stays NaN."""
+    if _on_cuda("leaky_relu", x):
+        return _cuda_elementwise("leaky_relu", [x], negative_slope=negative_slope)
     out = _empty_like(x)
     with np.errstate(over="ignore"):  # slope * x may overflow to inf, silently as in PyTorch
         _leaky_relu(_array(x, "x"), negative_slope, out=_array(out, "out"))
@@ -189,6 +303,8 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
 @torch.library.custom_op("relukit::leaky_relu_backward", mutates_args=())
 def leaky_relu_backward(grad_output: Tensor, x: Tensor, negative_slope: float) -> Tensor:
     """``grad_output`` where ``x > 0``, ``negative_slope * grad_output`` where ``x <= 0``."""
+    if _on_cuda("leaky_relu_backward", grad_output, x):
+        return _cuda_elementwise("leaky_relu_backward", [grad_output, x], negative_slope=negative_slope)
     out = _empty_like(x)
     with np.errstate(over="ignore"):
         _leaky_relu_backward(_array(grad_output, "grad_output"), _array(x, "x"), negative_slope, out=_array(out, "out"))
@@ -197,6 +313,9 @@ def leaky_relu_backward(grad_output: Tensor, x: Tensor, negative_slope: float) -
 
 @torch.library.custom_op("relukit::leaky_relu_", mutates_args={"x"})
 def _leaky_relu_(x: Tensor, negative_slope: float) -> None:
+    if _on_cuda("leaky_relu_", x):
+        x.copy_(_cuda_elementwise("leaky_relu", [x], negative_slope=negative_slope))
+        return
     array = _array(x, "x")
     with np.errstate(over="ignore"):
         _leaky_relu(array, negative_slope, out=array)
@@ -206,6 +325,17 @@ def _leaky_relu_(x: Tensor, negative_slope: float) -> None:
 def prelu(x: Tensor, weight: Tensor) -> Tensor:
     """PReLU: ``x`` for ``x > 0``, ``weight[c] * x`` otherwise, ``c`` the index on axis 1."""
     _check_weight(x, weight)
+    if _on_cuda("prelu", x, weight):
+        out = torch.empty_like(x)
+        w = weight.to(x.dtype).contiguous()
+        layout = _prelu_layout(x)
+        if layout is not None and out.stride() == x.stride():
+            _cuda("prelu", x, [x, w, out], layout=layout, weight_len=w.numel())
+            return out
+        xc = x.contiguous()
+        result = torch.empty_like(xc)
+        _cuda("prelu", xc, [xc, w, result], layout=_prelu_layout(xc), weight_len=w.numel())
+        return out.copy_(result)
     out = _empty_like(x)
     _relukit.prelu(_array(x, "x"), _array(weight, "weight"), axis=_channel_axis(x), out=_array(out, "out"))
     return out
@@ -217,6 +347,22 @@ def prelu_backward(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tens
     ``weight[c] * grad_output`` elsewhere; ``grad_weight[c]`` sums ``grad_output * x``
     where ``x <= 0`` over channel ``c``, in a fixed order (deterministic)."""
     _check_weight(x, weight)
+    if _on_cuda("prelu_backward", grad_output, x, weight):
+        w = weight.to(x.dtype).contiguous()
+        grad_weight = torch.empty_like(weight, memory_format=torch.contiguous_format)
+        gw = grad_weight if grad_weight.dtype == x.dtype else torch.empty_like(w)
+        grad_input = torch.empty_like(x)
+        layout = _prelu_layout(x)
+        if layout is not None and grad_output.stride() == x.stride() and grad_input.stride() == x.stride():
+            _cuda("prelu_backward", x, [grad_output, x, w, grad_input, gw], layout=layout, weight_len=w.numel())
+        else:
+            xc, gc = x.contiguous(), grad_output.contiguous()
+            result = torch.empty_like(xc)
+            _cuda("prelu_backward", xc, [gc, xc, w, result, gw], layout=_prelu_layout(xc), weight_len=w.numel())
+            grad_input.copy_(result)
+        if gw is not grad_weight:
+            grad_weight.copy_(gw)
+        return grad_input, grad_weight
     grad_input = _empty_like(x)
     grad_weight = torch.empty_like(weight, memory_format=torch.contiguous_format)
     _relukit.prelu_backward(

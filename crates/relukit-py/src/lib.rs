@@ -8,6 +8,7 @@
 //! fork-safe pool (`pool.rs`).
 
 mod arrays;
+mod cuda;
 mod errors;
 mod monitor;
 mod pool;
@@ -132,5 +133,6 @@ fn _relukit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(active_isa, m)?)?;
     m.add_function(wrap_pyfunction!(_main, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda::_cuda, m)?)?;
     Ok(())
 }
