@@ -55,8 +55,10 @@ def torch_prelu(x: Any, weight: Any, axis: Optional[int]) -> Any:
 
     channel = _channel_axis(x.dim(), axis)
     w = _torch_weight(x, weight)
-    if channel is None or channel == 1 or x.dim() < 2:
+    if channel is None or channel == 1:
         return rt.prelu(x, w)
+    if x.dim() == 1:  # axis=0 of a 1-D input: one slope per element
+        return rt.prelu(x.unsqueeze(0), w).squeeze(0)
     return rt.prelu(x.movedim(channel, 1), w).movedim(1, channel)
 
 
@@ -68,8 +70,11 @@ def torch_prelu_backward(grad_output: Any, x: Any, weight: Any, axis: Optional[i
     channel = _channel_axis(x.dim(), axis)
     w = _torch_weight(x, weight)
     g = torch.as_tensor(grad_output, dtype=x.dtype)
-    if channel is None or channel == 1 or x.dim() < 2:
+    if channel is None or channel == 1:
         gi, gw = rt.prelu_backward(g, x, w)
+    elif x.dim() == 1:  # axis=0 of a 1-D input: one slope per element
+        gi, gw = rt.prelu_backward(g.unsqueeze(0), x.unsqueeze(0), w)
+        gi = gi.squeeze(0)
     else:
         gi, gw = rt.prelu_backward(g.movedim(channel, 1), x.movedim(channel, 1), w)
         gi = gi.movedim(1, channel)

@@ -91,6 +91,11 @@ def test_torch_tensors_come_back_as_tensors():
     assert isinstance(out, torch.Tensor) and torch.equal(out, torch.relu(x))
     n.observe(x.numpy())
     assert m == n
+    v = torch.tensor([-2.0, 1.0, -4.0])
+    per_element = relukit.prelu(v, [0.5, 0.1, 0.25], axis=0)
+    assert isinstance(per_element, torch.Tensor) and per_element.tolist() == [-1.0, 1.0, -1.0]
+    gv, gwv = relukit.prelu_backward(torch.ones(3), v, [0.5, 0.1, 0.25], axis=0)
+    assert gv.tolist() == [0.5, 1.0, 0.25] and gwv.tolist() == [-2.0, 0.0, -4.0]
     b = x.to(torch.bfloat16)
     assert relukit.prelu(b, w.to(torch.bfloat16)).dtype == torch.bfloat16
     with pytest.raises(TypeError, match="out="):
