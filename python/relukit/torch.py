@@ -283,7 +283,10 @@ def relu_backward(grad_output: Tensor, x: Tensor) -> Tensor:
 @torch.library.custom_op("relukit::relu_", mutates_args={"x"})
 def _relu_(x: Tensor) -> None:
     if _on_cuda("relu_", x):
-        x.copy_(_cuda_elementwise("relu", [x]))
+        if _dense(x):
+            _cuda("relu", x, [x, x])  # the kernel may write its input
+        else:
+            x.copy_(_cuda_elementwise("relu", [x]))
         return
     array = _array(x, "x")
     _relukit.relu(array, out=array)
@@ -314,7 +317,10 @@ def leaky_relu_backward(grad_output: Tensor, x: Tensor, negative_slope: float) -
 @torch.library.custom_op("relukit::leaky_relu_", mutates_args={"x"})
 def _leaky_relu_(x: Tensor, negative_slope: float) -> None:
     if _on_cuda("leaky_relu_", x):
-        x.copy_(_cuda_elementwise("leaky_relu", [x], negative_slope=negative_slope))
+        if _dense(x):
+            _cuda("leaky_relu", x, [x, x], negative_slope=negative_slope)
+        else:
+            x.copy_(_cuda_elementwise("leaky_relu", [x], negative_slope=negative_slope))
         return
     array = _array(x, "x")
     with np.errstate(over="ignore"):
