@@ -108,10 +108,8 @@ def test_autograd_modules_and_the_tracker_on_the_gpu():
     assert tracker.report()[0]["inactive"] == int(((hidden > 0).sum(dim=0) == 0).sum())
     tracker.remove()
     z = torch.randn(64, 33, device="cuda")
-    expected = rt.relu(z.cpu())
     for view in [z.clone(), z.clone()[:, ::2]]:  # dense: in place; strided: through a copy
         before = view.clone().cpu()
         assert rt.ReLU(inplace=True)(view) is view
         assert torch.equal(bits(view), bits(rt.relu(before)))
     assert torch.equal(bits(rt.LeakyReLU(0.2, inplace=True)(z.clone())), bits(rt.leaky_relu(z.cpu(), 0.2)))
-    assert expected.shape == z.shape
