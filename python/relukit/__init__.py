@@ -97,28 +97,7 @@ try:  # bfloat16 arrays are ml_dtypes' dtype: their loops exist only when it is 
 except ImportError:  # pragma: no cover - depends on the environment
     _ml_dtypes = None
 else:
-    _register_bfloat16(
-        {
-            name: globals()[name]
-            for name in (
-                "relu",
-                "relu_derivative",
-                "relu_backward",
-                "relu6",
-                "relu6_derivative",
-                "relu6_backward",
-                "leaky_relu_ufunc",
-                "leaky_relu_derivative_ufunc",
-                "leaky_relu_backward_ufunc",
-                "clipped_relu_ufunc",
-                "clipped_relu_derivative_ufunc",
-                "clipped_relu_backward_ufunc",
-                "threshold_ufunc",
-                "threshold_derivative_ufunc",
-                "threshold_backward_ufunc",
-            )
-        }
-    )
+    _register_bfloat16({name: u for name, u in vars(_relukit).items() if isinstance(u, np.ufunc)})
 
 
 def _dtype(operand: Any) -> np.dtype:

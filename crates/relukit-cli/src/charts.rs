@@ -232,18 +232,17 @@ fn shared_legend<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Draws a figure twice: `$body` with `$root` a PNG drawing area at `$path`, then an SVG
-/// one beside it (the same name, `.svg`).
-macro_rules! png_and_svg {
-    ($path:expr, $size:expr, |$root:ident| $body:expr) => {{
-        let mut svg = String::new();
-        {
-            let $root = SVGBackend::with_string(&mut svg, $size).into_drawing_area();
-            $body?;
-            // The backend writes the document when the drawing area is dropped, here.
-        }
-        write_svg_and_png($path, &svg)
-    }};
+/// Draws a figure once, with `draw` on an SVG drawing area of `size`, and writes it as
+/// SVG beside `path` and as PNG at `path`.
+fn png_and_svg(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut svg = String::new();
+    // The backend writes the document when its drawing area is dropped, inside `draw`.
+    draw(SVGBackend::with_string(&mut svg, size).into_drawing_area())?;
+    write_svg_and_png(path, &svg)
 }
 
 /// The resolution of PNGs, in dots per inch: charts are laid out in CSS pixels (96 per
@@ -386,9 +385,9 @@ pub fn line_figure(
         420 * grid.1 as u32 + 40,
         320 * grid.0 as u32 + 60 + LEGEND_STRIP,
     );
-    png_and_svg!(path, size, |root| draw_lines(
-        root, path, title, grid, axes, panels
-    ))
+    png_and_svg(path, size, |root| {
+        draw_lines(root, path, title, grid, axes, panels)
+    })
 }
 
 fn draw_lines<DB: DrawingBackend>(
@@ -477,9 +476,9 @@ pub fn histogram_figure(
     register_font();
     let columns = panels.len().max(1);
     let size = (420 * columns as u32 + 40, 380);
-    png_and_svg!(path, size, |root| draw_histograms(
-        root, path, title, x_label, range, bins, panels
-    ))
+    png_and_svg(path, size, |root| {
+        draw_histograms(root, path, title, x_label, range, bins, panels)
+    })
 }
 
 fn draw_histograms<DB: DrawingBackend>(
@@ -537,9 +536,9 @@ pub fn scatter_figure(
     register_font();
     let columns = panels.len().max(1);
     let size = (420 * columns as u32 + 40, 400 + LEGEND_STRIP);
-    png_and_svg!(path, size, |root| draw_scatter(
-        root, path, title, axes, panels
-    ))
+    png_and_svg(path, size, |root| {
+        draw_scatter(root, path, title, axes, panels)
+    })
 }
 
 fn draw_scatter<DB: DrawingBackend>(

@@ -87,12 +87,15 @@ impl Monitor {
         pre_activations: &Bound<'_, PyAny>,
         axis: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let py = pre_activations.py();
-        let filled = py
-            .import("relukit._dispatch")?
-            .call_method1("observe", (pre_activations, self.inner.units(), axis))?;
-        if let Ok(other) = filled.cast::<Monitor>() {
-            return self.inner.merge(&other.borrow().inner).map_err(to_py);
+        if !pre_activations.is_instance_of::<PyUntypedArray>() {
+            // Dask arrays and torch tensors: filled by the Python layer, merged here.
+            let filled = pre_activations
+                .py()
+                .import("relukit._dispatch")?
+                .call_method1("observe", (pre_activations, self.inner.units(), axis))?;
+            if let Ok(other) = filled.cast::<Monitor>() {
+                return self.inner.merge(&other.borrow().inner).map_err(to_py);
+            }
         }
         let data = arrays::float_array("observe", "pre_activations", pre_activations)?;
         let channels = unit_axis("observe", axis, data.ndim())?;
