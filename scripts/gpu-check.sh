@@ -10,9 +10,10 @@
 #      fewer lengths, every kernel);
 #   3. `relukit bench --device cuda` and PyTorch's side (scripts/gpu_bench_torch.py);
 #   4. the CPU table on that machine's cores (`relukit bench --threads <all>`);
-#   5. the Python package on CUDA tensors (python/tests/test_cuda.py and test_torch.py):
-#      the wheel built here, with pytest and ml_dtypes wheels fetched here (the GPU
-#      machine reaches no registry), installed there beside its PyTorch.
+#   5. the Python package on CUDA tensors and CuPy arrays (python/tests/test_cuda.py,
+#      test_cuda_arrays.py, test_torch.py; RELUKIT_REQUIRE_GPU=1: no skipping): the
+#      wheel built here, with pytest and ml_dtypes wheels fetched here (the GPU machine
+#      reaches no registry), installed there beside its PyTorch and CuPy.
 # NVRTC: RELUKIT_NVRTC_DIR if set, else the nvidia-cuda-nvrtc beside PyTorch, else the CUDA
 # toolkit's.
 set -uo pipefail
@@ -97,7 +98,8 @@ rm -rf "$out/bench-cuda" "$out/bench-cpu"
 venv=$(mktemp -d)/venv
 python3 -m venv --system-site-packages "$venv" >>"$log" 2>&1 &&
     "$venv/bin/python" -m pip install --quiet --no-index --find-links "$bin/wheels" relukit pytest ml_dtypes >>"$log" 2>&1
-step "Python: relukit.torch on CUDA tensors" timeout 150 env RELUKIT_REQUIRE_OPTIONAL=1 \
-    "$venv/bin/python" -m pytest -q -p no:cacheprovider python/tests/test_cuda.py python/tests/test_torch.py
+step "Python: relukit.torch on CUDA tensors, relukit.cuda on CuPy arrays" timeout 180 \
+    env RELUKIT_REQUIRE_OPTIONAL=1 RELUKIT_REQUIRE_GPU=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider \
+    python/tests/test_cuda.py python/tests/test_cuda_arrays.py python/tests/test_torch.py
 cat "$out"/*.md
 exit $status

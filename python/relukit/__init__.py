@@ -12,6 +12,11 @@ Semantics (every dtype): ``relu(x)`` is ``x`` for ``x > 0`` and ``+0`` otherwise
 bits; the gradient at 0 is 0; backward passes select, so an infinite or NaN gradient
 where ``x <= 0`` gives 0. Float16 products are computed in float32 and rounded once.
 
+On GPUs: ``relukit.cuda`` runs ReLU, Leaky ReLU and PReLU (forward and backward) on
+the CUDA arrays of any library (CuPy, PyTorch, DLPack, ``__cuda_array_interface__``);
+``leaky_relu``, ``leaky_relu_backward``, ``prelu`` and ``prelu_backward`` send CUDA
+arrays there themselves. ``relukit.torch`` is the PyTorch integration.
+
 ``prelu``, ``prelu_backward``, ``relu_observed`` and ``DeadUnitMonitor`` take any array
 NumPy can make (any memory layout, views, scalars); they check and convert their
 arguments in the Rust extension, which raises ``TypeError`` for non-real dtypes,
@@ -106,10 +111,25 @@ def _dtype(operand: Any) -> np.dtype:
     return np.dtype(dtype) if dtype is not None else np.asarray(operand).dtype
 
 
+def _gpu(data: tuple) -> bool:
+    """Whether an operand is a CUDA array (a torch CUDA tensor, CuPy's, any DLPack or
+    ``__cuda_array_interface__`` array on a GPU)."""
+    return any(type(d) is not np.ndarray and _dispatch.is_cuda_array(d) for d in data)
+
+
+def _no_gpu(function: str) -> TypeError:
+    return TypeError(
+        f"relukit.{function}: no GPU kernel for this function; relukit.cuda runs relu, relu_derivative, "
+        "relu_backward, leaky_relu, leaky_relu_backward, prelu and prelu_backward on CUDA arrays"
+    )
+
+
 def _call(ufunc: np.ufunc, data: tuple, parameters: dict, out: Any) -> Any:
     """Calls a ufunc with float64 parameter operands after checking every parameter value
     in the compute type of the loop the ufunc will run (float32 for float16 and float32
     data), with relukit's own rules and messages (ValueError): the loops cannot raise."""
+    if _gpu(data):
+        raise _no_gpu(ufunc.__name__.removesuffix("_ufunc"))
     values = []
     for name, value in parameters.items():
         if value is None:
@@ -163,6 +183,10 @@ def leaky_relu(x: Any, negative_slope: Any = 0.01, out: Any = None) -> Any:
     >>> relukit.leaky_relu(np.array([-2.0, 0.0, 3.0]), 0.1)
     array([-0.2,  0. ,  3. ])
     """
+    if _gpu((x,)):
+        from . import cuda
+
+        return cuda.leaky_relu(x, negative_slope, out=out)
     return _call(leaky_relu_ufunc, (x,), {"negative_slope": negative_slope}, out)
 
 
@@ -220,6 +244,10 @@ def leaky_relu_backward(grad_output: Any, x: Any, negative_slope: Any = 0.01, ou
     >>> relukit.leaky_relu_backward(np.ones(3), np.array([-2.0, 0.0, 3.0]), 0.1)
     array([0.1, 0.1, 1. ])
     """
+    if _gpu((x,)):
+        from . import cuda
+
+        return cuda.leaky_relu_backward(grad_output, x, negative_slope, out=out)
     return _call(leaky_relu_backward_ufunc, (grad_output, x), {"negative_slope": negative_slope}, out)
 
 
@@ -410,7 +438,8 @@ def prelu(x: Any, weight: Any, axis: Any = None, out: Any = None) -> Any:
     Returns
     -------
     The result in ``x``'s memory order and type: a NumPy array, a tensor for a tensor
-    (through ``relukit.torch``), a lazy dask array for a dask array.
+    (through ``relukit.torch``), an array of its library for another CUDA array
+    (through ``relukit.cuda``), a lazy dask array for a dask array.
 
     Raises
     ------
@@ -426,6 +455,10 @@ def prelu(x: Any, weight: Any, axis: Any = None, out: Any = None) -> Any:
     array([-0.5 , -0.25,  0.  ,  1.  ,  2.  ])
     """
     k = _dispatch.kind(x)
+    if k == "cuda":
+        from . import cuda
+
+        return cuda.prelu(x, weight, axis=axis, out=out)
     if k != "numpy":
         _dispatch._no_out("prelu", x, out)
         return _dispatch.torch_prelu(x, weight, axis) if k == "torch" else _dispatch.dask_prelu(x, weight, axis)
@@ -473,6 +506,10 @@ def prelu_backward(grad_output: Any, x: Any, weight: Any, axis: Any = None, out:
     (array([0.5, 1. , 0.5]), array(-3.))
     """
     k = _dispatch.kind(x)
+    if k == "cuda":
+        from . import cuda
+
+        return cuda.prelu_backward(grad_output, x, weight, axis=axis, out=out)
     if k != "numpy":
         _dispatch._no_out("prelu_backward", x, out)
         if k == "torch":
@@ -507,6 +544,8 @@ def prelu_derivative(x: Any, weight: Any, axis: Any = None) -> Any:
     array([0.25, 0.25, 1.  ])
     """
     k = _dispatch.kind(x)
+    if k == "cuda":
+        raise _no_gpu("prelu_derivative")
     if k == "dask":
         return _dispatch.dask_prelu_derivative(x, weight, axis)
     if k == "torch":
@@ -556,6 +595,8 @@ def relu_observed(x: Any, monitor: DeadUnitMonitor, axis: Any = None, out: Any =
     k = _dispatch.kind(x)
     if k == "numpy":
         return _relukit.relu_observed(x, monitor, axis=axis, out=out)
+    if k == "cuda":
+        raise _no_gpu("relu_observed")
     _dispatch._no_out("relu_observed", x, out)
     monitor.observe(x, axis=axis)
     if k == "torch":

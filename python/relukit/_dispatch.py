@@ -1,6 +1,7 @@
 """Other array libraries in the non-ufunc functions (the ufuncs dispatch by NumPy's own
-protocols): a torch tensor goes to ``relukit.torch`` and comes back a tensor; a dask
-array stays lazy (PReLU block by block; ``prelu_backward``'s weight gradient a tree
+protocols): a torch tensor goes to ``relukit.torch`` and comes back a tensor; another
+CUDA array (CuPy's, any ``__dlpack__`` or ``__cuda_array_interface__`` on a GPU) goes
+to ``relukit.cuda`` and comes back an array of its library; a dask array stays lazy (PReLU block by block; ``prelu_backward``'s weight gradient a tree
 reduction of per-block partial sums); an object that is neither and that NumPy cannot
 turn into an array of numbers is a TypeError raised by the extension.
 
@@ -16,13 +17,41 @@ import numpy as np
 from . import _relukit
 
 
+DLPACK_CUDA = (2, 13)  # DLPack's kDLCUDA and kDLCUDAManaged
+
+
+def is_cuda_array(x: Any) -> bool:
+    """Whether ``x`` is memory of a GPU that relukit's kernels can read: ``__dlpack__``
+    on a CUDA device (or CUDA managed memory), or ``__cuda_array_interface__``.
+
+    >>> import numpy as np, relukit.cuda
+    >>> relukit.cuda.is_cuda_array(np.zeros(3))
+    False
+    """
+    if type(x) is np.ndarray:
+        return False
+    device = getattr(x, "__dlpack_device__", None)
+    if device is not None:
+        try:
+            return int(device()[0]) in DLPACK_CUDA
+        except Exception:  # a producer that cannot say where its memory is
+            return False
+    try:
+        return hasattr(x, "__cuda_array_interface__")  # CPU torch tensors raise here
+    except Exception:
+        return False
+
+
 def kind(x: Any) -> str:
-    """``"torch"``, ``"dask"`` or ``"numpy"`` (anything else NumPy may convert)."""
+    """``"torch"``, ``"cuda"`` (a CUDA array of another library), ``"dask"`` or
+    ``"numpy"`` (anything else NumPy may convert)."""
     module = type(x).__module__.split(".")[0]
     if module == "torch" and hasattr(x, "dim"):
         return "torch"
     if module == "dask" and hasattr(x, "__dask_graph__") and hasattr(x, "chunks"):
         return "dask"
+    if module not in ("numpy", "builtins") and is_cuda_array(x):
+        return "cuda"
     return "numpy"
 
 
@@ -201,6 +230,11 @@ def observe(x: Any, units: int, axis: Optional[int]) -> Any:
     k = kind(x)
     if k == "dask":
         return dask_observe(x, units, axis)
+    if k == "cuda":
+        raise TypeError(
+            "DeadUnitMonitor.observe: a CUDA array; the monitor counts on the CPU (relukit.torch.DeadUnitTracker "
+            "counts CUDA tensors on the GPU): copy it to the host first"
+        )
     if k == "torch":
         m = _relukit.DeadUnitMonitor(units)
         m.observe(torch_array(x), axis=axis)

@@ -35,6 +35,9 @@ __all__ = [
     "_register_bfloat16",
     "_main",
     "_cuda",
+    "_cuda_device_of",
+    "_cuda_wait",
+    "_dlpack",
 ]
 
 relu: np.ufunc
@@ -130,3 +133,6 @@ def _cuda(
     layout: Optional[tuple[int, int, int]] = None,
     weight_len: int = 0,
 ) -> None: ...
+def _cuda_wait(device: int, stream: int, producer: int) -> None: ...
+def _cuda_device_of(address: int) -> int: ...
+def _dlpack(capsule: Any) -> tuple[int, tuple[int, int], str, list[int], list[int], bool]: ...

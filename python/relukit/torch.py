@@ -64,6 +64,7 @@ from torch import Tensor, nn
 
 from . import _relukit
 from . import leaky_relu as _leaky_relu
+from .cuda import find_nvrtc
 from . import leaky_relu_backward as _leaky_relu_backward
 from . import threshold as _threshold
 from . import threshold_backward as _threshold_backward
@@ -177,35 +178,9 @@ def _dense(t: Tensor) -> bool:
     return True
 
 
-_NVRTC_SET = False
-
-
-def _find_nvrtc() -> None:
-    """Points relukit-cuda at the NVRTC PyTorch's CUDA wheels ship (nvidia/*/lib), unless
-    RELUKIT_NVRTC_DIR is set: the driver-side compiler relukit's kernels need."""
-    global _NVRTC_SET
-    if _NVRTC_SET:
-        return
-    _NVRTC_SET = True
-    import os
-
-    if os.environ.get("RELUKIT_NVRTC_DIR"):
-        return
-    import glob
-
-    try:
-        nvidia = importlib.import_module("nvidia")
-    except ImportError:
-        return  # the dynamic loader's search path, then a clear error from relukit-cuda
-    for root in list(nvidia.__path__):
-        for lib in sorted(glob.glob(os.path.join(root, "*", "lib", "libnvrtc.so*")), reverse=True):
-            os.environ["RELUKIT_NVRTC_DIR"] = os.path.dirname(lib)
-            return
-
-
 def _cuda(operation: str, x: Tensor, tensors: list, **options: Any) -> None:
     """Enqueues `operation` on `x`'s device and current stream over `tensors`' memory."""
-    _find_nvrtc()
+    find_nvrtc()
     _relukit._cuda(
         operation,
         str(x.dtype).replace("torch.", ""),

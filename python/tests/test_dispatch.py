@@ -102,7 +102,7 @@ def test_torch_tensors_come_back_as_tensors():
         relukit.prelu(x, w, out=np.empty((4, 3, 5), np.float32))
 
 
-@pytest.mark.parametrize("module", ["relukit", "relukit._relukit", "relukit._dispatch"])
+@pytest.mark.parametrize("module", ["relukit", "relukit._relukit", "relukit._dispatch", "relukit.cuda"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
@@ -129,6 +129,8 @@ def test_the_package_works_without_its_optional_dependencies():
         "import numpy as np, relukit\n"
         "assert relukit.prelu(np.array([-2.0, 1.0]), 0.5).tolist() == [-1.0, 1.0]\n"
         "assert relukit.relu(np.array([-1.0, 3.0])).tolist() == [0.0, 3.0]\n"
+        "import relukit.cuda\n"
+        "assert relukit.cuda.relu(np.array([-1.0, 3.0])).tolist() == [0.0, 3.0]\n"
         "try:\n"
         "    import relukit.torch\n"
         "except ImportError as e:\n"

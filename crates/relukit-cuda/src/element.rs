@@ -28,6 +28,16 @@ impl Dtype {
         }
     }
 
+    /// Its NumPy name: `float32`, `float64`, `float16`, `bfloat16`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "float32",
+            Dtype::F64 => "float64",
+            Dtype::F16 => "float16",
+            Dtype::Bf16 => "bfloat16",
+        }
+    }
+
     /// Bytes per element.
     pub fn size(self) -> usize {
         match self {

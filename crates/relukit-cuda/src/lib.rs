@@ -35,10 +35,12 @@
 //!
 //! The elementwise kernels move 16-byte packs (when every pointer is 16-byte aligned,
 //! single elements otherwise); PReLU's launch shapes are in `plan.rs`. [`raw`] takes
-//! device pointers and a stream handle, for memory owned by PyTorch, CuPy or DLPack.
+//! device pointers and a stream handle, for memory owned by PyTorch, CuPy or DLPack
+//! ([`dlpack`] reads a DLPack tensor).
 
 pub mod bench;
 mod device;
+pub mod dlpack;
 mod element;
 mod error;
 mod nvrtc;

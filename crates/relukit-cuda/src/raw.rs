@@ -368,3 +368,62 @@ pub unsafe fn prelu_backward(
     unsafe { cudarc::driver::result::free_async(partial, stream)? };
     result
 }
+
+/// Makes later work on `stream` wait for the work enqueued so far on `producer`,
+/// without blocking the host (an event recorded on `producer`): what a consumer of a
+/// `__cuda_array_interface__` owes the producer's stream. Nothing to do when the two
+/// are the same stream.
+///
+/// # Safety
+/// Both streams are live streams of the [`Gpu`]'s context (or null, the legacy
+/// default stream, or `CU_STREAM_LEGACY`/`CU_STREAM_PER_THREAD`).
+pub unsafe fn wait(gpu: &Gpu, stream: CUstream, producer: CUstream) -> Result<(), Error> {
+    use cudarc::driver::result::{event, stream as streams};
+    use cudarc::driver::sys::{CUevent_flags, CUevent_wait_flags};
+    if stream == producer {
+        return Ok(());
+    }
+    gpu.context().bind_to_thread()?;
+    let marker = event::create(CUevent_flags::CU_EVENT_DISABLE_TIMING)?;
+    // SAFETY: a fresh event; the streams are live as the caller guarantees. The event
+    // is destroyed after the wait is enqueued, which CUDA allows (it is released once
+    // the wait completes).
+    unsafe {
+        let waited = event::record(marker, producer).and_then(|()| {
+            streams::wait_event(stream, marker, CUevent_wait_flags::CU_EVENT_WAIT_DEFAULT)
+        });
+        event::destroy(marker)?;
+        waited?;
+    }
+    Ok(())
+}
+
+/// The ordinal of the GPU that holds device address `address` (for memory described
+/// without its device, as `__cuda_array_interface__` describes it).
+///
+/// # Errors
+/// [`Error::NoDriver`] without a driver; [`Error::Driver`] when the address is not
+/// memory the driver knows.
+pub fn device_of(address: u64) -> Result<usize, Error> {
+    use cudarc::driver::sys::{CUpointer_attribute, CUresult, cuPointerGetAttribute};
+    if !crate::driver_present() {
+        return Err(Error::NoDriver);
+    }
+    cudarc::driver::result::init()?;
+    let mut ordinal: i32 = -1;
+    // SAFETY: one out-pointer of the attribute's type (an int); the driver checks the
+    // address and returns an error for one it does not know.
+    let status = unsafe {
+        cuPointerGetAttribute(
+            (&mut ordinal as *mut i32).cast(),
+            CUpointer_attribute::CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL,
+            address,
+        )
+    };
+    if status != CUresult::CUDA_SUCCESS {
+        return Err(Error::Driver(format!(
+            "address {address:#x} is not GPU memory the driver knows ({status:?})"
+        )));
+    }
+    usize::try_from(ordinal).map_err(|_| Error::Driver(format!("device ordinal {ordinal}")))
+}

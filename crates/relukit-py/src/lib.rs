@@ -134,5 +134,8 @@ fn _relukit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(active_isa, m)?)?;
     m.add_function(wrap_pyfunction!(_main, m)?)?;
     m.add_function(wrap_pyfunction!(cuda::_cuda, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda::_cuda_wait, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda::_cuda_device_of, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda::_dlpack, m)?)?;
     Ok(())
 }

@@ -1,0 +1,525 @@
+"""relukit on CUDA arrays: ReLU, Leaky ReLU and PReLU, forward and backward, on the GPU.
+
+Every function here takes the arrays of any GPU library and returns that library's
+arrays, computed by relukit's CUDA kernels with the same bits as the CPU functions:
+
+>>> import cupy, relukit.cuda                                    # doctest: +SKIP
+>>> relukit.cuda.relu(cupy.asarray([-2.0, -0.0, 3.0]))           # doctest: +SKIP
+array([0., 0., 3.])
+
+- a **CUDA array** is an object with ``__dlpack__`` whose ``__dlpack_device__()`` is a
+  CUDA device (or CUDA managed memory), or with ``__cuda_array_interface__``: CuPy
+  arrays, PyTorch CUDA tensors, Numba device arrays...;
+- **the caller's stream**: the kernels are enqueued on the library's current stream
+  (CuPy's ``cupy.cuda.get_current_stream()``, PyTorch's ``torch.cuda.current_stream()``;
+  the legacy default stream for other libraries) and nothing waits for them. DLPack
+  producers are told that stream (DLPack's stream protocol); an array that comes by
+  ``__cuda_array_interface__`` with the stream it was made on gets an event wait;
+- **results** are allocated through the caller's library (``empty_like``, on the
+  input's device), in the input's memory order, or written to ``out=``, which may be
+  the input itself (in place). There is no broadcasting and no casting on the GPU:
+  operands have one shape and one dtype (float32, float64, float16, bfloat16);
+- PyTorch CUDA tensors go to ``relukit.torch``'s ops (differentiable); the others run
+  here. Host arrays (NumPy, lists, dask) run relukit's CPU functions, so code written
+  against ``relukit.cuda`` runs on both.
+
+``relukit.relu``, ``relukit.relu_derivative`` and ``relukit.relu_backward`` are NumPy
+ufuncs and stay host-only: NumPy hands a CuPy array to CuPy's ``__array_ufunc__``,
+which only runs CuPy's own ufuncs, and a CUDA tensor refuses NumPy's conversion. The
+non-ufunc functions ``relukit.leaky_relu``, ``leaky_relu_backward``, ``prelu`` and
+``prelu_backward`` send CUDA arrays here themselves.
+
+Errors: ``TypeError`` for a dtype without kernels, a parameter that is not one number,
+or a library relukit cannot allocate with (pass ``out=``); ``ValueError`` for
+mismatched shapes, devices or a read-only ``out`` (and the CPU functions' own
+``ValueError`` messages for slopes and PReLU weights); ``RuntimeError`` naming what is
+missing when there is no driver, no NVRTC or the driver is too old for it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NamedTuple, Optional
+
+import numpy as np
+
+from . import _dispatch, _relukit
+from ._dispatch import is_cuda_array
+
+__all__ = [
+    "is_cuda_array",
+    "leaky_relu",
+    "leaky_relu_backward",
+    "prelu",
+    "prelu_backward",
+    "relu",
+    "relu_backward",
+    "relu_derivative",
+]
+
+_DLPACK_CUDA = _dispatch.DLPACK_CUDA
+_DTYPES = ("float32", "float64", "float16", "bfloat16")
+_ITEMSIZE = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2}
+
+
+# ---- the caller's library: its stream, its allocation ----
+
+
+class _Library:
+    """What relukit needs from the library of a CUDA array: its current stream and how it
+    allocates like an array, on that array's device."""
+
+    def __init__(self, x: Any, function: str) -> None:
+        self.name = type(x).__module__.split(".")[0]
+        if self.name in ("jax", "jaxlib"):
+            raise TypeError(
+                f"relukit.cuda.{function}: JAX arrays are immutable, so relukit cannot write one; "
+                "convert with cupy.from_dlpack(x) (no copy), or use jax.nn.relu"
+            )
+        self.function = function
+        self.module: Any = sys.modules.get(self.name)
+        namespace = getattr(x, "__array_namespace__", None)
+        self.namespace: Any = namespace() if namespace is not None else self.module
+
+    def stream(self, device: int) -> int:
+        """The current stream's handle on `device` (0: the legacy default stream)."""
+        if self.name == "cupy":
+            with self.module.cuda.Device(device):
+                return int(self.module.cuda.get_current_stream().ptr)
+        if self.name == "torch":
+            return int(self.module.cuda.current_stream(device).cuda_stream)
+        return 0
+
+    def _device(self, device: int) -> Any:
+        """A context manager making `device` current where the library allocates there."""
+        import contextlib
+
+        if self.name == "cupy":
+            return self.module.cuda.Device(device)
+        return contextlib.nullcontext()
+
+    def _call(self, what: str, *args: Any, **kwargs: Any) -> Any:
+        method = getattr(self.namespace, what, None)
+        if method is None:
+            raise TypeError(
+                f"relukit.cuda.{self.function}: cannot allocate the result through {self.name!r} "
+                f"(it has no {what}); pass out= arrays"
+            )
+        return method(*args, **kwargs)
+
+    def empty_like(self, x: Any, device: int) -> Any:
+        with self._device(device):
+            return self._call("empty_like", x)
+
+    def empty(self, shape: tuple, like: Any, device: int) -> Any:
+        with self._device(device):
+            if self.name == "torch":
+                return self.module.empty(shape, dtype=like.dtype, device=like.device)
+            return self._call("empty", shape, dtype=like.dtype)
+
+    def contiguous(self, x: Any, device: int) -> Any:
+        if self.name == "torch":
+            return x.contiguous()
+        with self._device(device):
+            if hasattr(self.namespace, "ascontiguousarray"):
+                return self.namespace.ascontiguousarray(x)
+            return self._call("asarray", x, copy=True)
+
+    def asarray(self, value: Any, like: Any, device: int) -> Any:
+        """`value` (host or device) as a contiguous 1-D array of `like`'s dtype and device."""
+        if self.name == "torch":
+            return self.module.as_tensor(value, dtype=like.dtype, device=like.device).reshape(-1).contiguous()
+        if not is_cuda_array(value):
+            value = np.asarray(value)
+            if value.dtype.kind not in "biuf":
+                raise TypeError(f"relukit.cuda.{self.function}: `weight` must be real, got dtype {value.dtype}")
+        with self._device(device):
+            array = self._call("asarray", value, dtype=like.dtype)
+            return self.contiguous(array.reshape(-1), device)
+
+
+# ---- operands: where an array's elements are ----
+
+
+class _Operand(NamedTuple):
+    array: Any
+    address: int
+    device: int
+    dtype: str
+    shape: tuple
+    strides: tuple  # in elements
+    read_only: bool
+    keep: Any  # the DLPack capsule, held until the kernels are enqueued
+
+
+def _dlpack_stream(stream: int) -> int:
+    """DLPack's name for a stream: 1 for the legacy default stream (0 is not allowed)."""
+    return 1 if stream == 0 else stream
+
+
+def _from_dlpack(x: Any, name: str, stream: int) -> _Operand:
+    if _dispatch.kind(x) == "torch":
+        x = x.detach()  # a tensor that requires grad refuses DLPack; the memory is the same
+    try:
+        capsule = x.__dlpack__(stream=_dlpack_stream(stream), max_version=(1, 0))
+    except TypeError:  # a producer of DLPack 0.x, without max_version
+        capsule = x.__dlpack__(stream=_dlpack_stream(stream))
+    address, (device_type, device_id), dtype, shape, strides, read_only = _relukit._dlpack(capsule)
+    if device_type not in _DLPACK_CUDA:
+        raise ValueError(f"`{name}` is not GPU memory (DLPack device type {device_type})")
+    return _Operand(x, address, device_id, dtype, tuple(shape), tuple(strides), read_only, capsule)
+
+
+def _from_interface(x: Any, name: str) -> tuple[_Operand, Optional[int]]:
+    """The operand, and the stream its producer says its data is pending on (or None)."""
+    interface = x.__cuda_array_interface__
+    if interface.get("mask") is not None:
+        raise ValueError(f"`{name}`: masked CUDA arrays are not supported")
+    dtype = np.dtype(interface["typestr"])
+    shape = tuple(int(s) for s in interface["shape"])
+    address, read_only = interface["data"]
+    name_of = dtype.name if dtype.kind == "f" and dtype.isnative else str(dtype)
+    itemsize = dtype.itemsize
+    strides = interface.get("strides")
+    if strides is None:
+        elements = _c_order(shape)
+    else:
+        if any(int(s) % itemsize for s in strides):
+            raise ValueError(f"`{name}` has strides {tuple(strides)} bytes, not whole elements of {itemsize} bytes")
+        elements = tuple(int(s) // itemsize for s in strides)
+    if hasattr(x, "__dlpack_device__"):
+        device = int(x.__dlpack_device__()[1])
+    elif address:
+        device = _relukit._cuda_device_of(int(address))
+    else:
+        device = 0  # no elements: nothing is read or written
+    producer = interface.get("stream") if int(interface.get("version", 0)) >= 3 else None
+    return _Operand(x, int(address), device, name_of, shape, elements, bool(read_only), None), producer
+
+
+def _operand(x: Any, name: str, stream_of: Any) -> _Operand:
+    """`x` described, its data made ready for work on the stream `stream_of(device)`
+    gives (the library's current stream on the array's device)."""
+    if hasattr(x, "__dlpack__") and hasattr(x, "__dlpack_device__"):
+        device_type, device = x.__dlpack_device__()
+        if int(device_type) in _DLPACK_CUDA:
+            return _from_dlpack(x, name, stream_of(int(device)))
+    if not is_cuda_array(x):
+        raise TypeError(f"`{name}` is a {type(x).__module__}.{type(x).__name__}, not a CUDA array like the input")
+    operand, producer = _from_interface(x, name)
+    if producer is not None and operand.address:
+        _relukit._cuda_wait(operand.device, stream_of(operand.device), int(producer))
+    return operand
+
+
+def _c_order(shape: tuple) -> tuple:
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= max(size, 1)
+    return tuple(reversed(strides))
+
+
+def _dense(shape: tuple, strides: tuple) -> bool:
+    """Whether the elements fill their memory exactly, in some order of the axes (no
+    elements: trivially)."""
+    if 0 in shape:
+        return True
+    expected = 1
+    for size, stride in sorted(((s, t) for s, t in zip(shape, strides) if s != 1), key=lambda p: p[1]):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def _layout(shape: tuple, strides: tuple, channel: Optional[int]) -> Optional[tuple]:
+    """PReLU's ``(outer, channels, inner)`` in memory for a dense array whose channels
+    are axis `channel` (None: one channel), whatever the order of its axes in memory
+    (NCHW, NHWC, ...): the axes laid out outside the channel axis make ``outer``, those
+    inside it ``inner``. None if the array is not dense."""
+    if not _dense(shape, strides):
+        return None
+    total = int(np.prod(shape, dtype=np.int64))
+    if channel is None or shape[channel] == 1:
+        return (total, 1, 1)
+    if total == 0:
+        return (0, shape[channel], 1)
+    inner = 1
+    for axis, (size, stride) in enumerate(zip(shape, strides)):
+        if axis != channel and size != 1 and stride < strides[channel]:
+            inner *= size
+    channels = shape[channel]
+    return (total // (channels * inner), channels, inner)
+
+
+def _extent(o: _Operand) -> tuple:
+    """The bytes an operand spans: [start, end)."""
+    if 0 in o.shape:
+        return (o.address, o.address)
+    low = sum(s * t for s, t in zip(o.shape, o.strides) if t < 0) - sum(t for t in o.strides if t < 0)
+    high = sum((s - 1) * t for s, t in zip(o.shape, o.strides) if t > 0)
+    size = _ITEMSIZE.get(o.dtype, 1)
+    return (o.address + low * size, o.address + (high + 1) * size)
+
+
+def _check(function: str, operands: dict, outputs: dict, shape: Optional[tuple] = None) -> None:
+    """One device, one dtype with kernels, one shape (unless `shape` is None for some),
+    writable outputs that do not partly overlap an input."""
+    x = operands["x"]
+    for name, o in {**operands, **outputs}.items():
+        if o.dtype not in _DTYPES:
+            raise TypeError(f"relukit.cuda.{function}: `{name}` has dtype {o.dtype}; the GPU kernels take {', '.join(_DTYPES)}")
+        if o.dtype != x.dtype:
+            raise TypeError(f"relukit.cuda.{function}: `{name}` is {o.dtype} and `x` is {x.dtype} (no casting on the GPU)")
+        if o.device != x.device:
+            raise ValueError(f"relukit.cuda.{function}: `{name}` is on GPU {o.device} and `x` on GPU {x.device}")
+    for name, o in operands.items():
+        if o.shape != x.shape and name != "weight":
+            raise ValueError(f"relukit.cuda.{function}: `{name}` has shape {o.shape}, `x` has {x.shape} (no broadcasting on the GPU)")
+    for name, o in outputs.items():
+        expected = x.shape if shape is None or name != "grad_weight" else shape
+        if o.shape != expected:
+            raise ValueError(f"relukit.cuda.{function}: `{name}` has shape {o.shape}, expected {expected}")
+        if o.read_only:
+            raise ValueError(f"relukit.cuda.{function}: `{name}` is read-only")
+        start, end = _extent(o)
+        for other_name, i in operands.items():
+            same = i.address == o.address and i.strides == o.strides
+            other_start, other_end = _extent(i)
+            if not same and start < other_end and other_start < end:
+                raise ValueError(f"relukit.cuda.{function}: `{name}` overlaps `{other_name}` without being it")
+
+
+_NVRTC_SET = False
+
+
+def find_nvrtc() -> None:
+    """Points relukit's CUDA backend at the NVRTC a framework's CUDA wheels ship
+    (``nvidia/*/lib``: PyTorch's, CuPy's), unless ``RELUKIT_NVRTC_DIR`` is set; without
+    one, the dynamic loader's search path, then a clear error."""
+    global _NVRTC_SET
+    if _NVRTC_SET:
+        return
+    _NVRTC_SET = True
+    import glob
+    import importlib
+    import os
+
+    if os.environ.get("RELUKIT_NVRTC_DIR"):
+        return
+    try:
+        nvidia = importlib.import_module("nvidia")
+    except ImportError:
+        return
+    for root in list(nvidia.__path__):
+        for lib in sorted(glob.glob(os.path.join(root, "*", "lib", "libnvrtc.so*")), reverse=True):
+            os.environ["RELUKIT_NVRTC_DIR"] = os.path.dirname(lib)
+            return
+
+
+def _launch(operation: str, x: _Operand, stream: int, operands: list, **options: Any) -> None:
+    """Enqueues `operation` on `stream` over the operands' memory (in the kernel's order)."""
+    find_nvrtc()
+    length = int(np.prod(x.shape, dtype=np.int64))
+    _relukit._cuda(operation, x.dtype, x.device, [o.address for o in operands], length, stream, **options)
+
+
+class _Call(NamedTuple):
+    library: _Library
+    stream_of: Any
+
+
+def _begin(function: str, x: Any) -> _Call:
+    library = _Library(x, function)
+    streams: dict = {}
+
+    def stream_of(device: int) -> int:
+        if device not in streams:
+            streams[device] = library.stream(device)
+        return streams[device]
+
+    return _Call(library, stream_of)
+
+
+# ---- elementwise ----
+
+
+def _elementwise(function: str, operation: str, inputs: dict, out: Any, **options: Any) -> Any:
+    """`operation` over `inputs` (in the kernel's order, ``x`` among them) into `out`
+    (allocated like ``x`` when None)."""
+    x = inputs["x"]
+    call = _begin(function, x)
+    operands = {name: _operand(a, name, call.stream_of) for name, a in inputs.items()}
+    xo = operands["x"]
+    stream = call.stream_of(xo.device)
+    result = call.library.empty_like(x, xo.device) if out is None else out
+    o = _operand(result, "out", call.stream_of)
+    _check(function, operands, {"out": o})
+    if len({v.strides for v in operands.values()} | {o.strides}) == 1 and _dense(xo.shape, xo.strides):
+        _launch(operation, xo, stream, [*operands.values(), o], **options)
+        return result
+    # Other layouts: contiguous copies in, one copy out (the library's own kernels).
+    dense = {name: _operand(call.library.contiguous(a, xo.device), name, call.stream_of) for name, a in inputs.items()}
+    temporary = call.library.empty_like(dense["x"].array, xo.device)
+    _launch(operation, dense["x"], stream, [*dense.values(), _operand(temporary, "out", call.stream_of)], **options)
+    result[...] = temporary
+    return result
+
+
+def _slope(function: str, negative_slope: Any) -> float:
+    if np.ndim(negative_slope) != 0 or np.asarray(negative_slope).dtype.kind not in "biuf":
+        raise TypeError(f"relukit.cuda.{function}: on the GPU `negative_slope` is one real number, got {negative_slope!r}")
+    return float(negative_slope)
+
+
+def _torch(x: Any) -> bool:
+    return _dispatch.kind(x) == "torch"
+
+
+def relu(x: Any, out: Any = None) -> Any:
+    """ReLU, ``max(0, x)``: ``x`` for ``x > 0``, ``+0`` otherwise; NaN stays NaN.
+
+    ``x`` a CUDA array (see the module); ``out`` a CUDA array of ``x``'s shape and dtype,
+    possibly ``x`` itself. Returns the result, an array of ``x``'s library.
+
+    >>> import numpy as np, relukit.cuda
+    >>> relukit.cuda.relu(np.array([-1.0, 2.0]))   # a host array: the CPU ufunc
+    array([0., 2.])
+    """
+    if not is_cuda_array(x):
+        return _relukit.relu(x, out=out)
+    if _torch(x) and out is None:
+        from . import torch as rt
+
+        return rt.relu(x)
+    return _elementwise("relu", "relu", {"x": x}, out)
+
+
+def relu_derivative(x: Any, out: Any = None) -> Any:
+    """1 where ``x > 0``, 0 elsewhere; NaN stays NaN. As ``relu`` for arguments."""
+    if not is_cuda_array(x):
+        return _relukit.relu_derivative(x, out=out)
+    return _elementwise("relu_derivative", "relu_derivative", {"x": x}, out)
+
+
+def relu_backward(grad_output: Any, x: Any, out: Any = None) -> Any:
+    """``grad_output`` where ``x > 0``, ``+0`` elsewhere (a select: an infinite or NaN
+    gradient where ``x <= 0`` gives 0); NaN where ``x`` is NaN. ``out`` may be
+    ``grad_output``."""
+    if not is_cuda_array(x):
+        return _relukit.relu_backward(grad_output, x, out=out)
+    if _torch(x) and out is None:
+        from . import torch as rt
+
+        return rt.relu_backward(grad_output, x)
+    return _elementwise("relu_backward", "relu_backward", {"grad_output": grad_output, "x": x}, out)
+
+
+def leaky_relu(x: Any, negative_slope: Any = 0.01, out: Any = None) -> Any:
+    """Leaky ReLU: ``x`` for ``x > 0``, ``negative_slope * x`` otherwise (float16 and
+    bfloat16 products in float32, rounded once); NaN stays NaN. ``negative_slope`` is
+    one finite number (``ValueError`` otherwise, as on the CPU)."""
+    if not is_cuda_array(x):
+        from . import leaky_relu as host
+
+        return host(x, negative_slope, out=out)
+    slope = _slope("leaky_relu", negative_slope)
+    if _torch(x) and out is None:
+        from . import torch as rt
+
+        return rt.leaky_relu(x, slope)
+    return _elementwise("leaky_relu", "leaky_relu", {"x": x}, out, negative_slope=slope)
+
+
+def leaky_relu_backward(grad_output: Any, x: Any, negative_slope: Any = 0.01, out: Any = None) -> Any:
+    """``grad_output`` where ``x > 0``, ``negative_slope * grad_output`` where ``x <= 0``;
+    NaN where ``x`` is NaN."""
+    if not is_cuda_array(x):
+        from . import leaky_relu_backward as host
+
+        return host(grad_output, x, negative_slope, out=out)
+    slope = _slope("leaky_relu_backward", negative_slope)
+    if _torch(x) and out is None:
+        from . import torch as rt
+
+        return rt.leaky_relu_backward(grad_output, x, slope)
+    inputs = {"grad_output": grad_output, "x": x}
+    return _elementwise("leaky_relu_backward", "leaky_relu_backward", inputs, out, negative_slope=slope)
+
+
+# ---- PReLU ----
+
+
+def _prelu_operands(function: str, x: Any, weight: Any, axis: Any, call: _Call) -> tuple:
+    xo = _operand(x, "x", call.stream_of)
+    channel = _dispatch._channel_axis(len(xo.shape), axis)
+    w = call.library.asarray(weight, x, xo.device)
+    return xo, channel, _operand(w, "weight", call.stream_of)
+
+
+def prelu(x: Any, weight: Any, axis: Any = None, out: Any = None) -> Any:
+    """PReLU: ``x`` where ``x > 0``, ``weight[c] * x`` elsewhere, ``c`` the index on the
+    channel axis (default 1; one channel below 2 dimensions), in any memory order
+    (NCHW and NHWC run in place). ``weight`` (host or device, any real dtype) has one
+    slope or one per channel; it is converted to ``x``'s dtype on ``x``'s device."""
+    if not is_cuda_array(x):
+        from . import prelu as host
+
+        return host(x, weight, axis=axis, out=out)
+    if _torch(x) and out is None:
+        return _dispatch.torch_prelu(x, weight, axis)
+    call = _begin("prelu", x)
+    xo, channel, wo = _prelu_operands("prelu", x, weight, axis, call)
+    stream = call.stream_of(xo.device)
+    result = call.library.empty_like(x, xo.device) if out is None else out
+    o = _operand(result, "out", call.stream_of)
+    _check("prelu", {"x": xo, "weight": wo}, {"out": o})
+    layout = _layout(xo.shape, xo.strides, channel)
+    if layout is not None and o.strides == xo.strides:
+        _launch("prelu", xo, stream, [xo, wo, o], layout=layout, weight_len=wo.shape[0])
+        return result
+    xc = _operand(call.library.contiguous(x, xo.device), "x", call.stream_of)
+    temporary = call.library.empty_like(xc.array, xo.device)
+    t = _operand(temporary, "out", call.stream_of)
+    _launch("prelu", xc, stream, [xc, wo, t], layout=_layout(xc.shape, xc.strides, channel), weight_len=wo.shape[0])
+    result[...] = temporary
+    return result
+
+
+def prelu_backward(grad_output: Any, x: Any, weight: Any, axis: Any = None, out: Any = None) -> tuple:
+    """``(grad_input, grad_weight)``: ``grad_input`` is ``grad_output`` where ``x > 0``
+    and ``weight[c] * grad_output`` elsewhere; ``grad_weight[c]`` sums ``grad_output *
+    x`` where ``x <= 0`` over channel ``c`` in float64, in an order fixed by the layout
+    (the same bits on every run), rounded once to ``x``'s dtype; it has ``weight``'s
+    shape. ``out=(grad_input, grad_weight)`` writes both."""
+    if not is_cuda_array(x):
+        from . import prelu_backward as host
+
+        return host(grad_output, x, weight, axis=axis, out=out)
+    if _torch(x) and out is None:
+        return _dispatch.torch_prelu_backward(grad_output, x, weight, axis)
+    call = _begin("prelu_backward", x)
+    xo, channel, wo = _prelu_operands("prelu_backward", x, weight, axis, call)
+    go = _operand(grad_output, "grad_output", call.stream_of)
+    stream = call.stream_of(xo.device)
+    weight_shape = tuple(weight.shape) if hasattr(weight, "shape") else np.shape(weight)
+    if out is None:
+        out = (call.library.empty_like(x, xo.device), call.library.empty(weight_shape, x, xo.device))
+    grad_input, grad_weight = out
+    gi, gw = _operand(grad_input, "grad_input", call.stream_of), _operand(grad_weight, "grad_weight", call.stream_of)
+    _check("prelu_backward", {"grad_output": go, "x": xo, "weight": wo}, {"grad_input": gi, "grad_weight": gw}, weight_shape)
+    if not _dense(gw.shape, gw.strides):
+        raise ValueError("relukit.cuda.prelu_backward: `grad_weight` must be contiguous")
+    layout = _layout(xo.shape, xo.strides, channel)
+    if layout is not None and go.strides == xo.strides == gi.strides:
+        _launch("prelu_backward", xo, stream, [go, xo, wo, gi, gw], layout=layout, weight_len=wo.shape[0])
+        return grad_input, grad_weight
+    xc = _operand(call.library.contiguous(x, xo.device), "x", call.stream_of)
+    gc = _operand(call.library.contiguous(grad_output, xo.device), "grad_output", call.stream_of)
+    temporary = call.library.empty_like(xc.array, xo.device)
+    t = _operand(temporary, "grad_input", call.stream_of)
+    layout = _layout(xc.shape, xc.strides, channel)
+    _launch("prelu_backward", xc, stream, [gc, xc, wo, t, gw], layout=layout, weight_len=wo.shape[0])
+    grad_input[...] = temporary
+    return grad_input, grad_weight
