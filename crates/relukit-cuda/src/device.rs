@@ -32,7 +32,8 @@ pub const OPERATIONS: [&str; 8] = [
 pub struct Gpu {
     context: Arc<CudaContext>,
     _module: Arc<CudaModule>,
-    functions: HashMap<String, CudaFunction>,
+    /// Every kernel, `OPERATIONS`-major then `Dtype::ALL` (see [`Gpu::function`]).
+    functions: Vec<CudaFunction>,
     sms: u32,
     description: String,
 }
@@ -106,11 +107,10 @@ impl Gpu {
             }
         };
         let module = context.load_module(code)?;
-        let mut functions = HashMap::new();
+        let mut functions = Vec::with_capacity(OPERATIONS.len() * Dtype::ALL.len());
         for operation in OPERATIONS {
             for dtype in Dtype::ALL {
-                let symbol = format!("{operation}_{}", dtype.suffix());
-                functions.insert(symbol.clone(), module.load_function(&symbol)?);
+                functions.push(module.load_function(&format!("{operation}_{}", dtype.suffix()))?);
             }
         }
         let description = format!(
@@ -143,6 +143,11 @@ impl Gpu {
     }
 
     pub(crate) fn function(&self, operation: &str, dtype: Dtype) -> &CudaFunction {
-        &self.functions[&format!("{operation}_{}", dtype.suffix())]
+        // Found without allocating: a launch is a few microseconds.
+        let index = OPERATIONS
+            .iter()
+            .position(|&o| o == operation)
+            .expect("every launch names an operation of OPERATIONS");
+        &self.functions[index * Dtype::ALL.len() + dtype.index()]
     }
 }

@@ -38,6 +38,11 @@ impl Dtype {
         }
     }
 
+    /// Its position in [`Dtype::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Bytes per element.
     pub fn size(self) -> usize {
         match self {
@@ -47,7 +52,7 @@ impl Dtype {
         }
     }
 
-    /// Every type, for loading the kernels.
+    /// Every type, for loading the kernels (in declaration order: [`Dtype::index`]).
     pub const ALL: [Dtype; 4] = [Dtype::F32, Dtype::F64, Dtype::F16, Dtype::Bf16];
 }
 
@@ -87,5 +92,19 @@ impl Slope {
             Dtype::Bf16 => Slope::F32(negative_slope::<bf16>(slope)? as f32),
             Dtype::F64 => Slope::F64(negative_slope::<f64>(slope)?),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_is_the_position_in_all_and_names_are_numpys() {
+        let names: Vec<_> = Dtype::ALL.into_iter().map(Dtype::name).collect();
+        assert_eq!(names, ["float32", "float64", "float16", "bfloat16"]);
+        for (i, dtype) in Dtype::ALL.into_iter().enumerate() {
+            assert_eq!(dtype.index(), i);
+        }
     }
 }
