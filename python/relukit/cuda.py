@@ -19,8 +19,8 @@ array([0., 0., 3.])
   input's device), in the input's memory order, or written to ``out=``, which may be
   the input itself (in place). There is no broadcasting and no casting on the GPU:
   operands have one shape and one dtype (float32, float64, float16, bfloat16);
-- PyTorch CUDA tensors go to ``relukit.torch``'s ops (differentiable); the others run
-  here. Host arrays (NumPy, lists, dask) run relukit's CPU functions, so code written
+- PyTorch CUDA tensors without ``out=`` go to ``relukit.torch``'s ops (differentiable;
+  ``relu_derivative`` and calls with ``out=`` run here); other libraries run here. Host arrays (NumPy, lists, dask) run relukit's CPU functions, so code written
   against ``relukit.cuda`` runs on both.
 
 ``relukit.relu``, ``relukit.relu_derivative`` and ``relukit.relu_backward`` are NumPy
