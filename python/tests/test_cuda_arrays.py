@@ -4,7 +4,10 @@ Without a GPU (the test command): DLPack capsules read field by field (NumPy's, 
 capsules built here with ctypes that claim a CUDA device), the recognition of CUDA
 arrays, PReLU's layout in memory for every order of the axes, the routing of the
 top-level functions, and every argument error, raised before anything reaches the
-driver (a call that passes them ends at the backend's "no CUDA driver").
+driver (a call that passes them ends at the backend's "no CUDA driver"). Then the whole
+Python path (operands, allocation, layouts, copies, `out=`, pointer order) with each
+kernel emulated by the CPU function on the same host memory: bit for bit against the
+CPU functions in C, channels-last, Fortran, strided and reversed layouts.
 
 On the GPU machine (`scripts/gpu-check.sh`, RELUKIT_REQUIRE_GPU=1: CuPy must be there):
 CuPy arrays bit for bit against relukit's CPU functions on every special value and all
@@ -314,6 +317,148 @@ def test_host_arrays_run_the_cpu_functions():
     for ours, expected in pairs:
         assert type(ours) is np.ndarray and ours.dtype == np.float32
         assert np.array_equal(ours.view(np.int32), expected.view(np.int32))
+
+
+# ---- the whole Python path, with the kernels emulated on host memory ----
+
+
+class HostGpuArray:
+    """A NumPy array dressed as a CUDA array (interface version 3, DLPack device CUDA 0)
+    with a library of its own: views, copies and allocation in NumPy's order "K", as
+    CuPy's. Only an emulated `_cuda` may touch its memory."""
+
+    def __init__(self, a):
+        self.a = a
+        self.shape, self.dtype, self.strides = a.shape, a.dtype, a.strides
+        self.__cuda_array_interface__ = {
+            "version": 3,
+            "shape": a.shape,
+            "typestr": a.dtype.str,
+            "data": (a.ctypes.data, not a.flags.writeable),
+            "strides": None if a.flags.c_contiguous else a.strides,
+            "stream": None,
+        }
+
+    def __dlpack_device__(self):
+        return (2, 0)
+
+    def reshape(self, *shape):
+        return HostGpuArray(self.a.reshape(*shape))
+
+    def __setitem__(self, key, value):
+        self.a[key] = value.a
+
+    def __array_namespace__(self):
+        return HostGpuLibrary
+
+
+class HostGpuLibrary:
+    @staticmethod
+    def empty_like(x):
+        return HostGpuArray(np.empty_like(x.a))
+
+    @staticmethod
+    def empty(shape, dtype):
+        return HostGpuArray(np.empty(shape, dtype))
+
+    @staticmethod
+    def asarray(value, dtype=None):
+        return HostGpuArray(np.array(value.a if isinstance(value, HostGpuArray) else value, dtype=dtype))
+
+    @staticmethod
+    def ascontiguousarray(x):
+        return HostGpuArray(np.ascontiguousarray(x.a))
+
+
+def _memory(address, count, dtype):
+    """`count` elements of `dtype` at host address `address`, writable."""
+    dtype = np.dtype(dtype)
+    return np.frombuffer((ctypes.c_char * (count * dtype.itemsize)).from_address(address), dtype=dtype)
+
+
+def emulated_cuda(launches):
+    """A stand-in for the extension's `_cuda` that runs each kernel's contract with the CPU
+    functions over the same memory, recording each launch in `launches`."""
+
+    def run(operation, dtype, device, pointers, len, stream, negative_slope=0.0, layout=None, weight_len=0):
+        launches.append((operation, layout))
+        if operation == "prelu":
+            x, w, out = _memory(pointers[0], len, dtype), _memory(pointers[1], weight_len, dtype), _memory(pointers[2], len, dtype)
+            relukit.prelu(x.reshape(layout), w, axis=1, out=out.reshape(layout))
+        elif operation == "prelu_backward":
+            g, x, gi = (_memory(pointers[i], len, dtype).reshape(layout) for i in (0, 1, 3))
+            w, gw = _memory(pointers[2], weight_len, dtype), _memory(pointers[4], weight_len, dtype)
+            relukit.prelu_backward(g, x, w, axis=1, out=(gi, gw))
+        else:
+            arrays = [_memory(p, len, dtype) for p in pointers]
+            slope = (negative_slope,) if operation.startswith("leaky") else ()
+            function = getattr(relukit, operation)
+            with np.errstate(over="ignore"):
+                function(*arrays[:-1], *slope, out=arrays[-1])
+
+    return run
+
+
+LAYOUTS = {
+    "C order": lambda a: a,
+    "channels last": lambda a: np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2),
+    "Fortran order": lambda a: np.asfortranarray(a),
+    "strided view": lambda a: a[:, :, ::2],
+    "reversed": lambda a: a[:, :, ::-1],
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_every_function_through_the_python_path_gives_the_cpus_bits(monkeypatch, dtype, layout):
+    launches = []
+    monkeypatch.setattr(ext, "_cuda", emulated_cuda(launches))
+    rng = np.random.default_rng(3)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0])
+    with np.errstate(over="ignore"):
+        x = LAYOUTS[layout]((np.resize(special, 4 * 3 * 6 * 5) * rng.standard_normal(360)).astype(dtype).reshape(4, 3, 6, 5))
+        g = LAYOUTS[layout](rng.standard_normal((4, 3, 6, 5)).astype(dtype))
+    w = np.array([0.25, -0.5, 0.0], dtype=dtype)
+    xd, gd = HostGpuArray(x), HostGpuArray(g)
+    with np.errstate(over="ignore", invalid="ignore"):
+        pairs = [
+            (rc.relu(xd), relukit.relu(x)),
+            (rc.relu_derivative(xd), relukit.relu_derivative(x)),
+            (rc.relu_backward(gd, xd), relukit.relu_backward(g, x)),
+            (rc.leaky_relu(xd, -0.3), relukit.leaky_relu(x, -0.3)),
+            (relukit.leaky_relu_backward(gd, xd, 0.2), relukit.leaky_relu_backward(g, x, 0.2)),
+            (relukit.prelu(xd, w), relukit.prelu(x, w)),
+            (rc.prelu(xd, HostGpuArray(w), axis=1), relukit.prelu(x, w)),
+            (rc.prelu(xd, [0.1, 0.2, 0.3, 0.4, 0.5], axis=3), relukit.prelu(x, [0.1, 0.2, 0.3, 0.4, 0.5], axis=3)),
+        ]
+        gi, gw = rc.prelu_backward(gd, xd, w)
+        expected_gi, expected_gw = relukit.prelu_backward(g, x, w)
+    pairs += [(gi, expected_gi), (gw, expected_gw)]
+    for ours, expected in pairs:
+        assert isinstance(ours, HostGpuArray) and ours.dtype == dtype and ours.shape == expected.shape
+        assert np.array_equal(ours.a.view(INT[ours.a.itemsize]), expected.view(INT[expected.itemsize]))
+    assert gw.shape == w.shape
+    if layout == "channels last":  # run in place with PReLU's layout, no copies
+        assert ("prelu", (4 * 6 * 5, 3, 1)) in launches and ("prelu_backward", (4 * 6 * 5, 3, 1)) in launches
+    if layout == "C order":
+        assert ("prelu", (4, 3, 30)) in launches and ("prelu", (4 * 3 * 6, 5, 1)) in launches
+
+
+def test_out_and_in_place_through_the_python_path(monkeypatch):
+    monkeypatch.setattr(ext, "_cuda", emulated_cuda([]))
+    x = np.array([[-2.0, -0.0, 1.5], [np.nan, 3.0, -1.0]], dtype=np.float32)
+    xd = HostGpuArray(x.copy())
+    out = HostGpuArray(np.full_like(x, 7.0))
+    assert rc.relu(xd, out=out) is out and np.array_equal(out.a, np.maximum(x, 0), equal_nan=True)
+    assert rc.leaky_relu(xd, 0.5, out=xd) is xd
+    assert np.array_equal(xd.a, relukit.leaky_relu(x, 0.5), equal_nan=True)
+    transposed_out = HostGpuArray(np.empty((3, 2), np.float32).T)  # another layout than x
+    rc.relu(HostGpuArray(x), out=transposed_out)
+    assert np.array_equal(transposed_out.a, relukit.relu(x), equal_nan=True)
+    gi, gw = HostGpuArray(np.empty_like(x)), HostGpuArray(np.empty(3, np.float32))
+    assert rc.prelu_backward(HostGpuArray(np.ones_like(x)), HostGpuArray(x), [0.1, 0.2, 0.3], out=(gi, gw)) == (gi, gw)
+    expected = relukit.prelu_backward(np.ones_like(x), x, np.array([0.1, 0.2, 0.3], np.float32))
+    assert np.array_equal(gi.a, expected[0], equal_nan=True) and np.array_equal(gw.a, expected[1], equal_nan=True)
 
 
 # ---- on the GPU, with CuPy ----
