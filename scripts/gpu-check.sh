@@ -35,6 +35,11 @@ for line in sys.stdin:
         shutil.copy(m["executable"], sys.argv[1] + "/test-" + name)
 ' "$bin"
     maturin=${MATURIN:-$(command -v maturin || echo target/test-venv/bin/maturin)}
+    if [ ! -x "$maturin" ]; then # a fresh machine: maturin into a virtualenv of its own
+        python3 -m venv target/maturin-venv
+        target/maturin-venv/bin/python -m pip install --quiet --disable-pip-version-check "maturin>=1.5,<2"
+        maturin=target/maturin-venv/bin/maturin
+    fi
     "$maturin" build --release --quiet --out "$bin/wheels"
     # pytest (pure Python) and ml_dtypes for the Python versions the GPU machine may have.
     python3 -m pip download --quiet --dest "$bin/wheels" pytest
