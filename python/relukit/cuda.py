@@ -38,6 +38,8 @@ missing when there is no driver, no NVRTC or the driver is too old for it.
 
 from __future__ import annotations
 
+import functools
+import math
 import sys
 from typing import Any, NamedTuple, Optional
 
@@ -175,11 +177,9 @@ def _from_interface(x: Any, name: str) -> tuple[_Operand, Optional[int]]:
     interface = x.__cuda_array_interface__
     if interface.get("mask") is not None:
         raise ValueError(f"`{name}`: masked CUDA arrays are not supported")
-    dtype = np.dtype(interface["typestr"])
+    name_of, itemsize = _typestr(interface["typestr"])
     shape = tuple(int(s) for s in interface["shape"])
     address, read_only = interface["data"]
-    name_of = dtype.name if dtype.kind == "f" and dtype.isnative else str(dtype)
-    itemsize = dtype.itemsize
     strides = interface.get("strides")
     if strides is None:
         elements = _c_order(shape)
@@ -195,6 +195,14 @@ def _from_interface(x: Any, name: str) -> tuple[_Operand, Optional[int]]:
         device = 0  # no elements: nothing is read or written
     producer = interface.get("stream") if int(interface.get("version", 0)) >= 3 else None
     return _Operand(x, int(address), device, name_of, shape, elements, bool(read_only), None), producer
+
+
+@functools.lru_cache(maxsize=64)
+def _typestr(typestr: str) -> tuple[str, int]:
+    """An interface's type string as relukit names it (``"<f4"``: ``float32``; a
+    non-native or non-float one keeps NumPy's spelling) and its item size."""
+    dtype = np.dtype(typestr)
+    return (dtype.name if dtype.kind == "f" and dtype.isnative else str(dtype)), dtype.itemsize
 
 
 def _operand(x: Any, name: str, stream_of: Any) -> _Operand:
@@ -240,7 +248,7 @@ def _layout(shape: tuple, strides: tuple, channel: Optional[int]) -> Optional[tu
     inside it ``inner``. None if the array is not dense."""
     if not _dense(shape, strides):
         return None
-    total = int(np.prod(shape, dtype=np.int64))
+    total = math.prod(shape)
     if channel is None or shape[channel] == 1:
         return (total, 1, 1)
     if total == 0:
@@ -263,9 +271,10 @@ def _extent(o: _Operand) -> tuple:
     return (o.address + low * size, o.address + (high + 1) * size)
 
 
-def _check(function: str, operands: dict, outputs: dict, shape: Optional[tuple] = None) -> None:
-    """One device, one dtype with kernels, one shape (unless `shape` is None for some),
-    writable outputs that do not partly overlap an input."""
+def _check(function: str, operands: dict, outputs: dict, shape: Optional[tuple] = None, fresh: bool = False) -> None:
+    """One device, one dtype with kernels, one shape (`shape` is grad_weight's), writable
+    outputs that do not partly overlap an input (not looked for when the outputs are
+    `fresh`: allocated here)."""
     x = operands["x"]
     for name, o in {**operands, **outputs}.items():
         if o.dtype not in _DTYPES:
@@ -283,6 +292,8 @@ def _check(function: str, operands: dict, outputs: dict, shape: Optional[tuple] 
             raise ValueError(f"relukit.cuda.{function}: `{name}` has shape {o.shape}, expected {expected}")
         if o.read_only:
             raise ValueError(f"relukit.cuda.{function}: `{name}` is read-only")
+        if fresh:
+            continue
         start, end = _extent(o)
         for other_name, i in operands.items():
             same = i.address == o.address and i.strides == o.strides
@@ -321,7 +332,7 @@ def find_nvrtc() -> None:
 def _launch(operation: str, x: _Operand, stream: int, operands: list, **options: Any) -> None:
     """Enqueues `operation` on `stream` over the operands' memory (in the kernel's order)."""
     find_nvrtc()
-    length = int(np.prod(x.shape, dtype=np.int64))
+    length = math.prod(x.shape)
     _relukit._cuda(operation, x.dtype, x.device, [o.address for o in operands], length, stream, **options)
 
 
@@ -355,7 +366,7 @@ def _elementwise(function: str, operation: str, inputs: dict, out: Any, **option
     stream = call.stream_of(xo.device)
     result = call.library.empty_like(x, xo.device) if out is None else out
     o = _operand(result, "out", call.stream_of)
-    _check(function, operands, {"out": o})
+    _check(function, operands, {"out": o}, fresh=out is None)
     if len({v.strides for v in operands.values()} | {o.strides}) == 1 and _dense(xo.shape, xo.strides):
         _launch(operation, xo, stream, [*operands.values(), o], **options)
         return result
@@ -368,6 +379,8 @@ def _elementwise(function: str, operation: str, inputs: dict, out: Any, **option
 
 
 def _slope(function: str, negative_slope: Any) -> float:
+    if type(negative_slope) is float or type(negative_slope) is int:
+        return float(negative_slope)
     if np.ndim(negative_slope) != 0 or np.asarray(negative_slope).dtype.kind not in "biuf":
         raise TypeError(f"relukit.cuda.{function}: on the GPU `negative_slope` is one real number, got {negative_slope!r}")
     return float(negative_slope)
@@ -474,7 +487,7 @@ def prelu(x: Any, weight: Any, axis: Any = None, out: Any = None) -> Any:
     stream = call.stream_of(xo.device)
     result = call.library.empty_like(x, xo.device) if out is None else out
     o = _operand(result, "out", call.stream_of)
-    _check("prelu", {"x": xo, "weight": wo}, {"out": o})
+    _check("prelu", {"x": xo, "weight": wo}, {"out": o}, fresh=out is None)
     layout = _layout(xo.shape, xo.strides, channel)
     if layout is not None and o.strides == xo.strides:
         _launch("prelu", xo, stream, [xo, wo, o], layout=layout, weight_len=wo.shape[0])
@@ -504,11 +517,12 @@ def prelu_backward(grad_output: Any, x: Any, weight: Any, axis: Any = None, out:
     go = _operand(grad_output, "grad_output", call.stream_of)
     stream = call.stream_of(xo.device)
     weight_shape = tuple(weight.shape) if hasattr(weight, "shape") else np.shape(weight)
+    fresh = out is None
     if out is None:
         out = (call.library.empty_like(x, xo.device), call.library.empty(weight_shape, x, xo.device))
     grad_input, grad_weight = out
     gi, gw = _operand(grad_input, "grad_input", call.stream_of), _operand(grad_weight, "grad_weight", call.stream_of)
-    _check("prelu_backward", {"grad_output": go, "x": xo, "weight": wo}, {"grad_input": gi, "grad_weight": gw}, weight_shape)
+    _check("prelu_backward", {"grad_output": go, "x": xo, "weight": wo}, {"grad_input": gi, "grad_weight": gw}, weight_shape, fresh)
     if not _dense(gw.shape, gw.strides):
         raise ValueError("relukit.cuda.prelu_backward: `grad_weight` must be contiguous")
     layout = _layout(xo.shape, xo.strides, channel)
