@@ -38,7 +38,6 @@ missing when there is no driver, no NVRTC or the driver is too old for it.
 
 from __future__ import annotations
 
-import functools
 import math
 import sys
 from typing import Any, NamedTuple, Optional
@@ -197,12 +196,17 @@ def _from_interface(x: Any, name: str) -> tuple[_Operand, Optional[int]]:
     return _Operand(x, int(address), device, name_of, shape, elements, bool(read_only), None), producer
 
 
-@functools.lru_cache(maxsize=64)
+_TYPESTRS: dict = {}
+
+
 def _typestr(typestr: str) -> tuple[str, int]:
     """An interface's type string as relukit names it (``"<f4"``: ``float32``; a
-    non-native or non-float one keeps NumPy's spelling) and its item size."""
-    dtype = np.dtype(typestr)
-    return (dtype.name if dtype.kind == "f" and dtype.isnative else str(dtype)), dtype.itemsize
+    non-native or non-float one keeps NumPy's spelling) and its item size (cached)."""
+    known = _TYPESTRS.get(typestr)
+    if known is None:
+        dtype = np.dtype(typestr)
+        known = _TYPESTRS[typestr] = (dtype.name if dtype.kind == "f" and dtype.isnative else str(dtype)), dtype.itemsize
+    return known
 
 
 def _operand(x: Any, name: str, stream_of: Any) -> _Operand:
