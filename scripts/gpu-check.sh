@@ -10,7 +10,8 @@
 #      fewer lengths, every kernel);
 #   3. `relukit bench --device cuda` and PyTorch's side (scripts/gpu_bench_torch.py);
 #   4. the CPU table on that machine's cores (`relukit bench --threads <all>`);
-#   5. the Python package on CUDA tensors and CuPy arrays (python/tests/test_cuda.py,
+#   5. the Python package on CUDA tensors and CuPy arrays, then its benchmark
+#      (scripts/gpu_bench_python.py: per call at 2^10, bandwidth at 2^24) (python/tests/test_cuda.py,
 #      test_cuda_arrays.py, test_torch.py; RELUKIT_REQUIRE_GPU=1: no skipping): the
 #      wheel built here, with pytest and ml_dtypes wheels fetched here (the GPU machine
 #      reaches no registry), installed there beside its PyTorch and CuPy.
@@ -106,5 +107,7 @@ python3 -m venv --system-site-packages "$venv" >>"$log" 2>&1 &&
 step "Python: relukit.torch on CUDA tensors, relukit.cuda on CuPy arrays" timeout 180 \
     env RELUKIT_REQUIRE_OPTIONAL=1 RELUKIT_REQUIRE_GPU=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider \
     python/tests/test_cuda.py python/tests/test_cuda_arrays.py python/tests/test_torch.py
+step "Python paths benchmark (relukit.torch, relukit.cuda)" timeout 90 sh -c \
+    "PYTHONUNBUFFERED=1 '$venv/bin/python' scripts/gpu_bench_python.py > '$out/python.md'"
 cat "$out"/*.md
 exit $status
