@@ -126,6 +126,11 @@ class _Library:
                 return self.namespace.ascontiguousarray(x)
             return self._call("asarray", x, copy=True)
 
+    def copy(self, source: Any, into: Any, device: int) -> None:
+        """Copies `source` into `into` (another layout) with the library's own kernels."""
+        with self._device(device):
+            into[...] = source
+
     def asarray(self, value: Any, like: Any, device: int) -> Any:
         """`value` (host or device) as a contiguous 1-D array of `like`'s dtype and device."""
         if self.name == "torch":
@@ -378,7 +383,7 @@ def _elementwise(function: str, operation: str, inputs: dict, out: Any, **option
     dense = {name: _operand(call.library.contiguous(a, xo.device), name, call.stream_of) for name, a in inputs.items()}
     temporary = call.library.empty_like(dense["x"].array, xo.device)
     _launch(operation, dense["x"], stream, [*dense.values(), _operand(temporary, "out", call.stream_of)], **options)
-    result[...] = temporary
+    call.library.copy(temporary, into=result, device=xo.device)
     return result
 
 
@@ -500,7 +505,7 @@ def prelu(x: Any, weight: Any, axis: Any = None, out: Any = None) -> Any:
     temporary = call.library.empty_like(xc.array, xo.device)
     t = _operand(temporary, "out", call.stream_of)
     _launch("prelu", xc, stream, [xc, wo, t], layout=_layout(xc.shape, xc.strides, channel), weight_len=wo.shape[0])
-    result[...] = temporary
+    call.library.copy(temporary, into=result, device=xo.device)
     return result
 
 
@@ -539,5 +544,5 @@ def prelu_backward(grad_output: Any, x: Any, weight: Any, axis: Any = None, out:
     t = _operand(temporary, "grad_input", call.stream_of)
     layout = _layout(xc.shape, xc.strides, channel)
     _launch("prelu_backward", xc, stream, [gc, xc, wo, t, gw], layout=layout, weight_len=wo.shape[0])
-    grad_input[...] = temporary
+    call.library.copy(temporary, into=grad_input, device=xo.device)
     return grad_input, grad_weight
