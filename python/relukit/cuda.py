@@ -20,8 +20,9 @@ array([0., 0., 3.])
   the input itself (in place). There is no broadcasting and no casting on the GPU:
   operands have one shape and one dtype (float32, float64, float16, bfloat16);
 - PyTorch CUDA tensors without ``out=`` go to ``relukit.torch``'s ops (differentiable;
-  ``relu_derivative`` and calls with ``out=`` run here); other libraries run here. Host arrays (NumPy, lists, dask) run relukit's CPU functions, so code written
-  against ``relukit.cuda`` runs on both.
+  ``relu_derivative`` and calls with ``out=`` run here); other libraries run here.
+  Host arrays (NumPy, lists, dask) run relukit's CPU functions, so code written against
+  ``relukit.cuda`` runs on both.
 
 ``relukit.relu``, ``relukit.relu_derivative`` and ``relukit.relu_backward`` are NumPy
 ufuncs and stay host-only: NumPy hands a CuPy array to CuPy's ``__array_ufunc__``,
@@ -30,8 +31,9 @@ non-ufunc functions ``relukit.leaky_relu``, ``leaky_relu_backward``, ``prelu`` a
 ``prelu_backward`` send CUDA arrays here themselves.
 
 Errors: ``TypeError`` for a dtype without kernels, a parameter that is not one number,
-or a library relukit cannot allocate with (pass ``out=``); ``ValueError`` for
-mismatched shapes, devices or a read-only ``out`` (and the CPU functions' own
+an operand that is not a CUDA array, a JAX array (immutable), or a library relukit
+cannot allocate with (pass ``out=``); ``ValueError`` for mismatched shapes or devices, a
+read-only ``out`` or one that partly overlaps an input (and the CPU functions' own
 ``ValueError`` messages for slopes and PReLU weights); ``RuntimeError`` naming what is
 missing when there is no driver, no NVRTC or the driver is too old for it.
 """
