@@ -115,7 +115,7 @@ def _gpu(data: tuple) -> bool:
     """Whether an operand is a CUDA array (a torch CUDA tensor, CuPy's, any DLPack or
     ``__cuda_array_interface__`` array on a GPU)."""
     for d in data:
-        if type(d) is not np.ndarray and _dispatch.is_cuda_array(d):
+        if _dispatch.is_cuda_array(d):
             return True
     return False
 
@@ -186,7 +186,7 @@ def leaky_relu(x: Any, negative_slope: Any = 0.01, out: Any = None) -> Any:
     >>> relukit.leaky_relu(np.array([-2.0, 0.0, 3.0]), 0.1)
     array([-0.2,  0. ,  3. ])
     """
-    if type(x) is not np.ndarray and _dispatch.is_cuda_array(x):
+    if _dispatch.is_cuda_array(x):
         from . import cuda
 
         return cuda.leaky_relu(x, negative_slope, out=out)
@@ -247,7 +247,7 @@ def leaky_relu_backward(grad_output: Any, x: Any, negative_slope: Any = 0.01, ou
     >>> relukit.leaky_relu_backward(np.ones(3), np.array([-2.0, 0.0, 3.0]), 0.1)
     array([0.1, 0.1, 1. ])
     """
-    if type(x) is not np.ndarray and _dispatch.is_cuda_array(x):
+    if _dispatch.is_cuda_array(x):
         from . import cuda
 
         return cuda.leaky_relu_backward(grad_output, x, negative_slope, out=out)

@@ -64,6 +64,8 @@ from torch import Tensor, nn
 
 from . import _relukit
 from . import leaky_relu as _leaky_relu
+from .cuda import _dense as _dense_layout
+from .cuda import _layout as _memory_layout
 from .cuda import find_nvrtc
 from . import leaky_relu_backward as _leaky_relu_backward
 from . import threshold as _threshold
@@ -170,12 +172,7 @@ def _on_cuda(name: str, *tensors: Tensor) -> bool:
 
 def _dense(t: Tensor) -> bool:
     """Whether `t`'s elements fill its memory exactly (any order of the axes)."""
-    expected = 1
-    for size, stride in sorted(zip(t.shape, t.stride()), key=lambda p: p[1]):
-        if size != 1 and stride != expected:
-            return False
-        expected *= size
-    return True
+    return _dense_layout(tuple(t.shape), t.stride())
 
 
 def _cuda(operation: str, x: Tensor, tensors: list, **options: Any) -> None:
@@ -208,19 +205,10 @@ def _cuda_elementwise(operation: str, inputs: list, **options: Any) -> Tensor:
 
 
 def _prelu_layout(x: Tensor) -> Optional[tuple]:
-    """PReLU's (outer, channels, inner) in memory order, if x's memory has one: NC...
-    contiguous, or channels-last (N...C) dense; None otherwise."""
-    if x.dim() < 2:
-        return (x.numel(), 1, 1) if x.is_contiguous() else None
-    n, c = x.shape[0], x.shape[1]
-    inner = x.numel() // max(n * c, 1)
-    if x.is_contiguous():
-        return (n, c, inner)
-    if x.dim() >= 3:
-        perm = [0, *range(2, x.dim()), 1]
-        if x.permute(*perm).is_contiguous():
-            return (n * inner, c, 1)
-    return None
+    """PReLU's (outer, channels, inner) in x's memory (channels on axis 1, one channel
+    below 2 dimensions), for any dense order of the axes (NCHW, channels_last...); None
+    if x is not dense."""
+    return _memory_layout(tuple(x.shape), x.stride(), _channel_axis(x))
 
 
 def _check_weight(x: Tensor, weight: Tensor) -> None:
