@@ -237,7 +237,7 @@ def test_convert_swaps_in_place_and_keeps_parameters():
 
 def test_other_devices_and_dtypes_are_clear_errors():
     with pytest.raises(NotImplementedError, match="meta"):
-        rt._array(torch.empty(3, device="meta"), "x")
+        rt._kernels.array(torch.empty(3, device="meta"), "x")
     with pytest.raises(TypeError, match="int32"):
         rt.relu(torch.zeros(3, dtype=torch.int32))
     with pytest.raises(ValueError, match="channel"):

@@ -2,7 +2,8 @@
 //!
 //! Every `relukit::ErrorKind` is an argument that does not fit the others, which a NumPy
 //! user knows as `ValueError`; an axis out of range is NumPy's own `AxisError` (a
-//! `ValueError` and an `IndexError`), as `np.sum(x, axis=5)` raises.
+//! `ValueError` and an `IndexError`), as `np.sum(x, axis=5)` raises; memory that cannot
+//! be allocated is `MemoryError`, as NumPy raises for `np.zeros(2**62)`.
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -13,6 +14,7 @@ pub fn to_py(error: relukit::Error) -> PyErr {
     let message = error.to_string();
     match error.kind() {
         ErrorKind::AxisOutOfRange => axis_error(message),
+        ErrorKind::AllocationFailed => pyo3::exceptions::PyMemoryError::new_err(message),
         _ => PyValueError::new_err(message),
     }
 }

@@ -14,6 +14,7 @@ mod monitor;
 mod pool;
 mod prelu;
 mod rrelu;
+mod torch;
 mod ufunc;
 
 use pyo3::exceptions::PyValueError;
@@ -133,6 +134,7 @@ fn _relukit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(active_isa, m)?)?;
     m.add_function(wrap_pyfunction!(_main, m)?)?;
+    m.add_function(wrap_pyfunction!(torch::_torch_cpu, m)?)?;
     m.add_function(wrap_pyfunction!(cuda::_cuda, m)?)?;
     m.add_function(wrap_pyfunction!(cuda::_cuda_wait, m)?)?;
     m.add_function(wrap_pyfunction!(cuda::_cuda_device_of, m)?)?;

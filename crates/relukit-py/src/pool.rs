@@ -12,8 +12,8 @@ static WANTED: AtomicUsize = AtomicUsize::new(0);
 
 struct Current {
     pid: u32,
-    threads: usize,
-    pool: Arc<ThreadPool>,
+    /// One pool per thread count asked for (relukit's own and PyTorch's may differ).
+    pools: Vec<(usize, Arc<ThreadPool>)>,
 }
 
 static CURRENT: Mutex<Option<Current>> = Mutex::new(None);
@@ -29,23 +29,25 @@ pub fn num_threads() -> usize {
     }
 }
 
-/// The pool for this process and thread count, built on first use.
-fn pool() -> Option<Arc<ThreadPool>> {
-    let threads = num_threads();
+/// The pool of `threads` threads for this process, built on first use.
+fn pool(threads: usize) -> Option<Arc<ThreadPool>> {
     let pid = std::process::id();
     let mut current = CURRENT
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    match current.as_ref() {
-        Some(c) if c.pid == pid && c.threads == threads => return Some(c.pool.clone()),
-        Some(c) if c.pid != pid => {
-            // A forked child: the parent's worker threads do not exist here. Never touch
-            // (or drop) that pool; leak it and build a new one.
-            if let Some(old) = current.take() {
-                std::mem::forget(old);
-            }
+    if current.as_ref().is_some_and(|c| c.pid != pid) {
+        // A forked child: the parent's worker threads do not exist here. Never touch
+        // (or drop) those pools; leak them and build new ones.
+        if let Some(old) = current.take() {
+            std::mem::forget(old);
         }
-        _ => {}
+    }
+    let current = current.get_or_insert_with(|| Current {
+        pid,
+        pools: Vec::new(),
+    });
+    if let Some((_, pool)) = current.pools.iter().find(|(t, _)| *t == threads) {
+        return Some(pool.clone());
     }
     let pool = Arc::new(
         rayon::ThreadPoolBuilder::new()
@@ -53,11 +55,7 @@ fn pool() -> Option<Arc<ThreadPool>> {
             .build()
             .ok()?,
     );
-    *current = Some(Current {
-        pid,
-        threads,
-        pool: pool.clone(),
-    });
+    current.pools.push((threads, pool.clone()));
     Some(pool)
 }
 
@@ -65,10 +63,16 @@ fn pool() -> Option<Arc<ThreadPool>> {
 /// split, else right here (below relukit's own threshold it never asks rayon anything,
 /// so rayon's global pool is never started).
 pub fn run<T, R: Send>(len: usize, f: impl FnOnce() -> R + Send) -> R {
-    if len.saturating_mul(size_of::<T>()) < relukit::threads::parallel_min_bytes() {
+    run_threads::<T, R>(num_threads(), len, f)
+}
+
+/// [`run`] on `threads` threads at most (relukit.torch passes PyTorch's intra-op count):
+/// one thread never starts a pool.
+pub fn run_threads<T, R: Send>(threads: usize, len: usize, f: impl FnOnce() -> R + Send) -> R {
+    if threads <= 1 || len.saturating_mul(size_of::<T>()) < relukit::threads::parallel_min_bytes() {
         return f();
     }
-    match pool() {
+    match pool(threads.min(relukit::threads::max_threads())) {
         Some(pool) => pool.install(f),
         None => f(),
     }

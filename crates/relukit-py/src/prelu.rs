@@ -222,7 +222,7 @@ fn prelu_backward_typed<'py, T: Float + numpy::Element>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = x.py();
     let w = weight_vector::<T>("prelu_backward", weight, channels)?;
-    let mut grad_weight = Array1::from_elem(w.len(), w[0]);
+    let mut grad_weight = Array1::from_elem(w.len(), T::ZERO);
     let x = x.cast::<PyArrayDyn<T>>()?.try_readonly()?;
     let g = grad.cast::<PyArrayDyn<T>>()?.try_readonly()?;
     let mut gi = grad_input.cast::<PyArrayDyn<T>>()?.try_readwrite()?;

@@ -31,6 +31,9 @@ pub enum ErrorKind {
     /// are not a monitor written by [`to_bytes`](crate::DeadUnitMonitor::to_bytes):
     /// truncated, corrupted, or of an unknown format version.
     InvalidData,
+    /// Memory for a result whose size comes from an argument (a monitor's units) cannot
+    /// be allocated.
+    AllocationFailed,
 }
 
 /// An argument that does not fit the others. The message names the argument and

@@ -98,6 +98,10 @@ impl Counts {
 
 impl DeadUnitMonitor {
     /// A monitor for a layer of `units` units, with an empty window.
+    ///
+    /// # Panics
+    /// Like `vec![0; units]`, if the counts (16 bytes per unit) cannot be allocated;
+    /// [`try_new`](Self::try_new) returns an error instead.
     pub fn new(units: usize) -> Self {
         DeadUnitMonitor {
             active: vec![0; units],
@@ -105,6 +109,39 @@ impl DeadUnitMonitor {
             samples: 0,
             last_batch: None,
         }
+    }
+
+    /// [`new`](Self::new) for a `units` that comes from outside the program (a file, a
+    /// user): the counts are allocated fallibly.
+    ///
+    /// # Errors
+    /// [`ErrorKind::AllocationFailed`] if the 16 bytes per unit cannot be allocated.
+    ///
+    /// ```
+    /// let err = relukit::DeadUnitMonitor::try_new(1 << 62).unwrap_err();
+    /// assert_eq!(err.kind(), relukit::ErrorKind::AllocationFailed);
+    /// ```
+    pub fn try_new(units: usize) -> Result<Self, Error> {
+        let zeros = || {
+            let mut counts = Vec::new();
+            counts.try_reserve_exact(units).map_err(|_| {
+                Error::new(
+                    ErrorKind::AllocationFailed,
+                    format!(
+                        "a monitor of {units} units needs {} bytes for its counts, which cannot be allocated",
+                        (units as u128) * 16
+                    ),
+                )
+            })?;
+            counts.resize(units, 0u64);
+            Ok::<_, Error>(counts)
+        };
+        Ok(DeadUnitMonitor {
+            active: zeros()?,
+            nan: zeros()?,
+            samples: 0,
+            last_batch: None,
+        })
     }
 
     /// The number of units.

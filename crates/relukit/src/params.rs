@@ -61,9 +61,10 @@ pub(crate) fn ceiling<T: Float>(ceiling: f64) -> Result<T, Error> {
     }
 }
 
-/// The threshold and the value of `threshold(x, threshold, value)` in `T` (rounded to
-/// nearest); neither may be NaN.
-pub(crate) fn threshold<T: Float>(threshold: f64, value: f64) -> Result<(T, T), Error> {
+/// The threshold of `threshold(x, threshold, value)` in the compute type of `T` and the
+/// value in `T` (both rounded to nearest), as PyTorch converts them (it compares 16-bit
+/// inputs in `f32`); neither may be NaN.
+pub(crate) fn threshold<T: Float>(threshold: f64, value: f64) -> Result<(T::Compute, T), Error> {
     for (name, v) in [("threshold", threshold), ("value", value)] {
         if v.is_nan() {
             return Err(Error::new(
@@ -72,7 +73,7 @@ pub(crate) fn threshold<T: Float>(threshold: f64, value: f64) -> Result<(T, T), 
             ));
         }
     }
-    Ok((T::from_f64(threshold), T::from_f64(value)))
+    Ok((T::slope(threshold), T::from_f64(value)))
 }
 
 /// Panics with the error's message: how the reference refuses what the API refuses.

@@ -240,7 +240,9 @@ pub fn clipped_relu_backward<T: Float>(grad_output: T, x: T, ceiling: f64) -> T 
 }
 
 /// PyTorch's `threshold(x, threshold, value)`: `x` where `x > threshold` (and NaN,
-/// unchanged), `value` elsewhere; both parameters converted to `T` (to nearest).
+/// unchanged), `value` elsewhere; `threshold` converted to the compute type (`f32` for
+/// `f32`, `f16` and `bf16`: PyTorch compares 16-bit inputs there) and `value` to `T`,
+/// both to nearest.
 /// `relu(x)` is `threshold(x, 0, 0)`.
 ///
 /// # Panics
@@ -248,7 +250,7 @@ pub fn clipped_relu_backward<T: Float>(grad_output: T, x: T, ceiling: f64) -> T 
 /// [`ErrorKind::OutOfRange`](crate::ErrorKind::OutOfRange)).
 pub fn threshold<T: Float>(x: T, threshold: f64, value: f64) -> T {
     let (t, v) = or_panic(params::threshold::<T>(threshold, value));
-    if x.ref_is_nan() || x.ref_to_f64() > t.ref_to_f64() {
+    if x.ref_is_nan() || x.ref_to_f64() > t.into() {
         x
     } else {
         v
@@ -264,7 +266,7 @@ pub fn threshold_derivative<T: Float>(x: T, threshold: f64) -> T {
     let (t, _) = or_panic(params::threshold::<T>(threshold, 0.0));
     if x.ref_is_nan() {
         x
-    } else if x.ref_to_f64() > t.ref_to_f64() {
+    } else if x.ref_to_f64() > t.into() {
         T::ONE
     } else {
         T::ZERO
@@ -280,7 +282,7 @@ pub fn threshold_backward<T: Float>(grad_output: T, x: T, threshold: f64) -> T {
     let (t, _) = or_panic(params::threshold::<T>(threshold, 0.0));
     if x.ref_is_nan() {
         x
-    } else if x.ref_to_f64() > t.ref_to_f64() {
+    } else if x.ref_to_f64() > t.into() {
         grad_output
     } else {
         T::ZERO

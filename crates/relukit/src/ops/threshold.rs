@@ -47,8 +47,11 @@ pub(crate) fn backward<T: Float>(grad: T, x: T, threshold: T::Compute) -> T {
 }
 
 /// PyTorch's `threshold`: `x` where `x > threshold` (a NaN comes back unchanged), `value`
-/// elsewhere. Both parameters are converted to the element type (to nearest); `relu(x)`
-/// is `threshold(x, 0.0, 0.0)`.
+/// elsewhere. As in PyTorch, `threshold` is converted to the compute type (to nearest:
+/// `f32` for `f32`, `f16` and `bf16`, `f64` for `f64`) and compared there, so a
+/// threshold a 16-bit type cannot represent (0.3 in `bf16`) still separates the values
+/// on either side of it; `value` is converted to the element type (to nearest).
+/// `relu(x)` is `threshold(x, 0.0, 0.0)`.
 ///
 /// # Errors
 /// [`ErrorKind::OutOfRange`](crate::ErrorKind::OutOfRange) if `threshold` or `value` is
@@ -70,7 +73,6 @@ pub fn threshold<T: Float>(
 ) -> Result<(), Error> {
     let (t, v) = params::threshold::<T>(threshold, value)?;
     Error::check_len("output", output.len(), "input", input.len())?;
-    let t = t.widen();
     let f = move |x| forward(x, t, v);
     Exec::current().write(Unary { x: input, f }, output);
     Ok(())
@@ -86,7 +88,6 @@ pub fn threshold_inplace<T: Float>(
     value: f64,
 ) -> Result<(), Error> {
     let (t, v) = params::threshold::<T>(threshold, value)?;
-    let t = t.widen();
     let f = move |x| forward(x, t, v);
     Exec::current().update(UnaryInPlace { f }, data);
     Ok(())
@@ -104,7 +105,6 @@ pub fn threshold_derivative<T: Float>(
 ) -> Result<(), Error> {
     let (t, _) = params::threshold::<T>(threshold, 0.0)?;
     Error::check_len("output", output.len(), "input", input.len())?;
-    let t = t.widen();
     let f = move |x| derivative(x, t);
     Exec::current().write(Unary { x: input, f }, output);
     Ok(())
@@ -130,7 +130,6 @@ pub fn threshold_backward<T: Float>(
         "grad_output",
         grad_output.len(),
     )?;
-    let t = t.widen();
     let f = move |g, x| backward(g, x, t);
     Exec::current().write(
         Binary {
@@ -154,7 +153,6 @@ pub fn threshold_backward_inplace<T: Float>(
 ) -> Result<(), Error> {
     let (t, _) = params::threshold::<T>(threshold, 0.0)?;
     Error::check_len("input", input.len(), "grad", grad.len())?;
-    let t = t.widen();
     let f = move |g, x| backward(g, x, t);
     Exec::current().update(BinaryInPlace { b: input, f }, grad);
     Ok(())

@@ -1,0 +1,202 @@
+//! The CPU path of `relukit.torch` for dense tensors: their data pointers, handed over by
+//! the Python layer, straight to relukit's slice functions. No NumPy view is built and
+//! no argument is converted, so a call on a small tensor costs little more than
+//! PyTorch's own allocation of the output; strided tensors take the NumPy path instead.
+//!
+//! The work runs with the interpreter lock released, on a pool of PyTorch's intra-op
+//! thread count (passed in by the caller) above relukit's threshold.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use relukit::{ChannelLayout, Error, Float, RreluMode, bf16, f16};
+
+use crate::errors::to_py;
+use crate::pool;
+
+/// An operation on dense memory and its parameters.
+#[derive(Clone, Copy)]
+enum Op {
+    Relu,
+    ReluBackward,
+    LeakyRelu(f64),
+    LeakyReluBackward(f64),
+    Relu6,
+    Relu6Backward,
+    Threshold(f64, f64),
+    ThresholdBackward(f64),
+    Rrelu(f64, f64, RreluMode),
+    RreluBackward(f64, f64, RreluMode),
+    Prelu(ChannelLayout, usize),
+    PreluBackward(ChannelLayout, usize),
+}
+
+impl Op {
+    fn parse(
+        name: &str,
+        params: (f64, f64),
+        seed: Option<u64>,
+        layout: Option<(usize, usize, usize)>,
+        weight_len: usize,
+    ) -> PyResult<(Op, usize)> {
+        let (a, b) = params;
+        let mode = match seed {
+            Some(seed) => RreluMode::Training { seed },
+            None => RreluMode::Evaluation,
+        };
+        let layout = || {
+            layout
+                .map(|(outer, channels, inner)| ChannelLayout::new(outer, channels, inner))
+                .ok_or_else(|| {
+                    PyValueError::new_err(format!("relukit.torch: {name} needs a layout"))
+                })
+        };
+        Ok(match name {
+            "relu" => (Op::Relu, 2),
+            "relu_backward" => (Op::ReluBackward, 3),
+            "leaky_relu" => (Op::LeakyRelu(a), 2),
+            "leaky_relu_backward" => (Op::LeakyReluBackward(a), 3),
+            "relu6" => (Op::Relu6, 2),
+            "relu6_backward" => (Op::Relu6Backward, 3),
+            "threshold" => (Op::Threshold(a, b), 2),
+            "threshold_backward" => (Op::ThresholdBackward(a), 3),
+            "rrelu" => (Op::Rrelu(a, b, mode), 2),
+            "rrelu_backward" => (Op::RreluBackward(a, b, mode), 3),
+            "prelu" => (Op::Prelu(layout()?, weight_len), 3),
+            "prelu_backward" => (Op::PreluBackward(layout()?, weight_len), 5),
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "relukit.torch: no CPU operation named {name:?}"
+                )));
+            }
+        })
+    }
+}
+
+/// Runs `operation` on dense CPU memory of `len` elements of `dtype_name` (`float32`,
+/// `float64`, `float16` or `bfloat16`), with `threads` threads at most.
+///
+/// `pointers` are, in order: unary operations: input, output (the same address: in
+/// place); `*_backward`: grad_output, input, grad_input; `prelu`: input, weight, output
+/// (in place allowed); `prelu_backward`: grad_output, input, weight, grad_input,
+/// grad_weight. `params` are Leaky ReLU's slope, threshold's threshold and value, or
+/// RReLU's lower and upper; `seed` RReLU's in training (None: evaluation); `layout` is
+/// PReLU's `(outer, channels, inner)` over the memory and `weight_len` its slopes.
+///
+/// # Safety (for the Python caller, which `relukit.torch` is)
+/// Every pointer is the data of a live CPU tensor of `dtype_name` holding the elements
+/// stated, every element exactly once (dense), not written by anyone else during the
+/// call; outputs do not overlap inputs except where stated (in place).
+#[pyfunction]
+#[pyo3(signature = (operation, dtype_name, pointers, len, threads, params=(0.0, 0.0), seed=None, layout=None, weight_len=0))]
+#[allow(clippy::too_many_arguments)]
+pub fn _torch_cpu(
+    py: Python<'_>,
+    operation: &str,
+    dtype_name: &str,
+    pointers: Vec<usize>,
+    len: usize,
+    threads: usize,
+    params: (f64, f64),
+    seed: Option<u64>,
+    layout: Option<(usize, usize, usize)>,
+    weight_len: usize,
+) -> PyResult<()> {
+    let (op, expected) = Op::parse(operation, params, seed, layout, weight_len)?;
+    if pointers.len() != expected {
+        return Err(PyValueError::new_err(format!(
+            "relukit.torch: {operation} takes {expected} pointers, got {}",
+            pointers.len()
+        )));
+    }
+    let result = match dtype_name {
+        "float32" => py.detach(|| run::<f32>(op, &pointers, len, threads)),
+        "float64" => py.detach(|| run::<f64>(op, &pointers, len, threads)),
+        "float16" => py.detach(|| run::<f16>(op, &pointers, len, threads)),
+        "bfloat16" => py.detach(|| run::<bf16>(op, &pointers, len, threads)),
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "relukit.torch: no CPU kernels for dtype {dtype_name}"
+            )));
+        }
+    };
+    result.map_err(to_py)
+}
+
+/// An out-of-place elementwise slice function and its in-place form.
+type Unary<'a, T> = &'a dyn Fn(&[T], &mut [T]) -> Result<(), Error>;
+type InPlace<'a, T> = &'a dyn Fn(&mut [T]) -> Result<(), Error>;
+/// A backward slice function: grad_output, input, grad_input.
+type Backward<'a, T> = &'a dyn Fn(&[T], &[T], &mut [T]) -> Result<(), Error>;
+
+fn run<T: Float>(op: Op, p: &[usize], len: usize, threads: usize) -> Result<(), Error> {
+    // An empty tensor's data pointer may be null, which no slice may hold: a dangling,
+    // aligned one stands in for it. A tensor's data is aligned to its element type.
+    let address = |i: usize, n: usize| {
+        if n == 0 {
+            std::ptr::NonNull::<T>::dangling().as_ptr()
+        } else {
+            p[i] as *mut T
+        }
+    };
+    let input = |i: usize, n: usize| {
+        // SAFETY: the caller guarantees pointer `i` is the data of a live tensor of `T`
+        // with `n` elements, which nothing writes during the call.
+        unsafe { std::slice::from_raw_parts(address(i, n), n) }
+    };
+    let output = |i: usize, n: usize| {
+        // SAFETY: as for `input`; an output is made `&mut` only where its address is not
+        // an input's (the in-place forms below take the one slice instead), so it
+        // aliases nothing.
+        unsafe { std::slice::from_raw_parts_mut(address(i, n), n) }
+    };
+    let unary = |f: Unary<'_, T>, g: InPlace<'_, T>| {
+        if p[0] == p[1] {
+            g(output(1, len))
+        } else {
+            f(input(0, len), output(1, len))
+        }
+    };
+    let binary = |f: Backward<'_, T>| f(input(0, len), input(1, len), output(2, len));
+    pool::run_threads::<T, _>(threads, len, || match op {
+        Op::Relu => unary(&|x, y| relukit::relu(x, y), &|d| {
+            relukit::relu_inplace(d);
+            Ok(())
+        }),
+        Op::ReluBackward => binary(&|g, x, o| relukit::relu_backward(g, x, o)),
+        Op::LeakyRelu(a) => unary(&|x, y| relukit::leaky_relu(x, a, y), &|d| {
+            relukit::leaky_relu_inplace(d, a)
+        }),
+        Op::LeakyReluBackward(a) => binary(&|g, x, o| relukit::leaky_relu_backward(g, x, a, o)),
+        Op::Relu6 => unary(&|x, y| relukit::relu6(x, y), &|d| {
+            relukit::relu6_inplace(d);
+            Ok(())
+        }),
+        Op::Relu6Backward => binary(&|g, x, o| relukit::relu6_backward(g, x, o)),
+        Op::Threshold(t, v) => unary(&|x, y| relukit::threshold(x, t, v, y), &|d| {
+            relukit::threshold_inplace(d, t, v)
+        }),
+        Op::ThresholdBackward(t) => binary(&|g, x, o| relukit::threshold_backward(g, x, t, o)),
+        Op::Rrelu(l, u, mode) => unary(&|x, y| relukit::rrelu(x, l, u, mode, y), &|d| {
+            relukit::rrelu_inplace(d, l, u, mode)
+        }),
+        Op::RreluBackward(l, u, mode) => {
+            binary(&|g, x, o| relukit::rrelu_backward(g, x, l, u, mode, o))
+        }
+        Op::Prelu(layout, weights) => {
+            let w = input(1, weights);
+            if p[0] == p[2] {
+                relukit::prelu_inplace(output(2, len), w, layout)
+            } else {
+                relukit::prelu(input(0, len), w, layout, output(2, len))
+            }
+        }
+        Op::PreluBackward(layout, weights) => relukit::prelu_backward(
+            input(0, len),
+            input(1, len),
+            input(2, weights),
+            layout,
+            output(3, len),
+            output(4, weights),
+        ),
+    })
+}
