@@ -48,9 +48,6 @@ from ._relukit import (
     relu6_derivative,
     relu_backward,
     relu_derivative,
-    rrelu,
-    rrelu_backward,
-    rrelu_derivative,
     set_num_threads,
     threshold_backward_ufunc,
     threshold_derivative_ufunc,
@@ -607,3 +604,41 @@ def relu_observed(x: Any, monitor: DeadUnitMonitor, axis: Any = None, out: Any =
 
         return rt.relu(x)
     return relu(x)
+
+
+def rrelu(
+    x: Any, lower: float = 0.125, upper: float = 0.3333333333333333, training: bool = True, seed: Any = None, out: Any = None
+) -> Any:
+    if _dispatch.kind(x) == "dask":
+        _dispatch._no_out("rrelu", x, out)
+        return _dispatch.dask_rrelu("rrelu", (x,), lower, upper, training, seed)
+    return _relukit.rrelu(x, lower, upper, training, seed, out=out)
+
+
+def rrelu_derivative(
+    x: Any, lower: float = 0.125, upper: float = 0.3333333333333333, training: bool = True, seed: Any = None
+) -> Any:
+    if _dispatch.kind(x) == "dask":
+        return _dispatch.dask_rrelu("rrelu_derivative", (x,), lower, upper, training, seed)
+    return _relukit.rrelu_derivative(x, lower, upper, training, seed)
+
+
+def rrelu_backward(
+    grad_output: Any,
+    x: Any,
+    lower: float = 0.125,
+    upper: float = 0.3333333333333333,
+    training: bool = True,
+    seed: Any = None,
+    out: Any = None,
+) -> Any:
+    if _dispatch.kind(x) == "dask" or _dispatch.kind(grad_output) == "dask":
+        _dispatch._no_out("rrelu_backward", x, out)
+        return _dispatch.dask_rrelu("rrelu_backward", (grad_output, x), lower, upper, training, seed)
+    return _relukit.rrelu_backward(grad_output, x, lower, upper, training, seed, out=out)
+
+
+# Dask arrays stay lazy; the documentation is the extension's.
+rrelu.__doc__ = _relukit.rrelu.__doc__
+rrelu_derivative.__doc__ = _relukit.rrelu_derivative.__doc__
+rrelu_backward.__doc__ = _relukit.rrelu_backward.__doc__

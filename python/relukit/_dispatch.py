@@ -112,12 +112,23 @@ def torch_prelu_backward(grad_output: Any, x: Any, weight: Any, axis: Optional[i
 
 def torch_array(x: Any) -> np.ndarray:
     """A NumPy view of a CPU tensor (bfloat16 through ml_dtypes)."""
-    from . import torch as rt
+    from .torch import _kernels
 
-    return rt._array(x, "x")
+    return _kernels.array(x, "x")
 
 
 # ---- dask ----
+
+
+def _known_chunks(function: str, *arrays: Any) -> None:
+    """Refuses a dask array whose chunk sizes are unknown (NaN, after boolean indexing):
+    each block's position decides its slopes and channels."""
+    for a in arrays:
+        if any(c != c for chunks in a.chunks for c in chunks):
+            raise ValueError(
+                f"{function}: a dask array with unknown chunk sizes ({a.chunks}); relukit needs each block's "
+                "position: call .compute_chunk_sizes() on it first"
+            )
 
 
 def _weight_slice(weight: np.ndarray, channel: Optional[int], location: list) -> np.ndarray:
@@ -129,6 +140,7 @@ def _weight_slice(weight: np.ndarray, channel: Optional[int], location: list) ->
 
 
 def dask_prelu(x: Any, weight: Any, axis: Optional[int]) -> Any:
+    _known_chunks("prelu", x)
     channel = _channel_axis(x.ndim, axis)
     w = np.asarray(weight).reshape(-1)
 
@@ -142,6 +154,7 @@ def dask_prelu(x: Any, weight: Any, axis: Optional[int]) -> Any:
 
 
 def dask_prelu_derivative(x: Any, weight: Any, axis: Optional[int]) -> Any:
+    _known_chunks("prelu_derivative", x)
     channel = _channel_axis(x.ndim, axis)
     w = np.asarray(weight).reshape(-1)
 
@@ -171,6 +184,7 @@ def dask_prelu_backward(grad_output: Any, x: Any, weight: Any, axis: Optional[in
     weight = np.asarray(weight)
     w = weight.reshape(-1)
     g = da.asarray(grad_output)
+    _known_chunks("prelu_backward", x, g)
     if g.shape != x.shape:
         raise ValueError(f"prelu_backward: `grad_output` has shape {g.shape}, `x` has {x.shape}")
     g = g.astype(x.dtype).rechunk(x.chunks)
@@ -202,6 +216,7 @@ def dask_observe(x: Any, units: int, axis: Optional[int]) -> Any:
     import dask.array as da
 
     x = da.asarray(x)
+    _known_chunks("observe", x)
     if x.ndim >= 1:
         unit = 1 if (axis is None and x.ndim >= 2) else (0 if axis is None else int(axis) % x.ndim)
         x = x.rechunk({unit: -1})
@@ -222,6 +237,41 @@ def dask_observe(x: Any, units: int, axis: Optional[int]) -> Any:
         monitors = [dask.delayed(merge)(monitors[i : i + 8]) for i in range(0, len(monitors), 8)]
     (result,) = dask.compute(monitors[0])
     return result
+
+
+# SplitMix64's increment: RReLU's slope of element i is output i of SplitMix64 from
+# `seed`, which is output 0 of SplitMix64 from `seed + i * GOLDEN` (mod 2**64).
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def dask_rrelu(function: str, operands: tuple, lower: float, upper: float, training: bool, seed: Any) -> Any:
+    """``rrelu``, ``rrelu_derivative`` or ``rrelu_backward`` (``function``) of dask arrays,
+    lazily and with the bits of the whole array at once: in training, the array is cut
+    into blocks of whole rows (axis 0 only), so a block is a run of elements in C order
+    starting at some index, and the counter-based generator continues there."""
+    import dask.array as da
+
+    kernel = getattr(_relukit, function)
+    arrays = [da.asarray(o) for o in operands]
+    _known_chunks(function, *arrays)
+    x = arrays[-1]
+    for a in arrays[:-1]:
+        if a.shape != x.shape:
+            raise ValueError(f"{function}: `grad_output` has shape {a.shape}, `x` has {x.shape}")
+    probe = [np.zeros((1,) * max(x.ndim, 1), dtype=a.dtype) for a in arrays]
+    dtype = kernel(*probe, lower, upper, training, seed).dtype  # checks every argument now
+    if not training or x.ndim == 0:
+        return da.map_blocks(lambda *blocks: kernel(*blocks, lower, upper, training, seed), *arrays, dtype=dtype)
+    rows = {axis: -1 for axis in range(1, x.ndim)}
+    arrays = [a.rechunk(rows).rechunk(x.rechunk(rows).chunks) for a in arrays]
+    row = int(np.prod(x.shape[1:]))
+    start_seed = int(seed) % 2**64
+
+    def block(*blocks: np.ndarray, block_info: Optional[dict] = None) -> np.ndarray:
+        start = 0 if block_info is None else block_info[0]["array-location"][0][0]
+        return kernel(*blocks, lower, upper, True, (start_seed + start * row * _GOLDEN) % 2**64)
+
+    return da.map_blocks(block, *arrays, dtype=dtype)
 
 
 def observe(x: Any, units: int, axis: Optional[int]) -> Any:

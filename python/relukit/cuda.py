@@ -114,11 +114,22 @@ class _Library:
         with self._device(device):
             return self._call("empty_like", x)
 
+    def _dtype(self, like: Any) -> Any:
+        dtype = getattr(like, "dtype", None)
+        if dtype is None:
+            raise TypeError(
+                f"relukit.cuda.{self.function}: cannot allocate the result like a "
+                f"{type(like).__module__}.{type(like).__name__} (it has no dtype); pass out= arrays"
+            )
+        return dtype
+
     def empty(self, shape: tuple, like: Any, device: int) -> Any:
         with self._device(device):
             if self.name == "torch":
                 return self.module.empty(shape, dtype=like.dtype, device=like.device)
-            return self._call("empty", shape, dtype=like.dtype)
+            if getattr(self.namespace, "empty", None) is None:
+                self._call("empty")  # raises: the library cannot allocate
+            return self._call("empty", shape, dtype=self._dtype(like))
 
     def contiguous(self, x: Any, device: int) -> Any:
         if self.name == "torch":
@@ -142,7 +153,9 @@ class _Library:
             if value.dtype.kind not in "biuf":
                 raise TypeError(f"relukit.cuda.{self.function}: `weight` must be real, got dtype {value.dtype}")
         with self._device(device):
-            array = self._call("asarray", value, dtype=like.dtype)
+            if getattr(self.namespace, "asarray", None) is None:
+                self._call("asarray")  # raises: the library cannot allocate
+            array = self._call("asarray", value, dtype=self._dtype(like))
             return self.contiguous(array.reshape(-1), device)
 
 
@@ -180,19 +193,13 @@ def _from_dlpack(x: Any, name: str, stream: int) -> _Operand:
 
 def _from_interface(x: Any, name: str) -> tuple[_Operand, Optional[int]]:
     """The operand, and the stream its producer says its data is pending on (or None)."""
-    interface = x.__cuda_array_interface__
-    if interface.get("mask") is not None:
-        raise ValueError(f"`{name}`: masked CUDA arrays are not supported")
-    name_of, itemsize = _typestr(interface["typestr"])
-    shape = tuple(int(s) for s in interface["shape"])
-    address, read_only = interface["data"]
-    strides = interface.get("strides")
+    name_of, itemsize, shape, address, read_only, strides, interface = _interface(x, name)
     if strides is None:
         elements = _c_order(shape)
     else:
-        if any(int(s) % itemsize for s in strides):
-            raise ValueError(f"`{name}` has strides {tuple(strides)} bytes, not whole elements of {itemsize} bytes")
-        elements = tuple(int(s) // itemsize for s in strides)
+        if any(s % itemsize for s in strides):
+            raise ValueError(f"`{name}` has strides {strides} bytes, not whole elements of {itemsize} bytes")
+        elements = tuple(s // itemsize for s in strides)
     if hasattr(x, "__dlpack_device__"):
         device = int(x.__dlpack_device__()[1])
     elif address:
@@ -201,6 +208,62 @@ def _from_interface(x: Any, name: str) -> tuple[_Operand, Optional[int]]:
         device = 0  # no elements: nothing is read or written
     producer = interface.get("stream") if int(interface.get("version", 0)) >= 3 else None
     return _Operand(x, int(address), device, name_of, shape, elements, bool(read_only), None), producer
+
+
+def _integers(value: Any) -> Optional[tuple]:
+    """`value` as a tuple of Python integers, or None if it is not a sequence of them."""
+    if not isinstance(value, (tuple, list)):
+        return None
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not hasattr(v, "__index__"):
+            return None
+        out.append(int(v.__index__()))
+    return tuple(out)
+
+
+def _interface(x: Any, name: str) -> tuple:
+    """Every field of `x`'s ``__cuda_array_interface__`` checked before any is used: a
+    type string, a shape of non-negative integers, ``data`` as (address, read-only flag),
+    strides (or None) of the shape's length, no mask. TypeError for a field of the wrong
+    kind, ValueError for one that contradicts the others."""
+    interface = x.__cuda_array_interface__
+    where = f"`{name}`'s __cuda_array_interface__"
+    if not isinstance(interface, dict):
+        raise TypeError(f"{where} is a {type(interface).__name__}, not a dict")
+    missing = [k for k in ("typestr", "shape", "data", "version") if k not in interface]
+    if missing:
+        raise TypeError(f"{where} has no {', '.join(missing)}")
+    if interface.get("mask") is not None:
+        raise ValueError(f"`{name}`: masked CUDA arrays are not supported")
+    typestr = interface["typestr"]
+    if not isinstance(typestr, str):
+        raise TypeError(f"{where}: typestr {typestr!r} is not a string")
+    try:
+        name_of, itemsize = _typestr(typestr)
+    except TypeError as error:
+        raise TypeError(f"{where}: typestr {typestr!r} is not a NumPy type string") from error
+    shape = _integers(interface["shape"])
+    if shape is None:
+        raise TypeError(f"{where}: shape {interface['shape']!r} is not a tuple of integers")
+    if any(s < 0 for s in shape):
+        raise ValueError(f"{where}: shape {shape} has a negative size")
+    data = interface["data"]
+    if not isinstance(data, (tuple, list)) or len(data) != 2 or _integers(data[:1]) is None:
+        raise TypeError(f"{where}: data {data!r} is not (address, read_only)")
+    address, read_only = int(data[0]), bool(data[1])
+    if address < 0 or address >= 2**64:
+        raise ValueError(f"{where}: data address {address} is not a pointer")
+    if address == 0 and math.prod(shape) != 0:
+        raise ValueError(f"{where}: a null data address for {math.prod(shape)} elements")
+    strides = interface.get("strides")
+    if strides is not None:
+        strides = _integers(strides)
+        if strides is None:
+            raise TypeError(f"{where}: strides {interface['strides']!r} is not a tuple of integers")
+        if len(strides) != len(shape):
+            raise ValueError(f"{where}: strides {strides} do not match shape {shape} ({len(strides)} for {len(shape)} axes)")
+    return name_of, itemsize, shape, address, read_only, strides, interface
 
 
 _TYPESTRS: dict = {}

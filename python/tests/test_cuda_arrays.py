@@ -254,6 +254,53 @@ def test_argument_errors_name_the_argument():
         rc.relu(bad)
 
 
+def test_inconsistent_interface_descriptions_are_refused_before_any_launch():
+    """Every field of __cuda_array_interface__ is checked before a pointer is used: a
+    description that contradicts itself never reaches the driver (on a GPU it would be a
+    kernel over memory that is not there)."""
+
+    def described(**fields):
+        x = FakeInterface((4, 2))
+        x.__cuda_array_interface__.update(fields)
+        return x
+
+    cases = [
+        (described(strides=(4,)), ValueError, r"strides \(4,\) do not match shape \(4, 2\)"),
+        (described(shape=(-4,), strides=None), ValueError, "negative size"),
+        (described(shape="4"), TypeError, "not a tuple of integers"),
+        (described(shape=(4.5, 2)), TypeError, "not a tuple of integers"),
+        (described(strides=(8, "4")), TypeError, "strides"),
+        (described(typestr=7), TypeError, "typestr 7 is not a string"),
+        (described(typestr="no such type"), TypeError, "not a NumPy type string"),
+        (described(data=5), TypeError, r"not \(address, read_only\)"),
+        (described(data=(-1, False)), ValueError, "not a pointer"),
+        (described(data=(0, False)), ValueError, "null data address for 8 elements"),
+    ]
+    for x, error, message in cases:
+        with pytest.raises(error, match=message):
+            rc.relu(x)
+        with pytest.raises(error, match=message):
+            rc.relu(FakeInterface((4, 2)), out=x)
+    no_version = FakeInterface((2,))
+    del no_version.__cuda_array_interface__["version"]
+    with pytest.raises(TypeError, match="has no version"):
+        rc.relu(no_version)
+
+    class InterfaceOnly:  # no dtype, no namespace: the description (and, to stay off
+        # the driver here, which device it is on)
+        def __init__(self):
+            self.keep = FakeInterface((3,))
+            self.__cuda_array_interface__ = self.keep.__cuda_array_interface__
+
+        def __dlpack_device__(self):
+            return (2, 0)
+
+    with pytest.raises(TypeError, match="pass out="):
+        rc.relu(InterfaceOnly())
+    with pytest.raises(TypeError, match="pass out="):
+        rc.prelu(InterfaceOnly(), [0.25])
+
+
 def test_results_are_allocated_through_the_callers_library():
     class Orphan(FakeInterface):
         __array_namespace__ = None  # no namespace, and its module has no empty_like

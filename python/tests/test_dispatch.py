@@ -111,9 +111,13 @@ def test_docstring_examples_run(module):
 def test_relukit_torch_docstring_examples_run():
     optional("torch")
     import relukit.torch
+    import relukit.torch._modules
 
-    result = doctest.testmod(relukit.torch, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted >= 5
+    failed = attempted = 0
+    for module in (relukit.torch, relukit.torch._modules):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        failed, attempted = failed + result.failed, attempted + result.attempted
+    assert failed == 0 and attempted >= 5
 
 
 def test_the_package_works_without_its_optional_dependencies():
@@ -141,3 +145,34 @@ def test_the_package_works_without_its_optional_dependencies():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_dask_rrelu_is_lazy_and_has_the_bits_of_the_whole_array():
+    da = optional("dask.array")
+    x = np.random.default_rng(1).standard_normal((37, 6, 5)).astype(np.float32)
+    g = np.random.default_rng(2).standard_normal((37, 6, 5)).astype(np.float32)
+    for chunks in [(5, 2, 3), (37, 6, 5), (1, 1, 1)]:
+        for training in (True, False):
+            for name, operands in [("rrelu", (x,)), ("rrelu_derivative", (x,)), ("rrelu_backward", (g, x))]:
+                function = getattr(relukit, name)
+                lazy = function(*[da.from_array(a, chunks=chunks) for a in operands], 0.1, 0.3, training, 99)
+                assert isinstance(lazy, da.Array), name
+                eager = function(*operands, 0.1, 0.3, training, 99)
+                np.testing.assert_array_equal(lazy.compute().view(np.uint32), eager.view(np.uint32))
+    with pytest.raises(ValueError, match="seed"):
+        relukit.rrelu(da.from_array(x), training=True)  # refused now, not when computed
+
+
+def test_dask_arrays_of_unknown_chunk_sizes_are_refused_clearly():
+    da = optional("dask.array")
+    d = da.from_array(np.arange(60.0).reshape(10, 6) - 30, chunks=(3, 2))
+    unknown = d[d[:, 0] > -100]
+    for call in [
+        lambda: relukit.prelu(unknown, np.ones(6)),
+        lambda: relukit.prelu_derivative(unknown, np.ones(6)),
+        lambda: relukit.prelu_backward(unknown, unknown, np.ones(6)),
+        lambda: relukit.rrelu(unknown, seed=1),
+        lambda: relukit.DeadUnitMonitor(6).observe(unknown),
+    ]:
+        with pytest.raises(ValueError, match="unknown chunk sizes.*compute_chunk_sizes"):
+            call()

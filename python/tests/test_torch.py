@@ -377,3 +377,55 @@ def test_relu6_threshold_and_rrelu_modules_match_torch_nn():
     assert [type(m) for m in model] == [rt.ReLU6, rt.Threshold, rt.RReLU]
     inplace = x.clone()
     assert rt.ReLU6(inplace=True)(inplace) is inplace and torch.equal(inplace, F.relu6(x))
+
+
+def test_tracker_counts_every_batch_of_concurrent_forward_passes_once():
+    import threading
+
+    torch.manual_seed(12)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 16), rt.LeakyReLU(0.1))
+    tracker = rt.DeadUnitTracker(model)
+    batches = [torch.randn(16, 8) for _ in range(240)]
+    errors = []
+
+    def work(part):
+        try:
+            with torch.no_grad():
+                for b in part:
+                    model(b)
+        except BaseException as error:  # noqa: BLE001
+            errors.append(error)
+
+    with tracker.epoch():
+        threads = [threading.Thread(target=work, args=(batches[i::8],)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors, errors
+    report = tracker.report()
+    assert [r["samples"] for r in report] == [240 * 16, 240 * 16]
+    with torch.no_grad():
+        hidden = torch.cat([model[0](b) for b in batches])
+    assert report[0]["inactive"] == int(direct_inactive([hidden], 1).sum())
+    tracker.remove()
+
+
+def test_tracker_takes_integer_and_meta_inputs_paths_and_removal_inside_a_window(tmp_path):
+    import pathlib
+
+    relu = nn.ReLU()
+    tracker = rt.DeadUnitTracker(relu)
+    with tracker.epoch():
+        relu(torch.tensor([[-1, 2, 0], [3, -4, 0]], dtype=torch.int64))  # nn.ReLU takes integers
+        relu(torch.empty(2, 3, device="meta"))  # no values: not counted
+    record = tracker.report()[0]
+    assert record["units"] == 3 and record["samples"] == 2 and record["inactive"] == 1
+    with tracker.epoch():
+        relu(torch.tensor([[1.0, -1.0, -1.0]]))
+        tracker.remove()  # the window stays open and closes normally
+        relu(torch.tensor([[1.0, 1.0, 1.0]]))  # not counted: the hooks are gone
+    assert tracker.report()[0]["samples"] == 1 and tracker.report()[0]["inactive"] == 2
+    path = pathlib.Path(tmp_path) / "tracker.csv"
+    text = tracker.to_csv(path)
+    assert path.read_text(encoding="utf-8") == text and text.count("\n") == 3

@@ -245,3 +245,6 @@ class DeadUnitTracker:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+
+
+DeadUnitTracker.__module__ = "relukit.torch"
