@@ -10,6 +10,20 @@ use clap::{Args, Parser, Subcommand};
 use crate::born_dead::{self, Init};
 use crate::mlp::{Activation, OptimizerKind};
 use crate::staging::Staging;
+
+/// Puts a finished report in place, saying what a `--force` run discarded.
+fn commit(staging: Staging) -> Result<std::path::PathBuf, String> {
+    let out = staging.target().to_path_buf();
+    let discarded = staging.commit()?;
+    if !discarded.is_empty() {
+        eprintln!(
+            "relukit: --force discarded from {}: {}",
+            out.display(),
+            discarded.join(", ")
+        );
+    }
+    Ok(out)
+}
 use crate::study::{Condition, StudyConfig};
 use crate::{bench, charts, data, limits, plot, report, study};
 
@@ -113,8 +127,9 @@ struct StudyArgs {
     /// Report folder (replaced whole when the run finishes; an interrupted run leaves the previous one).
     #[arg(long, default_value = "relukit-report")]
     out: PathBuf,
-    /// Replace --out even if it holds files relukit did not write or another command's
-    /// report (a report of this command is always replaced whole).
+    /// Replace --out even if it holds files relukit did not write (discarded, and listed)
+    /// or another command's report; without it, an earlier report of this command is
+    /// replaced only when the folder holds nothing but its files.
     #[arg(long)]
     force: bool,
     /// No progress bar or progress lines on stderr (results and errors still print).
@@ -153,8 +168,9 @@ struct BornDeadArgs {
     /// Output folder (replaced whole when the run finishes).
     #[arg(long, default_value = "relukit-born-dead")]
     out: PathBuf,
-    /// Replace --out even if it holds files relukit did not write or another command's
-    /// report (a report of this command is always replaced whole).
+    /// Replace --out even if it holds files relukit did not write (discarded, and listed)
+    /// or another command's report; without it, an earlier report of this command is
+    /// replaced only when the folder holds nothing but its files.
     #[arg(long)]
     force: bool,
     /// No progress bar or progress lines on stderr (results and errors still print).
@@ -178,8 +194,9 @@ struct OutArgs {
     /// Output folder (replaced whole when the run finishes).
     #[arg(long, default_value = "relukit-plot")]
     out: PathBuf,
-    /// Replace --out even if it holds files relukit did not write or another command's
-    /// report (a report of this command is always replaced whole).
+    /// Replace --out even if it holds files relukit did not write (discarded, and listed)
+    /// or another command's report; without it, an earlier report of this command is
+    /// replaced only when the folder holds nothing but its files.
     #[arg(long)]
     force: bool,
     #[command(flatten)]
@@ -200,8 +217,9 @@ struct BenchArgs {
     /// Output folder (replaced whole when the run finishes).
     #[arg(long, default_value = "relukit-bench")]
     out: PathBuf,
-    /// Replace --out even if it holds files relukit did not write or another command's
-    /// report (a report of this command is always replaced whole).
+    /// Replace --out even if it holds files relukit did not write (discarded, and listed)
+    /// or another command's report; without it, an earlier report of this command is
+    /// replaced only when the folder holds nothing but its files.
     #[arg(long)]
     force: bool,
     /// No progress bar or progress lines on stderr (results and errors still print).
@@ -391,8 +409,7 @@ fn study(args: StudyArgs) -> Result<(), String> {
         cpu: report::Provenance::cpu_model(),
     };
     let table = report::write_report(&config, staging.path(), &provenance, &results, seconds)?;
-    let out = staging.target().to_path_buf();
-    staging.commit()?;
+    let out = commit(staging)?;
     println!("{table}");
     println!(
         "Trained {runs} runs in {seconds:.1} s. Report: {}",
@@ -430,8 +447,7 @@ fn born_dead(args: BornDeadArgs) -> Result<(), String> {
     );
     let table = born_dead::table(&cells, &args.depths);
     report::write_born_dead(staging.path(), &cells, &args.depths, &table)?;
-    let out = staging.target().to_path_buf();
-    staging.commit()?;
+    let out = commit(staging)?;
     println!("{table}");
     println!(
         "{} networks in {:.1} s. Files: born_dead.md, born_dead.csv, born_dead.png in {}",
@@ -446,8 +462,7 @@ fn plot(args: OutArgs) -> Result<(), String> {
     charts::set_dpi(args.charts.dpi);
     let staging = Staging::new(&args.out, "plot", args.force)?;
     let files = plot::plot(staging.path())?;
-    let out = staging.target().to_path_buf();
-    staging.commit()?;
+    let out = commit(staging)?;
     for file in files {
         println!("wrote {}", out.join(file).display());
     }
@@ -505,8 +520,7 @@ fn bench(args: BenchArgs) -> Result<(), String> {
     bar.finish_and_clear();
     print!("{}", bench::table(&rows));
     bench::write(&rows, staging.path())?;
-    let out = staging.target().to_path_buf();
-    staging.commit()?;
+    let out = commit(staging)?;
     println!("Files: bench.csv, bench.png in {}", out.display());
     Ok(())
 }
@@ -529,8 +543,7 @@ fn bench_cuda(args: &BenchArgs) -> Result<(), String> {
     print!("{text}");
     std::fs::write(staging.path().join("bench-cuda.md"), &text)
         .map_err(|e| format!("cannot write bench-cuda.md: {e}"))?;
-    let out = staging.target().to_path_buf();
-    staging.commit()?;
+    let out = commit(staging)?;
     println!("File: bench-cuda.md in {}", out.display());
     Ok(())
 }

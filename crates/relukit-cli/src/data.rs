@@ -16,11 +16,12 @@ pub const DIGITS_SHA256: &str = "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1
 /// Most classes a data set may have (labels are class numbers `0..classes`).
 pub const MAX_CLASSES: usize = 1 << 16;
 
-/// Features (one row per sample) and class labels `0..classes`, every class present.
+/// Features (one row per sample) and class labels `0..classes`, every class present:
+/// as read (`f64`), or standardised for training (`f32`, in a [`Split`]).
 #[derive(Debug, Clone)]
-pub struct Dataset {
+pub struct Dataset<T = f32> {
     /// One row per sample.
-    pub features: Array2<f32>,
+    pub features: Array2<T>,
     /// The class of each sample.
     pub labels: Vec<usize>,
     /// The number of classes.
@@ -36,7 +37,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The embedded digits: 1,797 samples of 64 features, 10 classes.
-pub fn digits() -> Result<Dataset, String> {
+pub fn digits() -> Result<Dataset<f64>, String> {
     let digest = sha256_hex(DIGITS_GZ);
     if digest != DIGITS_SHA256 {
         return Err(format!(
@@ -51,7 +52,7 @@ pub fn digits() -> Result<Dataset, String> {
 }
 
 /// A CSV file of rows `feature, ..., feature, label` (gzip-compressed if it ends in `.gz`).
-pub fn load_csv(path: &std::path::Path) -> Result<Dataset, String> {
+pub fn load_csv(path: &std::path::Path) -> Result<Dataset<f64>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let text = if path.extension().is_some_and(|e| e == "gz") {
         let mut text = String::new();
@@ -77,8 +78,10 @@ fn is_header(line: &str) -> bool {
 /// fields, finite features and a label that is a class number below [`MAX_CLASSES`];
 /// the classes must be `0..k` with every one present, and at least two. A first
 /// non-empty line with a field that is not a number is a header row, and skipped.
-pub fn parse_csv(text: &str, source: &str) -> Result<Dataset, String> {
-    let mut values = Vec::new();
+pub fn parse_csv(text: &str, source: &str) -> Result<Dataset<f64>, String> {
+    // A byte-order mark (spreadsheets write one) is not part of the first field.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut values: Vec<f64> = Vec::new();
     let mut labels = Vec::new();
     let mut width = None;
     let mut first = true;
@@ -104,7 +107,7 @@ pub fn parse_csv(text: &str, source: &str) -> Result<Dataset, String> {
             ));
         }
         for (column, field) in fields[..expected - 1].iter().enumerate() {
-            let value: f32 = field.parse().map_err(|_| {
+            let value: f64 = field.parse().map_err(|_| {
                 format!(
                     "{source}, line {number}, column {}: {field:?} is not a number",
                     column + 1
@@ -153,6 +156,8 @@ pub fn parse_csv(text: &str, source: &str) -> Result<Dataset, String> {
     }
     let features =
         Array2::from_shape_vec((labels.len(), width - 1), values).map_err(|e| e.to_string())?;
+    // Values beyond float32's range are fine here (standardisation is in f64), but say
+    // which column if the standardised data could not be represented either.
     Ok(Dataset {
         features,
         labels,
@@ -164,9 +169,9 @@ pub fn parse_csv(text: &str, source: &str) -> Result<Dataset, String> {
 #[derive(Debug, Clone)]
 pub struct Split {
     /// The training set.
-    pub train: Dataset,
+    pub train: Dataset<f32>,
     /// The test set (every class in it).
-    pub test: Dataset,
+    pub test: Dataset<f32>,
 }
 
 /// Stratified split: `test_fraction` of each class (rounded) goes to the test set,
@@ -176,7 +181,11 @@ pub struct Split {
 /// # Errors
 /// If a class would have no test sample or no training sample: a test accuracy that
 /// measured nothing, or a class never trained on, is refused, not reported.
-pub fn stratified_split(data: &Dataset, test_fraction: f64, seed: u64) -> Result<Split, String> {
+pub fn stratified_split(
+    data: &Dataset<f64>,
+    test_fraction: f64,
+    seed: u64,
+) -> Result<Split, String> {
     let mut rng = Rng::new(seed, 0x5917);
     let (mut train_rows, mut test_rows) = (Vec::new(), Vec::new());
     let mut rows_of = vec![Vec::new(); data.classes];
@@ -205,19 +214,27 @@ pub fn stratified_split(data: &Dataset, test_fraction: f64, seed: u64) -> Result
         labels: rows.iter().map(|&i| data.labels[i]).collect(),
         classes: data.classes,
     };
-    let (mut train, mut test) = (take(&train_rows), take(&test_rows));
-    let mean: Array1<f32> = train
+    let (train, test) = (take(&train_rows), take(&test_rows));
+    // In f64, each column first divided by its largest magnitude: features of any
+    // finite size a CSV holds (1e20, 1e300) standardise without overflow and come out in
+    // float32's range.
+    let scale: Array1<f64> = train
         .features
+        .map_axis(Axis(0), |c| c.iter().fold(0.0f64, |m, v| m.max(v.abs())))
+        .mapv(|m| if m > 0.0 { m } else { 1.0 });
+    let scaled = &train.features / &scale;
+    let mean: Array1<f64> = scaled
         .mean_axis(Axis(0))
         .unwrap_or_else(|| Array1::zeros(data.features.ncols()));
-    let std: Array1<f32> = train
-        .features
+    let std: Array1<f64> = scaled
         .std_axis(Axis(0), 0.0)
         .mapv(|s| if s > 0.0 { s } else { 1.0 });
-    for set in [&mut train, &mut test] {
-        set.features -= &mean;
-        set.features /= &std;
-    }
+    let standardise = |set: Dataset<f64>| Dataset {
+        features: ((&set.features / &scale - &mean) / &std).mapv(|v| v as f32),
+        labels: set.labels,
+        classes: set.classes,
+    };
+    let (train, test) = (standardise(train), standardise(test));
     Ok(Split { train, test })
 }
 
@@ -258,6 +275,38 @@ mod tests {
             stratified_split(&data, 0.2, 8).unwrap().test.labels,
             split.test.labels
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_a_header() {
+        let data = parse_csv("\u{feff}1,2,0\n3,4,1\n5,6,1\n", "bom.csv").unwrap();
+        assert_eq!(data.labels, vec![0, 1, 1], "the first row is data");
+        assert_eq!(data.features[[0, 0]], 1.0);
+        let with_header = parse_csv("\u{feff}a,b,label\n1,2,0\n3,4,1\n", "bom.csv").unwrap();
+        assert_eq!(with_header.labels, vec![0, 1]);
+    }
+
+    #[test]
+    fn large_features_standardise_without_overflow() {
+        // Features around 1e20, and up to 1e300 (beyond float32's range): the class is in
+        // the first one's sign.
+        let mut text = String::new();
+        for i in 0..60 {
+            let class = i % 2;
+            let value = if class == 0 { -1e20 } else { 1e20 };
+            text.push_str(&format!("{value:e},{:e},{class}\n", i as f64 * 1e298));
+        }
+        let data = parse_csv(&text, "big.csv").unwrap();
+        let split = stratified_split(&data, 0.2, 1).unwrap();
+        for set in [&split.train, &split.test] {
+            assert!(set.features.iter().all(|v| v.is_finite()));
+            for (row, &label) in set.features.rows().into_iter().zip(&set.labels) {
+                // Standardised, the first feature still separates the classes.
+                assert_eq!(row[0] > 0.0, label == 1, "{row}");
+            }
+        }
+        let spread = split.train.features.column(1).std(0.0);
+        assert!((spread - 1.0).abs() < 1e-3, "{spread}");
     }
 
     #[test]

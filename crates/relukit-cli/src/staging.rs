@@ -1,4 +1,4 @@
-//! Output folders that appear whole or not at all.
+//! Output folders that appear whole or not at all, and that never lose a user's file.
 //!
 //! A subcommand writes its files into a hidden temporary folder beside the target
 //! (`.<name>.tmp-<pid>-<nanos>`), then swaps it into place: on Linux with one atomic
@@ -6,11 +6,15 @@
 //! point (Ctrl-C, a crash, `kill -9`) leaves the previous report or the new one, never a
 //! mix; its temporary folder is removed by the next run once its process is gone.
 //!
-//! Each report carries a marker file naming the command that wrote it: a folder holding
-//! a report of the same command is replaced whole (no stale file of the earlier run
-//! survives); a folder holding anything else (a user's files, another command's report,
-//! a report from before markers) is refused unless the caller forces it.
+//! Each report carries a marker file naming the command that wrote it and every file
+//! and folder it wrote (its manifest). A rerun replaces a report of the same command
+//! only if the folder holds nothing else; anything else (a user's notes, a folder they
+//! added, another command's report, a report from before manifests) is refused, before
+//! any work and again just before the swap, unless the caller forces it, and what a
+//! forced run discards is listed.
 
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 /// A report folder being written; [`commit`](Staging::commit) puts it in place.
@@ -18,77 +22,157 @@ use std::path::{Path, PathBuf};
 pub struct Staging {
     target: PathBuf,
     temp: PathBuf,
+    kind: String,
+    force: bool,
     committed: bool,
 }
 
-/// The file in every report naming the command that wrote it.
+/// The file in every report naming the command that wrote it, then its files.
 pub const MARKER: &str = ".relukit-report";
 
-/// Whether `target` may be replaced by a `kind` report: absent, empty, or a `kind`
-/// report; otherwise an error that says what is there.
-fn check_replaceable(target: &Path, kind: &str) -> Result<(), String> {
-    let Ok(entries) = std::fs::read_dir(target) else {
-        return Ok(());
-    };
-    let names: Vec<String> = entries
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    if names.is_empty() {
-        return Ok(());
-    }
-    let what = match std::fs::read_to_string(target.join(MARKER)) {
-        Ok(marker) if marker.trim() == kind => return Ok(()),
-        Ok(marker) => format!("the report of `relukit {}`", marker.trim()),
-        Err(_) => {
-            let mut shown: Vec<&String> = names.iter().take(3).collect();
-            shown.sort();
-            format!(
-                "files relukit did not write ({}{})",
-                shown
-                    .iter()
-                    .map(|n| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                if names.len() > 3 { ", ..." } else { "" }
-            )
+/// The marker's line before the list of files (a marker without it is from before lists).
+const MANIFEST: &str = "files:";
+
+/// The longest file name most file systems take, in bytes.
+const NAME_MAX: usize = 255;
+
+/// Every file and folder under `dir`, as paths relative to it (`/`-separated, folders
+/// ending in `/`), sorted; empty if `dir` does not exist.
+fn listing(dir: &Path) -> Vec<String> {
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let relative = format!("{prefix}{name}");
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                out.push(format!("{relative}/"));
+                walk(&entry.path(), &format!("{relative}/"), out);
+            } else {
+                out.push(relative);
+            }
         }
-    };
-    Err(format!(
-        "{} holds {what}, which this `relukit {kind}` would replace whole: choose another --out, \
-         or add --force to replace it",
-        target.display()
-    ))
+    }
+    let mut out = Vec::new();
+    walk(dir, "", &mut out);
+    out.sort();
+    out
 }
 
-/// The prefix of this program's temporary folders for `name`.
-fn temp_prefix(name: &str) -> String {
-    format!(".{name}.tmp-")
+/// What replacing `target` by a `kind` report would discard: nothing (absent, empty, or
+/// a `kind` report whose manifest names everything in it), or a description of what is
+/// there and the entries relukit did not write.
+fn foreign(target: &Path, kind: &str) -> Option<(String, Vec<String>)> {
+    let present = listing(target);
+    if present.is_empty() {
+        return None;
+    }
+    let shown = |names: &[String]| {
+        let mut text = names
+            .iter()
+            .take(5)
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        if names.len() > 5 {
+            text.push_str(&format!(", and {} more", names.len() - 5));
+        }
+        text
+    };
+    let Ok(marker) = std::fs::read_to_string(target.join(MARKER)) else {
+        return Some((
+            format!("files relukit did not write ({})", shown(&present)),
+            present,
+        ));
+    };
+    let mut lines = marker.lines();
+    let written = lines.next().unwrap_or("").trim();
+    if written != kind {
+        return Some((format!("the report of `relukit {written}`"), present));
+    }
+    if lines.next() != Some(MANIFEST) {
+        return Some((
+            "a report written before relukit listed its files (so it cannot tell yours from its own)"
+                .to_string(),
+            present,
+        ));
+    }
+    let manifest: BTreeSet<&str> = lines.collect();
+    let others: Vec<String> = present
+        .into_iter()
+        .filter(|p| p != MARKER && !manifest.contains(p.as_str()))
+        .collect();
+    if others.is_empty() {
+        None
+    } else {
+        Some((
+            format!("files relukit did not write ({})", shown(&others)),
+            others,
+        ))
+    }
+}
+
+/// The refusal for `what` in `target`.
+fn refusal(target: &Path, kind: &str, what: &str) -> String {
+    format!(
+        "{} holds {what}, which this `relukit {kind}` would discard: move them away, choose another \
+         --out, or add --force to discard them",
+        target.display()
+    )
+}
+
+/// The prefix of this program's temporary folders for the target name `name`: readable
+/// where it fits, else a short form with a hash of the whole name (a temporary folder's
+/// name must fit the file system's limit as the target's does).
+fn temp_prefix(name: &OsStr) -> String {
+    let bytes = name.as_encoded_bytes();
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    match name.to_str() {
+        Some(text) if text.len() <= 160 => format!(".{text}.tmp-"),
+        Some(text) => {
+            let mut end = 120;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!(".{}~{hash:016x}.tmp-", &text[..end])
+        }
+        None => format!(".relukit~{hash:016x}.tmp-"),
+    }
 }
 
 impl Staging {
     /// Starts writing the report of command `kind` that will replace `target` (created
     /// if needed). Fails before any work if the folder cannot be created or written, or
-    /// (unless `force`) if it holds something other than a `kind` report.
+    /// (unless `force`) if it holds anything but a `kind` report's own files.
     pub fn new(target: &Path, kind: &str, force: bool) -> Result<Staging, String> {
         let cannot = |e: &dyn std::fmt::Display| {
             format!("cannot create the output folder {}: {e}", target.display())
         };
         let name = target
             .file_name()
-            .and_then(|n| n.to_str())
             .filter(|n| !n.is_empty() && *n != "." && *n != "..")
             .ok_or_else(|| cannot(&"give a folder name (not `.`, `..` or `/`)"))?;
+        if name.len() > NAME_MAX {
+            return Err(cannot(&format_args!(
+                "the name is {} bytes, more than the {NAME_MAX} a file system allows",
+                name.len()
+            )));
+        }
         let parent = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        // `out/.` and `out/` name the folder `out`: the swap renames that.
+        let target = parent.join(name);
         std::fs::create_dir_all(&parent).map_err(|e| cannot(&e))?;
         if target.exists() && !target.is_dir() {
             return Err(cannot(&"a file of that name is in the way"));
         }
-        if !force {
-            check_replaceable(target, kind)?;
+        if !force && let Some((what, _)) = foreign(&target, kind) {
+            return Err(refusal(&target, kind, &what));
         }
         remove_stale(&parent, name);
         let nanos = std::time::SystemTime::now()
@@ -102,8 +186,10 @@ impl Staging {
         std::fs::create_dir(&temp).map_err(|e| cannot(&e))?;
         std::fs::write(temp.join(MARKER), format!("{kind}\n")).map_err(|e| cannot(&e))?;
         Ok(Staging {
-            target: target.to_path_buf(),
+            target,
             temp,
+            kind: kind.to_string(),
+            force,
             committed: false,
         })
     }
@@ -118,13 +204,45 @@ impl Staging {
         &self.target
     }
 
-    /// Puts the written folder in place of the target (replacing a previous report whole).
-    pub fn commit(mut self) -> Result<(), String> {
+    /// Puts the written folder in place of the target (replacing a previous report
+    /// whole). The target is checked again first: a file that appeared in it while the
+    /// report was written is never discarded without `force` (the new report is then
+    /// kept beside it, and the error says where). Returns what a forced run discarded.
+    pub fn commit(mut self) -> Result<Vec<String>, String> {
         let failed = |e: std::io::Error| {
             format!(
                 "cannot move the new report into {}: {e}",
                 self.target.display()
             )
+        };
+        let mut manifest = format!("{}\n{MANIFEST}\n", self.kind);
+        for entry in listing(&self.temp) {
+            if entry != MARKER {
+                manifest.push_str(&entry);
+                manifest.push('\n');
+            }
+        }
+        std::fs::write(self.temp.join(MARKER), manifest).map_err(failed)?;
+        let discarded = match foreign(&self.target, &self.kind) {
+            Some((what, _)) if !self.force => {
+                let mut kept = self.target.clone().into_os_string();
+                kept.push(format!(".new-{}", std::process::id()));
+                let kept = PathBuf::from(kept);
+                let moved = std::fs::rename(&self.temp, &kept).is_ok();
+                self.committed = moved;
+                return Err(format!(
+                    "{} now holds {what}, which appeared while relukit ran; nothing was replaced{}: \
+                     move them away and run again, or add --force to discard them",
+                    self.target.display(),
+                    if moved {
+                        format!(", and the new report is in {}", kept.display())
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+            Some((_, entries)) => entries,
+            None => Vec::new(),
         };
         if self.target.exists() {
             if exchange(&self.temp, &self.target).is_err() {
@@ -136,7 +254,7 @@ impl Staging {
                 std::fs::rename(&self.temp, &self.target).map_err(failed)?;
                 let _ = std::fs::remove_dir_all(&old);
                 self.committed = true;
-                return Ok(());
+                return Ok(discarded);
             }
             // The temporary folder now holds the previous report.
             let _ = std::fs::remove_dir_all(&self.temp);
@@ -144,7 +262,7 @@ impl Staging {
             std::fs::rename(&self.temp, &self.target).map_err(failed)?;
         }
         self.committed = true;
-        Ok(())
+        Ok(discarded)
     }
 }
 
@@ -190,7 +308,7 @@ fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
 }
 
 /// Removes the temporary folders of earlier runs for `name` whose process is gone.
-fn remove_stale(parent: &Path, name: &str) {
+fn remove_stale(parent: &Path, name: &OsStr) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
@@ -279,7 +397,11 @@ mod tests {
             "first"
         );
         // A temporary folder of a process that is gone is removed by the next run.
-        let stale = dir.join(format!("{}{}-0", temp_prefix("report"), u32::MAX - 1));
+        let stale = dir.join(format!(
+            "{}{}-0",
+            temp_prefix(OsStr::new("report")),
+            u32::MAX - 1
+        ));
         std::fs::create_dir(&stale).unwrap();
         drop(Staging::new(&target, "study", false).unwrap());
         assert!(!stale.exists());
@@ -315,6 +437,92 @@ mod tests {
         let forced = Staging::new(&target, "study", true).unwrap();
         forced.commit().unwrap();
         assert!(!target.join("thesis.tex").exists() && target.join(MARKER).exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn files_a_user_added_to_a_report_survive_a_rerun() {
+        let dir = scratch("user-files");
+        let target = dir.join("rep");
+        let first = Staging::new(&target, "study", false).unwrap();
+        std::fs::write(first.path().join("report.md"), "first").unwrap();
+        std::fs::create_dir(first.path().join("charts")).unwrap();
+        std::fs::write(first.path().join("charts").join("a.png"), "png").unwrap();
+        first.commit().unwrap();
+        // A rerun over the program's own files is fine.
+        let again = Staging::new(&target, "study", false).unwrap();
+        std::fs::write(again.path().join("report.md"), "second").unwrap();
+        assert!(again.commit().unwrap().is_empty());
+        // Files the user added, at the top or in a folder, are refused, and kept.
+        std::fs::write(target.join("my_notes.md"), "mine").unwrap();
+        std::fs::create_dir(target.join("sub")).unwrap();
+        std::fs::write(target.join("sub").join("x.txt"), "mine").unwrap();
+        let err = Staging::new(&target, "study", false).unwrap_err();
+        assert!(
+            err.contains("my_notes.md") && err.contains("sub/") && err.contains("--force"),
+            "{err}"
+        );
+        assert!(target.join("my_notes.md").exists() && target.join("sub/x.txt").exists());
+        // --force discards them, and says so.
+        let forced = Staging::new(&target, "study", true).unwrap();
+        let discarded = forced.commit().unwrap();
+        assert_eq!(discarded, vec!["my_notes.md", "sub/", "sub/x.txt"]);
+        assert!(!target.join("my_notes.md").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_file_created_while_a_report_is_written_is_not_discarded() {
+        let dir = scratch("during");
+        let target = dir.join("rep");
+        Staging::new(&target, "study", false)
+            .unwrap()
+            .commit()
+            .unwrap();
+        let running = Staging::new(&target, "study", false).unwrap();
+        std::fs::write(running.path().join("report.md"), "new").unwrap();
+        std::fs::write(target.join("written-meanwhile.txt"), "mine").unwrap();
+        let err = running.commit().unwrap_err();
+        assert!(
+            err.contains("written-meanwhile.txt") && err.contains("nothing was replaced"),
+            "{err}"
+        );
+        assert!(target.join("written-meanwhile.txt").exists());
+        let kept = dir.join(format!("rep.new-{}", std::process::id()));
+        assert_eq!(
+            std::fs::read_to_string(kept.join("report.md")).unwrap(),
+            "new",
+            "the new report is kept beside"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn dot_long_and_non_utf8_folder_names_work_or_are_refused_before_any_work() {
+        let dir = scratch("names");
+        // `rep/.` is the folder `rep`.
+        let dotted = dir.join("rep").join(".");
+        let staging = Staging::new(&dotted, "study", false).unwrap();
+        assert_eq!(staging.target(), dir.join("rep"));
+        staging.commit().unwrap();
+        assert!(dir.join("rep").join(MARKER).exists());
+        // A name of 240 characters: its temporary folder's name still fits.
+        let long = dir.join("r".repeat(240));
+        let staging = Staging::new(&long, "study", false).unwrap();
+        assert!(staging.path().file_name().unwrap().len() <= NAME_MAX);
+        staging.commit().unwrap();
+        assert!(long.join(MARKER).exists());
+        // Longer than a file system takes: refused before any work.
+        let err = Staging::new(&dir.join("r".repeat(300)), "study", false).unwrap_err();
+        assert!(err.contains("300 bytes"), "{err}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let odd = dir.join(std::ffi::OsStr::from_bytes(b"rep-\xff"));
+            let staging = Staging::new(&odd, "study", false).unwrap();
+            staging.commit().unwrap();
+            assert!(odd.join(MARKER).exists());
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
