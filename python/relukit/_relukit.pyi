@@ -34,6 +34,7 @@ __all__ = [
     "_check_parameters",
     "_register_bfloat16",
     "_main",
+    "_torch_cpu",
     "_cuda",
     "_cuda_device_of",
     "_cuda_wait",
@@ -122,6 +123,17 @@ class DeadUnitMonitor:
     def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
     def __eq__(self, value: object, /) -> bool: ...
 def _main(args: list[str]) -> int: ...
+def _torch_cpu(
+    operation: str,
+    dtype_name: str,
+    pointers: list[int],
+    len: int,
+    threads: int,
+    params: tuple[float, float] = (0.0, 0.0),
+    seed: Optional[int] = None,
+    layout: Optional[tuple[int, int, int]] = None,
+    weight_len: int = 0,
+) -> None: ...
 def _cuda(
     operation: str,
     dtype_name: str,

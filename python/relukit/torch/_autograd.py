@@ -8,7 +8,7 @@ its arguments through ``inspect`` on every call), and one with ``setup_context``
 ``vmap`` for ``torch.func`` transforms, which need that form. The backward of every
 operation is itself such an operation, so gradients of any order exist.
 
-A call routes once, in ``_route``:
+A call routes once, in ``_Rule.__call__``:
 
 - no gradient, forward tangent or transform involved, a plain CPU or CUDA tensor:
   the kernel, directly (no autograd node, no dispatcher);
