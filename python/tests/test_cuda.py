@@ -50,12 +50,12 @@ def test_the_layouts_the_gpu_path_hands_to_the_kernels():
     """Host logic of the CUDA path: PReLU's (outer, channels, inner) in a tensor's memory
     (relukit.cuda's one layout rule) and which tensors run without copies."""
     x = torch.zeros(2, 3, 4, 5)
-    assert rt._prelu_layout(x) == (2, 3, 20)
-    assert rt._prelu_layout(x.to(memory_format=torch.channels_last)) == (40, 3, 1)
-    assert rt._prelu_layout(torch.zeros(2, 3, 4, 5, 6).to(memory_format=torch.channels_last_3d)) == (240, 3, 1)
-    assert rt._prelu_layout(torch.zeros(7)) == (7, 1, 1)
-    assert rt._prelu_layout(x[:, :, ::2]) is None
-    assert rt._dense(x.transpose(1, 3)) and not rt._dense(x[:, :, ::2])
+    assert rt._kernels._prelu_layout(x) == (2, 3, 20)
+    assert rt._kernels._prelu_layout(x.to(memory_format=torch.channels_last)) == (40, 3, 1)
+    assert rt._kernels._prelu_layout(torch.zeros(2, 3, 4, 5, 6).to(memory_format=torch.channels_last_3d)) == (240, 3, 1)
+    assert rt._kernels._prelu_layout(torch.zeros(7)) == (7, 1, 1)
+    assert rt._kernels._prelu_layout(x[:, :, ::2]) is None
+    assert rt._kernels._dense(x.transpose(1, 3)) and not rt._kernels._dense(x[:, :, ::2])
 
 
 @needs_gpu
