@@ -129,7 +129,7 @@ def _torch_cpu(
     pointers: list[int],
     len: int,
     threads: int,
-    params: tuple[float, float] = (0.0, 0.0),
+    params: tuple[float, float] = ...,
     seed: Optional[int] = None,
     layout: Optional[tuple[int, int, int]] = None,
     weight_len: int = 0,

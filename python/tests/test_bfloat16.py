@@ -103,3 +103,16 @@ def test_bf16_matches_torch_bit_for_bit():
     for slope in [0.01, 0.2, -0.5]:
         expected = torch.nn.functional.leaky_relu(t, slope).view(torch.int16).numpy().view(BF16)
         assert_same(relukit.leaky_relu(x, slope), expected)
+
+
+def test_threshold_compares_every_pattern_in_float32():
+    """PyTorch's rule, here too: the threshold in float32 (bf16 0.30078125 is above 0.3,
+    and kept), the value rounded to bfloat16."""
+    x = every_pattern()
+    g = np.resize(np.linspace(-3, 3, 977, dtype=np.float32), x.shape).astype(BF16)
+    for t, v in [(0.3, 1.0), (0.30078125, -2.0), (1 / 3, 0.1), (-0.3, 7.0), (1e-30, 2.0), (3.4e38, 0.0), (0.0, 0.0)]:
+        above = f32(x) > np.float32(t)
+        keep = above | np.isnan(f32(x))
+        assert_same(relukit.threshold(x, t, v), np.where(keep, x, np.array(v, dtype=np.float32).astype(BF16)))
+        assert_same(relukit.threshold_backward(g, x, t), np.where(above, g, np.where(np.isnan(f32(x)), x, BF16.type(0))))
+    assert relukit.threshold(np.array([0.30078125], dtype=BF16), 0.3, -1.0)[0] == BF16.type(0.30078125)

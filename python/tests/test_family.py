@@ -55,14 +55,23 @@ def test_clipped_relu_and_relu6(dtype):
 def test_threshold(dtype):
     x = values(dtype)
     g = values(dtype, seed=2)
-    with np.errstate(invalid="ignore"):
-        for t, v in [(0.0, 0.0), (0.1, 20.0), (-1.5, -7.0), (-np.inf, 1.0)]:
-            tt, vv = dtype(t), dtype(v)
-            expected = np.where(np.isnan(x) | (x > tt), x, vv)
+    # PyTorch's rule: the threshold in the compute type (float32 for float16), the value
+    # in the element type; thresholds the type can and cannot represent.
+    compute = np.float32 if dtype == np.float16 else dtype
+    if dtype == np.float16:  # and every float16 pattern
+        x = np.concatenate([x, np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16)])
+        g = np.resize(g, x.shape)
+    thresholds = [(0.0, 0.0), (0.1, 20.0), (-1.5, -7.0), (-np.inf, 1.0), (0.3, 1.0), (1 / 3, -2.0), (1e-8, 3.0)]
+    thresholds += [(-0.3, 5.0), (65504.5, 0.5), (0.30078125, 9.0), (1e-45, 1.0), (float(np.float32(0.3)), 2.0)]
+    with np.errstate(invalid="ignore", over="ignore"):
+        for t, v in thresholds:
+            above = x.astype(compute) > compute(t)
+            vv = dtype(v)
+            expected = np.where(np.isnan(x) | above, x, vv)
             np.testing.assert_array_equal(bits(relukit.threshold(x, t, v)), bits(expected))
-            d = np.where(np.isnan(x), x, np.where(x > tt, dtype(1), dtype(0)))
+            d = np.where(np.isnan(x), x, np.where(above, dtype(1), dtype(0)))
             np.testing.assert_array_equal(bits(relukit.threshold_derivative(x, t)), bits(d))
-            b = np.where(np.isnan(x), x, np.where(x > tt, g, dtype(0)))
+            b = np.where(np.isnan(x), x, np.where(above, g, dtype(0)))
             np.testing.assert_array_equal(bits(relukit.threshold_backward(g, x, t)), bits(b))
         # ReLU is threshold at 0 with value 0.
         np.testing.assert_array_equal(bits(relukit.threshold(x, 0, 0)), bits(relukit.relu(x)))

@@ -129,6 +129,17 @@ def test_opcheck_accepts_every_op(x):
         (torch.ops.relukit.relu_backward.default, (x, x)),
         (torch.ops.relukit.leaky_relu_backward.default, (x, x, 0.1)),
         (torch.ops.relukit.prelu_backward.default, (x, x, w)),
+        (torch.ops.relukit.relu6.default, (x,)),
+        (torch.ops.relukit.relu6_backward.default, (x, x)),
+        (torch.ops.relukit.threshold.default, (x, 0.1, 2.0)),
+        (torch.ops.relukit.threshold_backward.default, (x, x, 0.1)),
+        (torch.ops.relukit.rrelu_with_seed.default, (x, 0.1, 0.3, True, 5)),
+        (torch.ops.relukit.rrelu_backward.default, (x, x, 0.1, 0.3, True, 5)),
+        (torch.ops.relukit.relu_.default, (x.clone(),)),
+        (torch.ops.relukit.leaky_relu_.default, (x.clone(), 0.1)),
+        (torch.ops.relukit.relu6_.default, (x.clone(),)),
+        (torch.ops.relukit.threshold_.default, (x.clone(), 0.1, 2.0)),
+        (torch.ops.relukit.rrelu_with_seed_.default, (x.clone(), 0.1, 0.3, True, 5)),
     ]:
         torch.library.opcheck(op, args)
 
@@ -429,3 +440,16 @@ def test_tracker_takes_integer_and_meta_inputs_paths_and_removal_inside_a_window
     path = pathlib.Path(tmp_path) / "tracker.csv"
     text = tracker.to_csv(path)
     assert path.read_text(encoding="utf-8") == text and text.count("\n") == 3
+
+
+def test_the_torch_benchmark_checks_its_answers():
+    """python/benchmarks/bench_torch.py in its check mode: every call it times gives
+    PyTorch's answer (speed itself is measured by running it, never in a test)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_torch.py"
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "every measured call gave PyTorch's answer" in done.stdout

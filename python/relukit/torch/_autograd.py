@@ -93,30 +93,31 @@ class _Rule:
         def jvp_(ctx: Any, *tangents: Any) -> Any:
             return jvp(ctx.saved_tensors, ctx.scalars, *tangents[:tensors])
 
-        class Eager(Function):
-            @staticmethod
-            def forward(ctx: Any, *args: Any) -> Any:
-                output = rule.compute(*args)
-                setup(ctx, args, output)
-                return output
+        def eager_forward(ctx: Any, *args: Any) -> Any:
+            output = rule.compute(*args)
+            setup(ctx, args, output)
+            return output
 
-        class Transformable(Function):
-            @staticmethod
-            def forward(*args: Any) -> Any:
-                return rule.compute(*args)
+        def transformable_forward(*args: Any) -> Any:
+            return rule.compute(*args)
 
-            setup_context = staticmethod(setup)
+        def vmap_(info: Any, in_dims: tuple, *args: Any) -> Any:
+            return vmap(info, in_dims, *args)
 
-            @staticmethod
-            def vmap(info: Any, in_dims: tuple, *args: Any) -> Any:
-                return vmap(info, in_dims, *args)
-
-        for cls in (Eager, Transformable):
-            cls.backward = staticmethod(backward_)  # type: ignore[method-assign]
-            cls.jvp = staticmethod(jvp_)  # type: ignore[method-assign]
-            cls.__name__ = cls.__qualname__ = f"{name}_{cls.__name__}"
-        self.eager = Eager
-        self.transformable = Transformable
+        common = {"backward": staticmethod(backward_), "jvp": staticmethod(jvp_), "__module__": __name__}
+        # Made with type(): the classes differ only in their forward (and the second's
+        # setup_context and vmap), built per rule.
+        self.eager: Any = type(f"{name}_Eager", (Function,), {**common, "forward": staticmethod(eager_forward)})
+        self.transformable: Any = type(
+            f"{name}_Transformable",
+            (Function,),
+            {
+                **common,
+                "forward": staticmethod(transformable_forward),
+                "setup_context": staticmethod(setup),
+                "vmap": staticmethod(vmap_),
+            },
+        )
 
     def __call__(self, *args: Any) -> Any:
         tensors = args[: self.tensors]
@@ -471,7 +472,7 @@ def _inplace_backward(ctx: Any, grad: Tensor) -> Any:
     return (grads, None, None, *((None,) * len(ctx.scalars)))
 
 
-def _inplace_jvp(ctx: Any, tangent: Tensor, *rest: Any) -> Tensor:
+def _inplace_jvp(ctx: Any, tangent: Tensor) -> Tensor:
     (saved,) = ctx.saved_tensors
     return tangent.copy_(ctx.rule.backward_rule(tangent, saved, *ctx.rule.backward_params(ctx.scalars)))
 
@@ -486,7 +487,9 @@ class _CompiledFromOutput(Function):
     def forward(ctx: Any, x: Tensor, rule: Any, inplace: Callable[..., None], *scalars: Any) -> Tensor:
         return _inplace_forward(ctx, x, rule, inplace, scalars, keep_input=False)
 
-    backward = staticmethod(_inplace_backward)
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Any:
+        return _inplace_backward(ctx, grad)
 
 
 class _CompiledFromInput(Function):
@@ -497,7 +500,9 @@ class _CompiledFromInput(Function):
     def forward(ctx: Any, x: Tensor, rule: Any, inplace: Callable[..., None], *scalars: Any) -> Tensor:
         return _inplace_forward(ctx, x, rule, inplace, scalars, keep_input=True)
 
-    backward = staticmethod(_inplace_backward)
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Any:
+        return _inplace_backward(ctx, grad)
 
 
 class _EagerFromOutput(_CompiledFromOutput):
@@ -507,7 +512,9 @@ class _EagerFromOutput(_CompiledFromOutput):
     def forward(ctx: Any, x: Tensor, rule: Any, inplace: Callable[..., None], *scalars: Any) -> Tensor:
         return _inplace_forward(ctx, x, rule, inplace, scalars, keep_input=False, forward_ad=True)
 
-    jvp = staticmethod(_inplace_jvp)
+    @staticmethod
+    def jvp(ctx: Any, tangent: Tensor, *rest: Any) -> Tensor:
+        return _inplace_jvp(ctx, tangent)
 
 
 class _EagerFromInput(_CompiledFromInput):
@@ -517,7 +524,9 @@ class _EagerFromInput(_CompiledFromInput):
     def forward(ctx: Any, x: Tensor, rule: Any, inplace: Callable[..., None], *scalars: Any) -> Tensor:
         return _inplace_forward(ctx, x, rule, inplace, scalars, keep_input=True, forward_ad=True)
 
-    jvp = staticmethod(_inplace_jvp)
+    @staticmethod
+    def jvp(ctx: Any, tangent: Tensor, *rest: Any) -> Tensor:
+        return _inplace_jvp(ctx, tangent)
 
 
 class _Inplace:

@@ -72,3 +72,45 @@ fn relu_is_threshold_at_zero() {
         );
     }
 }
+
+/// PyTorch's rule: the threshold is compared in the compute type (`f32` for the 16-bit
+/// types), so one the type cannot hold still separates the values either side of it;
+/// the value is rounded to the element type. On every 16-bit pattern, against the rule
+/// written in `f32`, and the case that showed the difference (bf16 0.30078125 > 0.3).
+#[test]
+fn sixteen_bit_inputs_are_compared_with_the_threshold_in_f32() {
+    for (t, v) in [(0.3, 1.0), (1.0 / 3.0, -2.0), (-0.3, 7.0), (1e-30, 0.5), (65504.5, 0.0)] {
+        let t32 = t as f32;
+        for bits in 0..=u16::MAX {
+            let b = bf16::from_bits(bits);
+            let expected = if b.is_nan() || b.to_f32() > t32 {
+                b
+            } else {
+                bf16::from_f64(v)
+            };
+            assert_eq!(reference::threshold(b, t, v).to_bits(), expected.to_bits());
+            let h = f16::from_bits(bits);
+            let expected = if h.is_nan() || h.to_f32() > t32 {
+                h
+            } else {
+                f16::from_f64(v)
+            };
+            assert_eq!(reference::threshold(h, t, v).to_bits(), expected.to_bits());
+            let above = h.to_f32() > t32;
+            assert_eq!(
+                reference::threshold_derivative(h, t).to_bits(),
+                if h.is_nan() {
+                    h.to_bits()
+                } else if above {
+                    f16::ONE.to_bits()
+                } else {
+                    0
+                }
+            );
+        }
+    }
+    let x = [bf16::from_f32(0.300_781_25)];
+    let mut y = [bf16::ZERO];
+    crate::threshold(&x, 0.3, -1.0, &mut y).unwrap();
+    assert_eq!(y, x, "kept: above 0.3 in f32");
+}
