@@ -35,6 +35,7 @@ __all__ = [
     "_register_bfloat16",
     "_main",
     "_torch_cpu",
+    "_torch_openmp",
     "_cuda",
     "_cuda_device_of",
     "_cuda_wait",
@@ -134,6 +135,7 @@ def _torch_cpu(
     layout: Optional[tuple[int, int, int]] = None,
     weight_len: int = 0,
 ) -> None: ...
+def _torch_openmp(path: str) -> bool: ...
 def _cuda(
     operation: str,
     dtype_name: str,

@@ -453,3 +453,42 @@ def test_the_torch_benchmark_checks_its_answers():
     done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "every measured call gave PyTorch's answer" in done.stdout
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+def test_large_calls_split_over_torchs_threads_give_the_same_bits(dtype):
+    """From PyTorch's grain up, calls run split over PyTorch's OpenMP team (or relukit's
+    pool): every result, RReLU's slopes included, has the bits of the one-thread call
+    and of the NumPy functions."""
+    import relukit
+    from relukit.torch import _kernels
+
+    assert _kernels.OPENMP, "PyTorch's OpenMP runtime was not found"
+    g = torch.Generator().manual_seed(21)
+    n = 3 * 65536 + 77  # several ranges, and a ragged end
+    x = (torch.randn(n, generator=g, dtype=torch.float64) * 3).to(dtype)
+    go = torch.randn(n, generator=g, dtype=torch.float64).to(dtype)
+    w = torch.rand(64, generator=g).to(dtype)
+    xp = x[: 64 * 3072].reshape(6, 64, 512)
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            inplace = x.clone()
+            rt.rrelu_with_seed(inplace, 0.1, 0.3, True, 11)  # functional
+            rt._autograd._rrelu_(inplace, 0.1, 0.3, True, 11)
+            results.append([
+                rt.relu(x), rt.leaky_relu(x, 0.1), rt.relu6(x), rt.threshold(x, 0.3, -1.0),
+                rt.rrelu_with_seed(x, 0.1, 0.3, True, 11), rt.rrelu_backward(go, x, 0.1, 0.3, True, 11),
+                rt.relu_backward(go, x), rt.leaky_relu_backward(go, x, 0.1), rt.relu6_backward(go, x),
+                rt.threshold_backward(go, x, 0.3), rt.prelu(xp, w), *rt.prelu_backward(go[: xp.numel()].reshape(xp.shape), xp, w),
+                inplace,
+            ])
+    finally:
+        torch.set_num_threads(before)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert torch.equal(bits(a), bits(b))
+    numpy_slopes = relukit.rrelu(_kernels.array(x, "x"), 0.1, 0.3, True, 11)
+    assert np.array_equal(_kernels.array(results[0][4], "y").view(np.uint8), numpy_slopes.view(np.uint8))

@@ -11,6 +11,7 @@ mod arrays;
 mod cuda;
 mod errors;
 mod monitor;
+mod openmp;
 mod pool;
 mod prelu;
 mod rrelu;
@@ -135,6 +136,7 @@ fn _relukit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(active_isa, m)?)?;
     m.add_function(wrap_pyfunction!(_main, m)?)?;
     m.add_function(wrap_pyfunction!(torch::_torch_cpu, m)?)?;
+    m.add_function(wrap_pyfunction!(torch::_torch_openmp, m)?)?;
     m.add_function(wrap_pyfunction!(cuda::_cuda, m)?)?;
     m.add_function(wrap_pyfunction!(cuda::_cuda_wait, m)?)?;
     m.add_function(wrap_pyfunction!(cuda::_cuda_device_of, m)?)?;

@@ -6,12 +6,12 @@
 //! The work runs with the interpreter lock released, on a pool of PyTorch's intra-op
 //! thread count (passed in by the caller) above relukit's threshold.
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use relukit::{ChannelLayout, Error, Float, RreluMode, bf16, f16};
 
 use crate::errors::to_py;
-use crate::pool;
+use crate::{openmp, pool};
 
 /// An operation on dense memory and its parameters.
 #[derive(Clone, Copy)]
@@ -108,18 +108,15 @@ pub fn _torch_cpu(
             pointers.len()
         )));
     }
-    let result = match dtype_name {
+    match dtype_name {
         "float32" => py.detach(|| run::<f32>(op, &pointers, len, threads)),
         "float64" => py.detach(|| run::<f64>(op, &pointers, len, threads)),
         "float16" => py.detach(|| run::<f16>(op, &pointers, len, threads)),
         "bfloat16" => py.detach(|| run::<bf16>(op, &pointers, len, threads)),
-        _ => {
-            return Err(PyValueError::new_err(format!(
-                "relukit.torch: no CPU kernels for dtype {dtype_name}"
-            )));
-        }
-    };
-    result.map_err(to_py)
+        _ => Err(PyValueError::new_err(format!(
+            "relukit.torch: no CPU kernels for dtype {dtype_name}"
+        ))),
+    }
 }
 
 /// An out-of-place elementwise slice function and its in-place form.
@@ -128,75 +125,164 @@ type InPlace<'a, T> = &'a dyn Fn(&mut [T]) -> Result<(), Error>;
 /// A backward slice function: grad_output, input, grad_input.
 type Backward<'a, T> = &'a dyn Fn(&[T], &[T], &mut [T]) -> Result<(), Error>;
 
-fn run<T: Float>(op: Op, p: &[usize], len: usize, threads: usize) -> Result<(), Error> {
-    // An empty tensor's data pointer may be null, which no slice may hold: a dangling,
-    // aligned one stands in for it. A tensor's data is aligned to its element type.
-    let address = |i: usize, n: usize| {
+/// PyTorch's grain: calls of fewer elements run on one thread, as its own ops do.
+const GRAIN: usize = 32768;
+
+/// SplitMix64's increment (`relukit::reference::rrelu_slope`): RReLU's slope of element
+/// `start + i` with `seed` is that of element `i` with `seed + start * GOLDEN`, so a
+/// range of a call draws exactly the slopes of the whole call.
+const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// `mode` for the range of a call that starts at element `start`.
+fn shifted(mode: RreluMode, start: usize) -> RreluMode {
+    match mode {
+        RreluMode::Training { seed } => RreluMode::Training {
+            seed: seed.wrapping_add((start as u64).wrapping_mul(GOLDEN)),
+        },
+        RreluMode::Evaluation => RreluMode::Evaluation,
+    }
+}
+
+/// Runs `part` over `0..len` (units of work covering `elements` elements): on
+/// PyTorch's OpenMP team (`threads` of them) from PyTorch's grain up, else on relukit's
+/// own pool above its threshold, else here.
+fn parallel<T>(
+    threads: usize,
+    len: usize,
+    elements: usize,
+    align: usize,
+    part: &(dyn Fn(usize, usize) -> Result<(), Error> + Sync),
+) -> PyResult<()> {
+    if threads > 1
+        && len > 1
+        && elements >= GRAIN
+        && let Some(result) = openmp::split(threads, len, align, part)
+    {
+        return result.map_err(|failure| match failure {
+            openmp::Failure::Error(error) => to_py(error),
+            openmp::Failure::Panicked => PyRuntimeError::new_err(
+                "relukit.torch: a relukit kernel panicked on an OpenMP thread (a bug: please report it)",
+            ),
+        });
+    }
+    pool::run_threads::<T, _>(threads, elements, || part(0, len)).map_err(to_py)
+}
+
+fn run<T: Float>(op: Op, p: &[usize], len: usize, threads: usize) -> PyResult<()> {
+    // An empty range's pointer may be null, which no slice may hold: a dangling, aligned
+    // one stands in for it. A tensor's data is aligned to its element type.
+    let address = |i: usize, start: usize, n: usize| {
         if n == 0 {
             std::ptr::NonNull::<T>::dangling().as_ptr()
         } else {
-            p[i] as *mut T
+            (p[i] as *mut T).wrapping_add(start)
         }
     };
-    let input = |i: usize, n: usize| {
+    let input = |i: usize, start: usize, n: usize| {
         // SAFETY: the caller guarantees pointer `i` is the data of a live tensor of `T`
-        // with `n` elements, which nothing writes during the call.
-        unsafe { std::slice::from_raw_parts(address(i, n), n) }
+        // holding `start + n` elements or more, which nothing writes during the call.
+        unsafe { std::slice::from_raw_parts(address(i, start, n), n) }
     };
-    let output = |i: usize, n: usize| {
+    let output = |i: usize, start: usize, n: usize| {
         // SAFETY: as for `input`; an output is made `&mut` only where its address is not
-        // an input's (the in-place forms below take the one slice instead), so it
-        // aliases nothing.
-        unsafe { std::slice::from_raw_parts_mut(address(i, n), n) }
+        // an input's (the in-place forms take the one slice instead), and the ranges of
+        // a split call are disjoint, so it aliases nothing.
+        unsafe { std::slice::from_raw_parts_mut(address(i, start, n), n) }
     };
-    let unary = |f: Unary<'_, T>, g: InPlace<'_, T>| {
-        if p[0] == p[1] {
-            g(output(1, len))
-        } else {
-            f(input(0, len), output(1, len))
-        }
-    };
-    let binary = |f: Backward<'_, T>| f(input(0, len), input(1, len), output(2, len));
-    pool::run_threads::<T, _>(threads, len, || match op {
-        Op::Relu => unary(&|x, y| relukit::relu(x, y), &|d| {
-            relukit::relu_inplace(d);
-            Ok(())
-        }),
-        Op::ReluBackward => binary(&|g, x, o| relukit::relu_backward(g, x, o)),
-        Op::LeakyRelu(a) => unary(&|x, y| relukit::leaky_relu(x, a, y), &|d| {
-            relukit::leaky_relu_inplace(d, a)
-        }),
-        Op::LeakyReluBackward(a) => binary(&|g, x, o| relukit::leaky_relu_backward(g, x, a, o)),
-        Op::Relu6 => unary(&|x, y| relukit::relu6(x, y), &|d| {
-            relukit::relu6_inplace(d);
-            Ok(())
-        }),
-        Op::Relu6Backward => binary(&|g, x, o| relukit::relu6_backward(g, x, o)),
-        Op::Threshold(t, v) => unary(&|x, y| relukit::threshold(x, t, v, y), &|d| {
-            relukit::threshold_inplace(d, t, v)
-        }),
-        Op::ThresholdBackward(t) => binary(&|g, x, o| relukit::threshold_backward(g, x, t, o)),
-        Op::Rrelu(l, u, mode) => unary(&|x, y| relukit::rrelu(x, l, u, mode, y), &|d| {
-            relukit::rrelu_inplace(d, l, u, mode)
-        }),
-        Op::RreluBackward(l, u, mode) => {
-            binary(&|g, x, o| relukit::rrelu_backward(g, x, l, u, mode, o))
-        }
+    match op {
         Op::Prelu(layout, weights) => {
-            let w = input(1, weights);
-            if p[0] == p[2] {
-                relukit::prelu_inplace(output(2, len), w, layout)
-            } else {
-                relukit::prelu(input(0, len), w, layout, output(2, len))
+            // Split along the outer axis: each range is whole rows of channels.
+            let row = layout.channels() * layout.inner();
+            let outer = len.checked_div(row).unwrap_or(0);
+            let w = input(1, 0, weights);
+            let part = |first: usize, last: usize| {
+                let (start, n) = (first * row, (last - first) * row);
+                let layout = ChannelLayout::new(last - first, layout.channels(), layout.inner());
+                if p[0] == p[2] {
+                    relukit::prelu_inplace(output(2, start, n), w, layout)
+                } else {
+                    relukit::prelu(input(0, start, n), w, layout, output(2, start, n))
+                }
+            };
+            if row == 0 || outer * row != len {
+                // Nothing to split (no elements), or a layout that does not describe
+                // the data: one call, which reports it.
+                return part(0, if row == 0 { 0 } else { outer }).map_err(to_py);
             }
+            parallel::<T>(threads, outer, len, 1, &part)
         }
-        Op::PreluBackward(layout, weights) => relukit::prelu_backward(
-            input(0, len),
-            input(1, len),
-            input(2, weights),
-            layout,
-            output(3, len),
-            output(4, weights),
-        ),
-    })
+        // The weight gradient's order is relukit's own (the same bits on any thread
+        // count): it runs on relukit's pool.
+        Op::PreluBackward(layout, weights) => pool::run_threads::<T, _>(threads, len, || {
+            relukit::prelu_backward(
+                input(0, 0, len),
+                input(1, 0, len),
+                input(2, 0, weights),
+                layout,
+                output(3, 0, len),
+                output(4, 0, weights),
+            )
+        })
+        .map_err(to_py),
+        _ => {
+            let part = |start: usize, end: usize| {
+                let n = end - start;
+                let unary = |f: Unary<'_, T>, g: InPlace<'_, T>| {
+                    if p[0] == p[1] {
+                        g(output(1, start, n))
+                    } else {
+                        f(input(0, start, n), output(1, start, n))
+                    }
+                };
+                let binary = |f: Backward<'_, T>| {
+                    f(input(0, start, n), input(1, start, n), output(2, start, n))
+                };
+                match op {
+                    Op::Relu => unary(&|x, y| relukit::relu(x, y), &|d| {
+                        relukit::relu_inplace(d);
+                        Ok(())
+                    }),
+                    Op::ReluBackward => binary(&|g, x, o| relukit::relu_backward(g, x, o)),
+                    Op::LeakyRelu(a) => unary(&|x, y| relukit::leaky_relu(x, a, y), &|d| {
+                        relukit::leaky_relu_inplace(d, a)
+                    }),
+                    Op::LeakyReluBackward(a) => {
+                        binary(&|g, x, o| relukit::leaky_relu_backward(g, x, a, o))
+                    }
+                    Op::Relu6 => unary(&|x, y| relukit::relu6(x, y), &|d| {
+                        relukit::relu6_inplace(d);
+                        Ok(())
+                    }),
+                    Op::Relu6Backward => binary(&|g, x, o| relukit::relu6_backward(g, x, o)),
+                    Op::Threshold(t, v) => unary(&|x, y| relukit::threshold(x, t, v, y), &|d| {
+                        relukit::threshold_inplace(d, t, v)
+                    }),
+                    Op::ThresholdBackward(t) => {
+                        binary(&|g, x, o| relukit::threshold_backward(g, x, t, o))
+                    }
+                    Op::Rrelu(l, u, mode) => {
+                        let mode = shifted(mode, start);
+                        unary(&|x, y| relukit::rrelu(x, l, u, mode, y), &|d| {
+                            relukit::rrelu_inplace(d, l, u, mode)
+                        })
+                    }
+                    Op::RreluBackward(l, u, mode) => {
+                        let mode = shifted(mode, start);
+                        binary(&|g, x, o| relukit::rrelu_backward(g, x, l, u, mode, o))
+                    }
+                    Op::Prelu(..) | Op::PreluBackward(..) => unreachable!("handled above"),
+                }
+            };
+            // Ranges of whole cache lines, so that their starts keep the alignment.
+            parallel::<T>(threads, len, len, 64 / size_of::<T>().max(1), &part)
+        }
+    }
+}
+
+/// Runs relukit.torch's elementwise calls on the OpenMP team of the runtime at `path`
+/// (PyTorch's, already loaded) from now on; whether it could be attached (else they run
+/// on relukit's own pool).
+#[pyfunction]
+pub fn _torch_openmp(path: &str) -> bool {
+    openmp::attach(path)
 }

@@ -61,7 +61,10 @@ impl Exec {
     pub(crate) fn chunk_len(&self, len: usize, size: usize) -> Option<usize> {
         // Small calls never touch rayon (no pool is started, which also keeps a
         // process that forked after using relukit safe for them).
-        if len < 2 || len.saturating_mul(size) < self.parallel_min_bytes {
+        if len < 2
+            || len.saturating_mul(size) < self.parallel_min_bytes
+            || crate::threads::kept_on_this_thread()
+        {
             return None;
         }
         let threads = rayon::current_num_threads();

@@ -16,7 +16,41 @@
 //! # Ok::<(), relukit::Error>(())
 //! ```
 
+use std::cell::Cell;
+
 use crate::{Error, ErrorKind};
+
+thread_local! {
+    /// Whether calls on this thread stay on it (inside [`on_this_thread`]).
+    static ON_THIS_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every relukit call made in it on the calling thread, whatever its size
+/// (no rayon task is started): for a caller that splits the work over threads of its
+/// own, such as each thread of an OpenMP team or a framework's pool working on its part
+/// of a buffer. Results are the same bits (chunking never changes a result).
+///
+/// ```
+/// let x = vec![-1.0f32; 4 * relukit::threads::parallel_min_bytes()];
+/// let mut y = vec![0.0f32; x.len()];
+/// relukit::threads::on_this_thread(|| relukit::relu(&x, &mut y))?; // one thread, any size
+/// # Ok::<(), relukit::Error>(())
+/// ```
+pub fn on_this_thread<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ON_THIS_THREAD.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(ON_THIS_THREAD.with(|c| c.replace(true)));
+    f()
+}
+
+/// Whether the calling thread is inside [`on_this_thread`].
+pub(crate) fn kept_on_this_thread() -> bool {
+    ON_THIS_THREAD.with(|c| c.get())
+}
 
 /// Calls whose output has fewer bytes than this run on one thread: the L2 size on Intel,
 /// twice it elsewhere (see [`Machine`](crate::machine::Machine); `RELUKIT_PARALLEL_MIN_BYTES`

@@ -119,6 +119,24 @@ def _cpu(operation: str, x: Tensor, tensors: list, **options: Any) -> None:
 
 _torch_cpu = _relukit._torch_cpu
 _threads = torch.get_num_threads
+
+
+def _attach_openmp() -> bool:
+    """Runs relukit.torch's parallel calls on PyTorch's own OpenMP team (the runtime
+    PyTorch loaded, found in its wheel or by name), so that they find its threads awake
+    rather than compete with them; False (relukit's own pool) where there is none."""
+    import glob
+    import os
+
+    lib = os.path.join(os.path.dirname(torch.__file__), "lib")
+    candidates = []
+    for pattern in ("libgomp*.so*", "libiomp5*", "libomp*"):
+        candidates += sorted(glob.glob(os.path.join(lib, pattern)))
+    candidates += ["libgomp.so.1", "libiomp5.so", "libomp.so"]
+    return any(_relukit._torch_openmp(path) for path in candidates)
+
+
+OPENMP = _attach_openmp()
 _torch_empty_like = torch.empty_like
 
 
@@ -137,10 +155,10 @@ def _unary_fast(operation: str, x: Tensor, params: tuple = (0.0, 0.0), seed: Opt
 def _binary_fast(operation: str, g: Tensor, x: Tensor, params: tuple = (0.0, 0.0), seed: Optional[int] = None) -> Optional[Tensor]:
     """``_unary_fast`` for a backward operation (grad_output, x) of one dtype."""
     name = _NAMES.get(x.dtype)
-    if name is None or g.dtype != x.dtype or not (x.is_cpu and g.is_cpu and x.is_contiguous() and g.is_contiguous()):
+    if name is None or g.dtype != x.dtype or not (x.is_cpu and g.is_cpu and x.is_contiguous()) or g.shape != x.shape:
         return None
-    if g.shape != x.shape:
-        return None
+    if not g.is_contiguous():
+        g = g.contiguous()  # an expanded gradient (of a sum): PyTorch's copy is faster than a strided walk
     n = x.numel()
     out = _torch_empty_like(x) if n * x.element_size() < _LARGE else empty_like(x)
     _torch_cpu(operation, name, [g.data_ptr(), x.data_ptr(), out.data_ptr()], n, _threads(), params, seed)
@@ -371,7 +389,8 @@ def prelu_backward(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tens
     grad_weight = torch.empty_like(weight, memory_format=torch.contiguous_format)
     # The weight gradient's bits depend on the logical layout only: memory in C order is
     # summed in place, any other order through the NumPy path (which reads C order).
-    if x.is_contiguous() and grad_output.is_contiguous() and grad_output.dtype == x.dtype:
+    if x.is_contiguous() and grad_output.dtype == x.dtype and grad_output.shape == x.shape:
+        grad_output = grad_output.contiguous()  # an expanded gradient (of a sum): copied once
         grad_input = empty_like(x)
         layout = _prelu_layout(x)
         w = weight.contiguous()

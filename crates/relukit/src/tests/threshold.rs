@@ -79,7 +79,13 @@ fn relu_is_threshold_at_zero() {
 /// written in `f32`, and the case that showed the difference (bf16 0.30078125 > 0.3).
 #[test]
 fn sixteen_bit_inputs_are_compared_with_the_threshold_in_f32() {
-    for (t, v) in [(0.3, 1.0), (1.0 / 3.0, -2.0), (-0.3, 7.0), (1e-30, 0.5), (65504.5, 0.0)] {
+    for (t, v) in [
+        (0.3, 1.0),
+        (1.0 / 3.0, -2.0),
+        (-0.3, 7.0),
+        (1e-30, 0.5),
+        (65504.5, 0.0),
+    ] {
         let t32 = t as f32;
         for bits in 0..=u16::MAX {
             let b = bf16::from_bits(bits);
