@@ -472,3 +472,25 @@ def test_meta_tensors_and_export_and_trace():
     assert "relukit" in str(exported.graph)
     traced = torch.jit.trace(model, (x,))
     assert torch.equal(traced(x * 2), model(x * 2))
+
+
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (rt.relu_, F.relu_),
+        (lambda a: rt.leaky_relu_(a, 0.1), lambda a: F.leaky_relu_(a, 0.1)),
+        (lambda a: rt.threshold_(a, 0.1, 2.0), lambda a: torch.threshold_(a, 0.1, 2.0)),
+        (rt.relu6_, lambda a: F.hardtanh_(a, 0.0, 6.0)),
+    ],
+    ids=["relu_", "leaky_relu_", "threshold_", "relu6_"],
+)
+def test_inplace_functions_under_torch_func_transforms(ours, theirs):
+    x = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(8)) * 4
+    func = torch.func
+    for transform in [
+        lambda f: func.grad(lambda a: f(a * 1).pow(2).sum())(x),
+        lambda f: func.vmap(lambda a: f(a * 1))(x),
+        lambda f: func.jvp(lambda a: f(a * 1), (x,), (torch.ones_like(x),))[1],
+        lambda f: func.vmap(func.grad(lambda a: f(a * 1).sum()))(x),
+    ]:
+        assert torch.equal(transform(ours), transform(theirs))

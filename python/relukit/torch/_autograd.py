@@ -444,7 +444,7 @@ def check_inplace(name: str, x: Tensor) -> None:
             )
     if x.is_inference() and not torch.is_inference_mode_enabled():
         raise RuntimeError(f"relukit.torch.{name}: Inplace update to inference tensor outside InferenceMode is not allowed.")
-    if torch._debug_has_internal_overlap(x) == 1:
+    if any(stride == 0 and size > 1 for size, stride in zip(x.shape, x.stride())):  # PyTorch's "overlap: yes"
         raise RuntimeError(
             f"relukit.torch.{name}: unsupported operation: some elements of the input tensor and the written-to "
             "tensor refer to a single memory location. Please clone() the tensor before performing the operation."
@@ -564,7 +564,9 @@ class _Inplace:
             self.op(x, *scalars)
             return x
         if _transforms_active():
-            return x.copy_(self.functional(x, *scalars))
+            # torch.func's tensors: the functional form of a copy (what it saves stays
+            # unchanged), written back into x.
+            return x.copy_(self.functional(x.clone(), *scalars))
         from_output = self.from_output(scalars)
         if torch.compiler.is_compiling():  # the custom op inside a Function Dynamo traces
             function = _CompiledFromOutput if from_output else _CompiledFromInput
