@@ -452,8 +452,12 @@ def check_inplace(name: str, x: Tensor) -> None:
 
 
 def _inplace_forward(
-    ctx: Any, x: Tensor, rule: Any, inplace: Callable[..., None], scalars: tuple, keep_input: bool, forward_ad: bool = False
+    ctx: Any, x: Tensor, rule: Any, inplace: Callable[..., None], keep_input: bool, scalars: tuple, forward_ad: bool
 ) -> Tensor:
+    """Writes `x` in place and saves what the backward needs: the output (ReLU, ReLU6,
+    Leaky ReLU and RReLU with slopes >= 0: it is positive, or in ReLU6's open interval,
+    exactly where the input was), or with `keep_input` a copy of the input (Threshold, as
+    PyTorch's in-place ``threshold_`` keeps)."""
     original = x.clone() if keep_input else None
     inplace(x, *scalars)
     ctx.mark_dirty(x)
@@ -466,67 +470,32 @@ def _inplace_forward(
     return x
 
 
-def _inplace_backward(ctx: Any, grad: Tensor) -> Any:
-    (saved,) = ctx.saved_tensors
-    grads = ctx.rule.backward_rule(grad, saved, *ctx.rule.backward_params(ctx.scalars))
-    return (grads, None, None, *((None,) * len(ctx.scalars)))
-
-
-def _inplace_jvp(ctx: Any, tangent: Tensor) -> Tensor:
-    (saved,) = ctx.saved_tensors
-    return tangent.copy_(ctx.rule.backward_rule(tangent, saved, *ctx.rule.backward_params(ctx.scalars)))
-
-
-class _CompiledFromOutput(Function):
-    """An in-place activation whose gradient can be computed from its output (ReLU,
-    ReLU6, Leaky ReLU and RReLU with slopes >= 0: the output is positive, or in ReLU6's
-    open interval, exactly where the input was): it saves the output. This form has no
+class _CompiledInplace(Function):
+    """An in-place activation with autograd (see ``_inplace_forward``). This form has no
     ``jvp`` (Dynamo traces no Function that has one) and is what compiled code uses."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, rule: Any, inplace: Callable[..., None], *scalars: Any) -> Tensor:
-        return _inplace_forward(ctx, x, rule, inplace, scalars, keep_input=False)
+    def forward(ctx: Any, x: Tensor, rule: Any, inplace: Callable[..., None], keep_input: bool, *scalars: Any) -> Tensor:
+        return _inplace_forward(ctx, x, rule, inplace, keep_input, scalars, forward_ad=False)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> Any:
-        return _inplace_backward(ctx, grad)
+        (saved,) = ctx.saved_tensors
+        grads = ctx.rule.backward_rule(grad, saved, *ctx.rule.backward_params(ctx.scalars))
+        return (grads, None, None, None, *((None,) * len(ctx.scalars)))
 
 
-class _CompiledFromInput(Function):
-    """An in-place activation whose gradient needs the input (Threshold): as PyTorch's
-    in-place ``threshold_``, it keeps a copy of the input for the backward pass."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, rule: Any, inplace: Callable[..., None], *scalars: Any) -> Tensor:
-        return _inplace_forward(ctx, x, rule, inplace, scalars, keep_input=True)
+class _EagerInplace(_CompiledInplace):
+    """``_CompiledInplace`` with forward-mode AD, for eager code."""
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Any:
-        return _inplace_backward(ctx, grad)
-
-
-class _EagerFromOutput(_CompiledFromOutput):
-    """``_CompiledFromOutput`` with forward-mode AD, for eager code."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, rule: Any, inplace: Callable[..., None], *scalars: Any) -> Tensor:
-        return _inplace_forward(ctx, x, rule, inplace, scalars, keep_input=False, forward_ad=True)
+    def forward(ctx: Any, x: Tensor, rule: Any, inplace: Callable[..., None], keep_input: bool, *scalars: Any) -> Tensor:
+        return _inplace_forward(ctx, x, rule, inplace, keep_input, scalars, forward_ad=True)
 
     @staticmethod
     def jvp(ctx: Any, tangent: Tensor, *rest: Any) -> Tensor:
-        return _inplace_jvp(ctx, tangent)
-
-
-class _EagerFromInput(_CompiledFromInput):
-    """``_CompiledFromInput`` with forward-mode AD, for eager code."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, rule: Any, inplace: Callable[..., None], *scalars: Any) -> Tensor:
-        return _inplace_forward(ctx, x, rule, inplace, scalars, keep_input=True, forward_ad=True)
-
-    @staticmethod
-    def jvp(ctx: Any, tangent: Tensor, *rest: Any) -> Tensor:
-        return _inplace_jvp(ctx, tangent)
+        (saved,) = ctx.saved_tensors
+        return tangent.copy_(ctx.rule.backward_rule(tangent, saved, *ctx.rule.backward_params(ctx.scalars)))
 
 
 class _Inplace:
@@ -567,12 +536,10 @@ class _Inplace:
             # torch.func's tensors: the functional form of a copy (what it saves stays
             # unchanged), written back into x.
             return x.copy_(self.functional(x.clone(), *scalars))
-        from_output = self.from_output(scalars)
+        keep_input = not self.from_output(scalars)
         if torch.compiler.is_compiling():  # the custom op inside a Function Dynamo traces
-            function = _CompiledFromOutput if from_output else _CompiledFromInput
-            return function.apply(x, self, self.op, *scalars)
-        function = _EagerFromOutput if from_output else _EagerFromInput
-        return function.apply(x, self, self.compute, *scalars)
+            return _CompiledInplace.apply(x, self, self.op, keep_input, *scalars)
+        return _EagerInplace.apply(x, self, self.compute, keep_input, *scalars)
 
 
 def _always(scalars: tuple) -> bool:
