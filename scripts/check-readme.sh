@@ -16,6 +16,21 @@ cd "$work"
 gzip -dc "$root/data/digits/digits.csv.gz" | awk 'NR % 3 == 0' >my.csv
 export PATH="$root/target/release:$PATH"
 
+# A study at its smallest size: one seed, two epochs (or 50 networks per born-dead cell),
+# the command's own --seeds/--epochs/--trials replaced.
+run_small() {
+    local cmd
+    cmd=$(sed -E 's/ --(seeds|epochs|trials) [0-9]+//g' <<<"$1")
+    case "$cmd" in
+    *born-dead*) cmd="$cmd --trials 50" ;;
+    *) cmd="$cmd --seeds 1 --epochs 2" ;;
+    esac
+    echo "--- $1 (as: $cmd)"
+    start=$SECONDS
+    $cmd >"$work/out.txt" 2>&1 || { cat "$work/out.txt"; echo "README command failed: $1" >&2; exit 1; }
+    echo "    ok in $((SECONDS - start)) s"
+}
+
 mapfile -t commands < <(python3 "$root/scripts/readme_commands.py" "$root/README.md")
 for cmd in "${commands[@]}"; do
     case "$cmd" in
@@ -49,6 +64,12 @@ for cmd in "${commands[@]}"; do
         (cd "$root" && $cmd --no-run --quiet) ;;
     "relukit" | "relukit study")
         echo "--- $cmd: the same program and arguments as \`cargo run --release\`, which ran" ;;
+    "cargo run --release")
+        # The default study takes minutes: the same program, every condition and
+        # activation, at the smallest size (its full run belongs to the benchmarks).
+        run_small "$cmd -- study" ;;
+    "relukit study"* | "relukit born-dead"*)
+        run_small "$cmd" ;;
     "python -m relukit")
         echo "--- $cmd: the Python package's copy of the program; run by the Python step (python/tests/test_program.py)" ;;
     "python python/examples/"*)

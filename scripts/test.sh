@@ -15,7 +15,18 @@ root=$(pwd)
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says how long the one before it took, and the end the whole run's time.
+started=$SECONDS
+last=
+step() {
+    [ -z "$last" ] || printf '    (%d s)\n' $((SECONDS - last))
+    last=$SECONDS
+    printf '\n==> %s\n' "$*"
+}
+finish() {
+    printf '    (%d s)\n\nall checks passed in %d min %d s\n' $((SECONDS - last)) \
+        $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60))
+}
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -84,3 +95,4 @@ export RELUKIT_REQUIRE_OPTIONAL=1
 "$venv/bin/python" -m pytest -q -p no:cacheprovider "$root/python/tests"
 "$venv/bin/python" -m mypy.stubtest relukit
 cd "$root"
+finish

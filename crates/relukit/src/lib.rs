@@ -76,6 +76,7 @@
 
 #![deny(missing_docs)]
 
+pub mod activation;
 mod arch;
 pub mod check;
 mod element;
@@ -113,6 +114,9 @@ pub use ops::clipped::{
     clipped_relu, clipped_relu_backward, clipped_relu_backward_inplace, clipped_relu_derivative,
     clipped_relu_inplace, relu6, relu6_backward, relu6_backward_inplace, relu6_derivative,
     relu6_inplace,
+};
+pub use ops::hardtanh::{
+    hardtanh, hardtanh_backward, hardtanh_backward_inplace, hardtanh_derivative, hardtanh_inplace,
 };
 pub use ops::leaky::{
     leaky_relu, leaky_relu_backward, leaky_relu_backward_inplace, leaky_relu_derivative,

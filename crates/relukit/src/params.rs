@@ -1,5 +1,7 @@
 //! The parameters of the activations, converted and checked in one place: the slope
-//! of Leaky ReLU, RReLU's range, ReLU6's ceiling, the threshold and its value. The
+//! of Leaky ReLU, RReLU's range and mode, clipped ReLU's ceiling, hardtanh's bounds,
+//! the threshold and its value. The bottom layer beside the elements: the reference and
+//! the activations' definitions (`ops/`) both take their checks from here. The
 //! fast API returns these errors; the reference panics with them.
 
 use crate::{Error, ErrorKind, Float};
@@ -61,6 +63,24 @@ pub(crate) fn ceiling<T: Float>(ceiling: f64) -> Result<T, Error> {
     }
 }
 
+/// Hardtanh's bounds in `T` (to nearest, as PyTorch converts them): neither NaN,
+/// `min_val <= max_val` (PyTorch's `F.hardtanh` refuses the opposite too).
+pub(crate) fn hardtanh_bounds<T: Float>(min_val: f64, max_val: f64) -> Result<(T, T), Error> {
+    if min_val.is_nan() || max_val.is_nan() {
+        return Err(Error::new(
+            ErrorKind::OutOfRange,
+            format!("`min_val` and `max_val` must be numbers, got {min_val:?} and {max_val:?}"),
+        ));
+    }
+    if min_val > max_val {
+        return Err(Error::new(
+            ErrorKind::OutOfRange,
+            format!("`min_val` ({min_val:?}) must not be above `max_val` ({max_val:?})"),
+        ));
+    }
+    Ok((T::from_f64(min_val), T::from_f64(max_val)))
+}
+
 /// The threshold of `threshold(x, threshold, value)` in the compute type of `T` and the
 /// value in `T` (both rounded to nearest), as PyTorch converts them (it compares 16-bit
 /// inputs in `f32`); neither may be NaN.
@@ -74,6 +94,19 @@ pub(crate) fn threshold<T: Float>(threshold: f64, value: f64) -> Result<(T::Comp
         }
     }
     Ok((T::slope(threshold), T::from_f64(value)))
+}
+
+/// Whether RReLU draws its slopes or uses their mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RreluMode {
+    /// Training: element `i` of the call gets the slope drawn from `(seed, i)`. Pass the
+    /// same seed to the backward pass; a new seed per step gives new noise.
+    Training {
+        /// The key of the generator.
+        seed: u64,
+    },
+    /// Evaluation: every element gets the slope `(lower + upper) / 2`.
+    Evaluation,
 }
 
 /// Panics with the error's message: how the reference refuses what the API refuses.

@@ -13,7 +13,8 @@
 //! ```
 
 use crate::params::{self, or_panic};
-use crate::{ChannelLayout, Element, Float, RreluMode};
+use crate::params::RreluMode;
+use crate::{ChannelLayout, Element, Float};
 
 /// `x` for `x > 0`; `+0` for every other non-NaN `x`; a NaN comes back unchanged.
 pub fn relu<T: Element>(x: T) -> T {
@@ -233,6 +234,51 @@ pub fn clipped_relu_backward<T: Float>(grad_output: T, x: T, ceiling: f64) -> T 
     if x.ref_is_nan() {
         x
     } else if between(x, T::ZERO, c) {
+        grad_output
+    } else {
+        T::ZERO
+    }
+}
+
+/// Hardtanh, PyTorch's `hardtanh(x, min_val, max_val)`: `x` for `min_val < x < max_val`,
+/// `max_val` for `x >= max_val`, `min_val` for every other `x <= min_val` (equal bounds
+/// give `max_val`: PyTorch's `min(max(x, min_val), max_val)`); a NaN comes back
+/// unchanged. Both bounds are converted to `T` (to nearest). `hardtanh(x, 0.0, 6.0)` is
+/// `clipped_relu(x, 6.0)`.
+///
+/// # Panics
+/// If a bound is NaN or `min_val > max_val` (the fast API returns
+/// [`ErrorKind::OutOfRange`](crate::ErrorKind::OutOfRange)).
+pub fn hardtanh<T: Float>(x: T, min_val: f64, max_val: f64) -> T {
+    let (low, high) = or_panic(params::hardtanh_bounds::<T>(min_val, max_val));
+    if x.ref_is_nan() || between(x, low, high) {
+        x
+    } else if x.ref_to_f64() >= high.ref_to_f64() {
+        high
+    } else {
+        low
+    }
+}
+
+/// The derivative of hardtanh: `1` for `min_val < x < max_val`, `0` elsewhere (at both
+/// kinks too), the NaN `x` where `x` is NaN.
+///
+/// # Panics
+/// As [`hardtanh`].
+pub fn hardtanh_derivative<T: Float>(x: T, min_val: f64, max_val: f64) -> T {
+    hardtanh_backward(T::ONE, x, min_val, max_val)
+}
+
+/// Hardtanh backward: `grad_output` for `min_val < x < max_val`, `+0` elsewhere (a
+/// select), the NaN `x` where `x` is NaN.
+///
+/// # Panics
+/// As [`hardtanh`].
+pub fn hardtanh_backward<T: Float>(grad_output: T, x: T, min_val: f64, max_val: f64) -> T {
+    let (low, high) = or_panic(params::hardtanh_bounds::<T>(min_val, max_val));
+    if x.ref_is_nan() {
+        x
+    } else if between(x, low, high) {
         grad_output
     } else {
         T::ZERO

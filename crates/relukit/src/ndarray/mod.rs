@@ -35,6 +35,7 @@
 //! inputs may be broadcast views (stride 0). The `_into` functions write into a view
 //! you own, so a training loop allocates nothing.
 
+mod family;
 mod layout;
 mod monitor;
 mod walk;
@@ -46,19 +47,59 @@ use ndarray::{
 
 pub use monitor::{observe, relu_observed, relu_observed_into};
 
-use crate::element::Slopes;
+use crate::activation::{Activation, ClippedRelu, LeakyRelu, Relu, Relu6, Rrelu, Threshold};
 use crate::exec::Exec;
-use crate::kernel::{Binary, Unary, UnaryInPlace};
-use crate::ops::leaky::{self, Leaky, LeakyInPlace};
-use crate::ops::{prelu, relu};
-use crate::{ChannelLayout, Element, Error, ErrorKind, Float, RreluMode, params};
+use crate::kernel::{Unary, UnaryInPlace};
+use crate::ops::prelu;
+use crate::{ChannelLayout, Element, Error, ErrorKind, Float, RreluMode};
 use layout::{
     alloc_like, check_prelu, check_shape, in_memory_order, logical_layout, memory_layout,
 };
-use walk::{for_each_channel, inplace_lanes, map_lanes, zip_lanes};
+use walk::{for_each_channel, inplace_lanes, map_lanes};
 
 /// ReLU-family methods on arrays and views of any dimension.
+///
+/// The `activation` methods take any element-by-element member of the family as an
+/// [`Activation`] value; the named ones are the same with its parameters as arguments.
 pub trait ReluExt<A, S: RawData<Elem = A>, D: Dimension> {
+    /// `activation` of every element, in a new array with the same memory order.
+    ///
+    /// ```
+    /// use ndarray::array;
+    /// use relukit::activation::Hardtanh;
+    /// use relukit::ndarray::ReluExt;
+    ///
+    /// let x = array![[-2.0f32, 0.5], [3.0, -0.25]];
+    /// let y = x.activation(&Hardtanh { min_val: -1.0, max_val: 1.0 })?;
+    /// assert_eq!(y, array![[-1.0, 0.5], [1.0, -0.25]]);
+    /// # Ok::<(), relukit::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The activation's parameter errors.
+    fn activation<Act: Activation>(&self, activation: &Act) -> Result<Array<A, D>, Error>
+    where
+        A: Float,
+        S: Data;
+    /// `activation` in place.
+    ///
+    /// # Errors
+    /// As [`ReluExt::activation`]; the array is unchanged then.
+    fn activation_inplace<Act: Activation>(&mut self, activation: &Act) -> Result<(), Error>
+    where
+        A: Float,
+        S: DataMut;
+    /// The derivative of `activation` at every element.
+    ///
+    /// # Errors
+    /// As [`ReluExt::activation`].
+    fn activation_derivative<Act: Activation>(
+        &self,
+        activation: &Act,
+    ) -> Result<Array<A, D>, Error>
+    where
+        A: Float,
+        S: Data;
     /// ReLU of every element, in a new array with the same memory order.
     fn relu(&self) -> Array<A, D>
     where
@@ -236,6 +277,33 @@ where
     S: RawData<Elem = A>,
     D: Dimension,
 {
+    fn activation<Act: Activation>(&self, activation: &Act) -> Result<Array<A, D>, Error>
+    where
+        A: Float,
+        S: Data,
+    {
+        family::forward(activation, self)
+    }
+
+    fn activation_inplace<Act: Activation>(&mut self, activation: &Act) -> Result<(), Error>
+    where
+        A: Float,
+        S: DataMut,
+    {
+        family::forward_inplace(activation, self)
+    }
+
+    fn activation_derivative<Act: Activation>(
+        &self,
+        activation: &Act,
+    ) -> Result<Array<A, D>, Error>
+    where
+        A: Float,
+        S: Data,
+    {
+        family::derivative(activation, self)
+    }
+
     fn relu(&self) -> Array<A, D>
     where
         A: Element,
@@ -263,17 +331,7 @@ where
         A: Float,
         S: Data,
     {
-        let mut out = alloc_like(self);
-        map_lanes(self.view(), out.view_mut(), |x, o| {
-            Exec::current().write(
-                Unary {
-                    x,
-                    f: relu::derivative,
-                },
-                o,
-            )
-        });
-        out
+        family::derivative(&Relu, self).expect("no parameters to refuse")
     }
 
     fn leaky_relu(&self, negative_slope: f64) -> Result<Array<A, D>, Error>
@@ -281,9 +339,7 @@ where
         A: Float,
         S: Data,
     {
-        let mut out = alloc_like(self);
-        leaky_relu_into(self, negative_slope, out.view_mut())?;
-        Ok(out)
+        family::forward(&LeakyRelu { negative_slope }, self)
     }
 
     fn leaky_relu_inplace(&mut self, negative_slope: f64) -> Result<(), Error>
@@ -291,16 +347,7 @@ where
         A: Float,
         S: DataMut,
     {
-        let slope = params::slope::<A>("negative_slope", negative_slope)?;
-        inplace_lanes(self.view_mut(), |d| {
-            Exec::current().update(
-                LeakyInPlace {
-                    slopes: Slopes::One(slope),
-                },
-                d,
-            )
-        });
-        Ok(())
+        family::forward_inplace(&LeakyRelu { negative_slope }, self)
     }
 
     fn prelu<S2: Data<Elem = A>>(
@@ -347,9 +394,7 @@ where
         A: Float,
         S: Data,
     {
-        let mut out = alloc_like(self);
-        map_lanes(self.view(), out.view_mut(), |x, o| drop(crate::relu6(x, o)));
-        out
+        family::forward(&Relu6, self).expect("no parameters to refuse")
     }
 
     fn relu6_inplace(&mut self)
@@ -357,7 +402,7 @@ where
         A: Float,
         S: DataMut,
     {
-        inplace_lanes(self.view_mut(), crate::relu6_inplace);
+        let _ = family::forward_inplace(&Relu6, self);
     }
 
     fn clipped_relu(&self, ceiling: f64) -> Result<Array<A, D>, Error>
@@ -365,7 +410,7 @@ where
         A: Float,
         S: Data,
     {
-        elementwise(self, |x, o| crate::clipped_relu(x, ceiling, o))
+        family::forward(&ClippedRelu { ceiling }, self)
     }
 
     fn clipped_relu_inplace(&mut self, ceiling: f64) -> Result<(), Error>
@@ -373,7 +418,7 @@ where
         A: Float,
         S: DataMut,
     {
-        elementwise_inplace(self.view_mut(), |d| crate::clipped_relu_inplace(d, ceiling))
+        family::forward_inplace(&ClippedRelu { ceiling }, self)
     }
 
     fn threshold(&self, threshold: f64, value: f64) -> Result<Array<A, D>, Error>
@@ -381,7 +426,7 @@ where
         A: Float,
         S: Data,
     {
-        elementwise(self, |x, o| crate::threshold(x, threshold, value, o))
+        family::forward(&Threshold { threshold, value }, self)
     }
 
     fn threshold_inplace(&mut self, threshold: f64, value: f64) -> Result<(), Error>
@@ -389,9 +434,7 @@ where
         A: Float,
         S: DataMut,
     {
-        elementwise_inplace(self.view_mut(), |d| {
-            crate::threshold_inplace(d, threshold, value)
-        })
+        family::forward_inplace(&Threshold { threshold, value }, self)
     }
 
     fn rrelu(&self, lower: f64, upper: f64, mode: RreluMode) -> Result<Array<A, D>, Error>
@@ -399,9 +442,7 @@ where
         A: Float,
         S: Data,
     {
-        let mut out = alloc_like(self);
-        rrelu_into(self, lower, upper, mode, out.view_mut())?;
-        Ok(out)
+        family::forward(&Rrelu { lower, upper, mode }, self)
     }
 
     fn rrelu_inplace(&mut self, lower: f64, upper: f64, mode: RreluMode) -> Result<(), Error>
@@ -409,12 +450,7 @@ where
         A: Float,
         S: DataMut,
     {
-        let mut view = self.view_mut();
-        if let Some(data) = view.as_slice_mut() {
-            return crate::rrelu_inplace(data, lower, upper, mode);
-        }
-        let input = view.to_owned();
-        rrelu_into(&input, lower, upper, mode, view)
+        family::forward_inplace(&Rrelu { lower, upper, mode }, self)
     }
 
     fn leaky_relu_derivative(&self, negative_slope: f64) -> Result<Array<A, D>, Error>
@@ -422,9 +458,7 @@ where
         A: Float,
         S: Data,
     {
-        elementwise(self, |x, o| {
-            crate::leaky_relu_derivative(x, negative_slope, o)
-        })
+        family::derivative(&LeakyRelu { negative_slope }, self)
     }
 
     fn prelu_derivative<S2: Data<Elem = A>>(
@@ -473,11 +507,7 @@ where
         A: Float,
         S: Data,
     {
-        let mut out = alloc_like(self);
-        map_lanes(self.view(), out.view_mut(), |x, o| {
-            drop(crate::relu6_derivative(x, o))
-        });
-        out
+        family::derivative(&Relu6, self).expect("no parameters to refuse")
     }
 
     fn clipped_relu_derivative(&self, ceiling: f64) -> Result<Array<A, D>, Error>
@@ -485,7 +515,7 @@ where
         A: Float,
         S: Data,
     {
-        elementwise(self, |x, o| crate::clipped_relu_derivative(x, ceiling, o))
+        family::derivative(&ClippedRelu { ceiling }, self)
     }
 
     fn threshold_derivative(&self, threshold: f64) -> Result<Array<A, D>, Error>
@@ -493,7 +523,8 @@ where
         A: Float,
         S: Data,
     {
-        elementwise(self, |x, o| crate::threshold_derivative(x, threshold, o))
+        let t = Threshold { threshold, value: 0.0 };
+        family::derivative(&t, self)
     }
 
     fn rrelu_derivative(
@@ -506,12 +537,75 @@ where
         A: Float,
         S: Data,
     {
-        let mut out = alloc_like(self);
-        in_logical_order(self.view(), out.view_mut(), |x, o| {
-            crate::rrelu_derivative(x, lower, upper, mode, o)
-        })?;
-        Ok(out)
+        family::derivative(&Rrelu { lower, upper, mode }, self)
     }
+}
+
+/// `activation` of `input` into `output`.
+///
+/// # Errors
+/// The activation's parameter errors; [`ErrorKind::ShapeMismatch`] if the shapes differ.
+/// Nothing is written then.
+pub fn activation_into<Act: Activation, A: Float, S: Data<Elem = A>, D: Dimension>(
+    activation: &Act,
+    input: &ArrayBase<S, D>,
+    output: ArrayViewMut<'_, A, D>,
+) -> Result<(), Error> {
+    family::forward_into(activation, input.view(), output)
+}
+
+/// The derivative of `activation` at `input` into `output`.
+///
+/// # Errors
+/// As [`activation_into`].
+pub fn activation_derivative_into<Act: Activation, A: Float, S: Data<Elem = A>, D: Dimension>(
+    activation: &Act,
+    input: &ArrayBase<S, D>,
+    output: ArrayViewMut<'_, A, D>,
+) -> Result<(), Error> {
+    family::derivative_into(activation, input.view(), output)
+}
+
+/// The backward pass of `activation`: the gradient with respect to `input`, in a new
+/// array with the memory order of `input` (see [`activation::backward`](crate::activation::backward)).
+///
+/// # Errors
+/// The activation's parameter errors; [`ErrorKind::ShapeMismatch`] if the shapes differ.
+pub fn activation_backward<Act, A, S1, S2, D>(
+    activation: &Act,
+    grad_output: &ArrayBase<S1, D>,
+    input: &ArrayBase<S2, D>,
+) -> Result<Array<A, D>, Error>
+where
+    Act: Activation,
+    A: Float,
+    S1: Data<Elem = A>,
+    S2: Data<Elem = A>,
+    D: Dimension,
+{
+    let mut out = alloc_like(input);
+    activation_backward_into(activation, grad_output, input, out.view_mut())?;
+    Ok(out)
+}
+
+/// The backward pass of `activation` into `grad_input`.
+///
+/// # Errors
+/// As [`activation_backward`]; nothing is written then.
+pub fn activation_backward_into<Act, A, S1, S2, D>(
+    activation: &Act,
+    grad_output: &ArrayBase<S1, D>,
+    input: &ArrayBase<S2, D>,
+    grad_input: ArrayViewMut<'_, A, D>,
+) -> Result<(), Error>
+where
+    Act: Activation,
+    A: Float,
+    S1: Data<Elem = A>,
+    S2: Data<Elem = A>,
+    D: Dimension,
+{
+    family::backward_into(activation, grad_output.view(), input.view(), grad_input)
 }
 
 /// ReLU of `input` into `output`.
@@ -537,17 +631,7 @@ pub fn relu_derivative_into<A: Float, S: Data<Elem = A>, D: Dimension>(
     input: &ArrayBase<S, D>,
     output: ArrayViewMut<'_, A, D>,
 ) -> Result<(), Error> {
-    check_shape("output", output.shape(), "input", input.shape())?;
-    map_lanes(input.view(), output, |x, o| {
-        Exec::current().write(
-            Unary {
-                x,
-                f: relu::derivative,
-            },
-            o,
-        )
-    });
-    Ok(())
+    family::derivative_into(&Relu, input.view(), output)
 }
 
 /// Leaky ReLU of `input` into `output`.
@@ -559,13 +643,7 @@ pub fn leaky_relu_into<A: Float, S: Data<Elem = A>, D: Dimension>(
     negative_slope: f64,
     output: ArrayViewMut<'_, A, D>,
 ) -> Result<(), Error> {
-    let slope = params::slope::<A>("negative_slope", negative_slope)?;
-    check_shape("output", output.shape(), "input", input.shape())?;
-    map_lanes(input.view(), output, |x, o| {
-        let slopes = Slopes::One(slope);
-        Exec::current().write(Leaky { x, slopes }, o)
-    });
-    Ok(())
+    family::forward_into(&LeakyRelu { negative_slope }, input.view(), output)
 }
 
 /// PReLU of `input` into `output`, one slope per index along `axis`.
@@ -607,9 +685,7 @@ pub fn relu_backward<A: Float, S1: Data<Elem = A>, S2: Data<Elem = A>, D: Dimens
     grad_output: &ArrayBase<S1, D>,
     input: &ArrayBase<S2, D>,
 ) -> Result<Array<A, D>, Error> {
-    let mut out = alloc_like(input);
-    relu_backward_into(grad_output, input, out.view_mut())?;
-    Ok(out)
+    activation_backward(&Relu, grad_output, input)
 }
 
 /// ReLU backward into `grad_input`.
@@ -621,24 +697,7 @@ pub fn relu_backward_into<A: Float, S1: Data<Elem = A>, S2: Data<Elem = A>, D: D
     input: &ArrayBase<S2, D>,
     grad_input: ArrayViewMut<'_, A, D>,
 ) -> Result<(), Error> {
-    check_shape("input", input.shape(), "grad_output", grad_output.shape())?;
-    check_shape(
-        "grad_input",
-        grad_input.shape(),
-        "grad_output",
-        grad_output.shape(),
-    )?;
-    zip_lanes(grad_output.view(), input.view(), grad_input, |g, x, o| {
-        Exec::current().write(
-            Binary {
-                a: g,
-                b: x,
-                f: relu::backward,
-            },
-            o,
-        )
-    });
-    Ok(())
+    activation_backward_into(&Relu, grad_output, input, grad_input)
 }
 
 /// Leaky ReLU backward: the gradient with respect to `input`.
@@ -650,9 +709,7 @@ pub fn leaky_relu_backward<A: Float, S1: Data<Elem = A>, S2: Data<Elem = A>, D: 
     input: &ArrayBase<S2, D>,
     negative_slope: f64,
 ) -> Result<Array<A, D>, Error> {
-    let mut out = alloc_like(input);
-    leaky_relu_backward_into(grad_output, input, negative_slope, out.view_mut())?;
-    Ok(out)
+    activation_backward(&LeakyRelu { negative_slope }, grad_output, input)
 }
 
 /// Leaky ReLU backward into `grad_input`.
@@ -665,19 +722,8 @@ pub fn leaky_relu_backward_into<A: Float, S1: Data<Elem = A>, S2: Data<Elem = A>
     negative_slope: f64,
     grad_input: ArrayViewMut<'_, A, D>,
 ) -> Result<(), Error> {
-    let slope = params::slope::<A>("negative_slope", negative_slope)?;
-    check_shape("input", input.shape(), "grad_output", grad_output.shape())?;
-    check_shape(
-        "grad_input",
-        grad_input.shape(),
-        "grad_output",
-        grad_output.shape(),
-    )?;
-    zip_lanes(grad_output.view(), input.view(), grad_input, |g, x, o| {
-        let f = move |g, x| leaky::backward(g, x, slope);
-        Exec::current().write(Binary { a: g, b: x, f }, o)
-    });
-    Ok(())
+    let leaky = LeakyRelu { negative_slope };
+    activation_backward_into(&leaky, grad_output, input, grad_input)
 }
 
 /// PReLU backward: `(grad_input, grad_weight)`, as the slice
@@ -773,9 +819,7 @@ pub fn clipped_relu_into<A: Float, S: Data<Elem = A>, D: Dimension>(
     ceiling: f64,
     output: ArrayViewMut<'_, A, D>,
 ) -> Result<(), Error> {
-    elementwise_into(input.view(), output, |x, o| {
-        crate::clipped_relu(x, ceiling, o)
-    })
+    family::forward_into(&ClippedRelu { ceiling }, input.view(), output)
 }
 
 /// `threshold` of `input` into `output`.
@@ -788,9 +832,8 @@ pub fn threshold_into<A: Float, S: Data<Elem = A>, D: Dimension>(
     value: f64,
     output: ArrayViewMut<'_, A, D>,
 ) -> Result<(), Error> {
-    elementwise_into(input.view(), output, |x, o| {
-        crate::threshold(x, threshold, value, o)
-    })
+    let t = Threshold { threshold, value };
+    family::forward_into(&t, input.view(), output)
 }
 
 /// RReLU of `input` into `output`; in training, element `i` in logical (C) order gets the
@@ -805,10 +848,8 @@ pub fn rrelu_into<A: Float, S: Data<Elem = A>, D: Dimension>(
     mode: RreluMode,
     output: ArrayViewMut<'_, A, D>,
 ) -> Result<(), Error> {
-    check_shape("output", output.shape(), "input", input.shape())?;
-    in_logical_order(input.view(), output, |x, o| {
-        crate::rrelu(x, lower, upper, mode, o)
-    })
+    let rrelu = Rrelu { lower, upper, mode };
+    family::forward_into(&rrelu, input.view(), output)
 }
 
 /// ReLU6 backward: the gradient with respect to `input`.
@@ -819,7 +860,7 @@ pub fn relu6_backward<A: Float, S1: Data<Elem = A>, S2: Data<Elem = A>, D: Dimen
     grad_output: &ArrayBase<S1, D>,
     input: &ArrayBase<S2, D>,
 ) -> Result<Array<A, D>, Error> {
-    clipped_relu_backward(grad_output, input, 6.0)
+    activation_backward(&Relu6, grad_output, input)
 }
 
 /// Clipped ReLU backward: the gradient with respect to `input`.
@@ -831,9 +872,7 @@ pub fn clipped_relu_backward<A: Float, S1: Data<Elem = A>, S2: Data<Elem = A>, D
     input: &ArrayBase<S2, D>,
     ceiling: f64,
 ) -> Result<Array<A, D>, Error> {
-    let mut out = alloc_like(input);
-    clipped_relu_backward_into(grad_output, input, ceiling, out.view_mut())?;
-    Ok(out)
+    activation_backward(&ClippedRelu { ceiling }, grad_output, input)
 }
 
 /// Clipped ReLU backward into `grad_input`.
@@ -851,9 +890,8 @@ pub fn clipped_relu_backward_into<
     ceiling: f64,
     grad_input: ArrayViewMut<'_, A, D>,
 ) -> Result<(), Error> {
-    backward_into(grad_output.view(), input.view(), grad_input, |g, x, o| {
-        crate::clipped_relu_backward(g, x, ceiling, o)
-    })
+    let clipped = ClippedRelu { ceiling };
+    activation_backward_into(&clipped, grad_output, input, grad_input)
 }
 
 /// `threshold` backward: the gradient with respect to `input`.
@@ -865,9 +903,8 @@ pub fn threshold_backward<A: Float, S1: Data<Elem = A>, S2: Data<Elem = A>, D: D
     input: &ArrayBase<S2, D>,
     threshold: f64,
 ) -> Result<Array<A, D>, Error> {
-    let mut out = alloc_like(input);
-    threshold_backward_into(grad_output, input, threshold, out.view_mut())?;
-    Ok(out)
+    let t = Threshold { threshold, value: 0.0 };
+    activation_backward(&t, grad_output, input)
 }
 
 /// `threshold` backward into `grad_input`.
@@ -880,9 +917,8 @@ pub fn threshold_backward_into<A: Float, S1: Data<Elem = A>, S2: Data<Elem = A>,
     threshold: f64,
     grad_input: ArrayViewMut<'_, A, D>,
 ) -> Result<(), Error> {
-    backward_into(grad_output.view(), input.view(), grad_input, |g, x, o| {
-        crate::threshold_backward(g, x, threshold, o)
-    })
+    let t = Threshold { threshold, value: 0.0 };
+    activation_backward_into(&t, grad_output, input, grad_input)
 }
 
 /// RReLU backward: the gradient with respect to `input` (slopes drawn again from the
@@ -897,9 +933,7 @@ pub fn rrelu_backward<A: Float, S1: Data<Elem = A>, S2: Data<Elem = A>, D: Dimen
     upper: f64,
     mode: RreluMode,
 ) -> Result<Array<A, D>, Error> {
-    let mut out = alloc_like(input);
-    rrelu_backward_into(grad_output, input, lower, upper, mode, out.view_mut())?;
-    Ok(out)
+    activation_backward(&Rrelu { lower, upper, mode }, grad_output, input)
 }
 
 /// RReLU backward into `grad_input`.
@@ -912,120 +946,8 @@ pub fn rrelu_backward_into<A: Float, S1: Data<Elem = A>, S2: Data<Elem = A>, D: 
     lower: f64,
     upper: f64,
     mode: RreluMode,
-    mut grad_input: ArrayViewMut<'_, A, D>,
-) -> Result<(), Error> {
-    check_shape("input", input.shape(), "grad_output", grad_output.shape())?;
-    check_shape(
-        "grad_input",
-        grad_input.shape(),
-        "grad_output",
-        grad_output.shape(),
-    )?;
-    let (g, x) = (grad_output.as_standard_layout(), input.as_standard_layout());
-    let (g, x) = (
-        g.as_slice().unwrap_or_default(),
-        x.as_slice().unwrap_or_default(),
-    );
-    if let Some(gx) = grad_input.as_slice_mut() {
-        return crate::rrelu_backward(g, x, lower, upper, mode, gx);
-    }
-    let mut gx = vec![A::ZERO; x.len()];
-    crate::rrelu_backward(g, x, lower, upper, mode, &mut gx)?;
-    assign_logical(grad_input, &gx)
-}
-
-// ---- helpers for the element-by-element members of the family ----
-
-/// A new array (in `input`'s memory order) from an element-by-element slice function.
-fn elementwise<A: Float, S: Data<Elem = A>, D: Dimension>(
-    input: &ArrayBase<S, D>,
-    f: impl Fn(&[A], &mut [A]) -> Result<(), Error>,
-) -> Result<Array<A, D>, Error> {
-    let mut out = alloc_like(input);
-    elementwise_into(input.view(), out.view_mut(), f)?;
-    Ok(out)
-}
-
-/// `f` over matching contiguous pieces of `input` and `output`, stopping at its first
-/// error (its parameter check fails on the first piece, before anything is written).
-fn elementwise_into<A: Float, D: Dimension>(
-    input: ArrayView<'_, A, D>,
-    output: ArrayViewMut<'_, A, D>,
-    f: impl Fn(&[A], &mut [A]) -> Result<(), Error>,
-) -> Result<(), Error> {
-    check_shape("output", output.shape(), "input", input.shape())?;
-    let mut result = Ok(());
-    map_lanes(input, output, |x, o| {
-        if result.is_ok() {
-            result = f(x, o);
-        }
-    });
-    result
-}
-
-/// `f` over contiguous pieces of `data` in place, stopping at its first error.
-fn elementwise_inplace<A: Float, D: Dimension>(
-    data: ArrayViewMut<'_, A, D>,
-    f: impl Fn(&mut [A]) -> Result<(), Error>,
-) -> Result<(), Error> {
-    let mut result = Ok(());
-    inplace_lanes(data, |d| {
-        if result.is_ok() {
-            result = f(d);
-        }
-    });
-    result
-}
-
-/// A backward slice function over matching pieces of the three arrays.
-fn backward_into<A: Float, D: Dimension>(
-    grad_output: ArrayView<'_, A, D>,
-    input: ArrayView<'_, A, D>,
     grad_input: ArrayViewMut<'_, A, D>,
-    f: impl Fn(&[A], &[A], &mut [A]) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    check_shape("input", input.shape(), "grad_output", grad_output.shape())?;
-    check_shape(
-        "grad_input",
-        grad_input.shape(),
-        "grad_output",
-        grad_output.shape(),
-    )?;
-    let mut result = Ok(());
-    zip_lanes(grad_output, input, grad_input, |g, x, o| {
-        if result.is_ok() {
-            result = f(g, x, o);
-        }
-    });
-    result
-}
-
-/// `f` on `input` and `output` in logical (C) order, so that an element's position in
-/// the slice is its logical index: directly when both are in standard layout, else
-/// through copies.
-fn in_logical_order<A: Float, D: Dimension>(
-    input: ArrayView<'_, A, D>,
-    mut output: ArrayViewMut<'_, A, D>,
-    f: impl Fn(&[A], &mut [A]) -> Result<(), Error>,
-) -> Result<(), Error> {
-    check_shape("output", output.shape(), "input", input.shape())?;
-    let x = input.as_standard_layout();
-    let x = x.as_slice().unwrap_or_default();
-    if let Some(o) = output.as_slice_mut() {
-        return f(x, o);
-    }
-    let mut o = vec![A::ZERO; x.len()];
-    f(x, &mut o)?;
-    assign_logical(output, &o)
-}
-
-/// Writes `values`, in logical (C) order, into `output`.
-fn assign_logical<A: Copy, D: Dimension>(
-    mut output: ArrayViewMut<'_, A, D>,
-    values: &[A],
-) -> Result<(), Error> {
-    let values = ArrayView::from_shape(output.raw_dim(), values)
-        .map_err(|e| Error::new(ErrorKind::ShapeMismatch, e.to_string()))?;
-    output.assign(&values);
-    Ok(())
+    let rrelu = Rrelu { lower, upper, mode };
+    activation_backward_into(&rrelu, grad_output, input, grad_input)
 }

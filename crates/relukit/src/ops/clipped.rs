@@ -1,9 +1,8 @@
 //! Clipped ReLU, `min(max(0, x), ceiling)`, and ReLU6 (MobileNet's; PyTorch's `relu6`,
 //! `hardtanh(x, 0, 6)`): forward, derivative and backward.
 
-use crate::exec::Exec;
-use crate::kernel::{Binary, BinaryInPlace, Unary, UnaryInPlace};
-use crate::{Error, Float, params};
+use crate::activation::{self, Activation, sealed};
+use crate::{Error, Float, params, reference};
 
 /// ReLU6's ceiling.
 const SIX: f64 = 6.0;
@@ -52,10 +51,84 @@ pub(crate) fn backward<T: Float>(grad: T, x: T, ceiling: T::Compute) -> T {
     }
 }
 
+/// Clipped ReLU with its ceiling: `min(max(0, x), ceiling)` ([`clipped_relu`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClippedRelu {
+    /// The largest output: not NaN, not below 0 (an infinite ceiling is ReLU).
+    pub ceiling: f64,
+}
+
+/// ReLU6, `min(max(0, x), 6)` ([`relu6`]): [`ClippedRelu`] with a ceiling of 6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Relu6;
+
+impl sealed::Sealed for ClippedRelu {}
+impl sealed::Sealed for Relu6 {}
+
+impl Activation for ClippedRelu {
+    const NAME: &'static str = "clipped_relu";
+    /// The ceiling in `T` and in the compute type.
+    type Lanes<T: Float> = (T, T::Compute);
+    fn lanes<T: Float>(&self) -> Result<(T, T::Compute), Error> {
+        let c = params::ceiling::<T>(self.ceiling)?;
+        Ok((c, c.widen()))
+    }
+    #[inline(always)]
+    fn forward_lane<T: Float>((c, _): (T, T::Compute), x: T, _: u64) -> T {
+        forward(x, c)
+    }
+    #[inline(always)]
+    fn derivative_lane<T: Float>((_, c): (T, T::Compute), x: T, _: u64) -> T {
+        derivative(x, c)
+    }
+    #[inline(always)]
+    fn backward_lane<T: Float>((_, c): (T, T::Compute), grad: T, x: T, _: u64) -> T {
+        backward(grad, x, c)
+    }
+    fn reference<T: Float>(&self, x: T, _: u64) -> T {
+        reference::clipped_relu(x, self.ceiling)
+    }
+    fn reference_derivative<T: Float>(&self, x: T, _: u64) -> T {
+        reference::clipped_relu_derivative(x, self.ceiling)
+    }
+    fn reference_backward<T: Float>(&self, grad: T, x: T, _: u64) -> T {
+        reference::clipped_relu_backward(grad, x, self.ceiling)
+    }
+}
+
+impl Activation for Relu6 {
+    const NAME: &'static str = "relu6";
+    type Lanes<T: Float> = (T, T::Compute);
+    fn lanes<T: Float>(&self) -> Result<(T, T::Compute), Error> {
+        ClippedRelu { ceiling: SIX }.lanes::<T>()
+    }
+    #[inline(always)]
+    fn forward_lane<T: Float>((c, _): (T, T::Compute), x: T, _: u64) -> T {
+        forward(x, c)
+    }
+    #[inline(always)]
+    fn derivative_lane<T: Float>((_, c): (T, T::Compute), x: T, _: u64) -> T {
+        derivative(x, c)
+    }
+    #[inline(always)]
+    fn backward_lane<T: Float>((_, c): (T, T::Compute), grad: T, x: T, _: u64) -> T {
+        backward(grad, x, c)
+    }
+    fn reference<T: Float>(&self, x: T, _: u64) -> T {
+        reference::clipped_relu(x, SIX)
+    }
+    fn reference_derivative<T: Float>(&self, x: T, _: u64) -> T {
+        reference::clipped_relu_derivative(x, SIX)
+    }
+    fn reference_backward<T: Float>(&self, grad: T, x: T, _: u64) -> T {
+        reference::clipped_relu_backward(grad, x, SIX)
+    }
+}
+
 /// Clipped ReLU, `min(max(0, x), ceiling)`: `x` for `0 < x < ceiling`, `ceiling` for
 /// `x >= ceiling` (`+inf` included), `+0` for every other non-NaN `x` (`-0.0` too; PyTorch
 /// keeps `-0.0`); a NaN comes back unchanged. `ceiling` is converted to the element type
-/// (to nearest); an infinite ceiling is ReLU.
+/// (to nearest); an infinite ceiling is ReLU. [`activation::forward`] of [`ClippedRelu`].
 ///
 /// # Errors
 /// [`ErrorKind::OutOfRange`](crate::ErrorKind::OutOfRange) if `ceiling` is NaN or below 0;
@@ -70,11 +143,7 @@ pub(crate) fn backward<T: Float>(grad: T, x: T, ceiling: T::Compute) -> T {
 /// # Ok::<(), relukit::Error>(())
 /// ```
 pub fn clipped_relu<T: Float>(input: &[T], ceiling: f64, output: &mut [T]) -> Result<(), Error> {
-    let c = params::ceiling::<T>(ceiling)?;
-    Error::check_len("output", output.len(), "input", input.len())?;
-    let f = move |x| forward(x, c);
-    Exec::current().write(Unary { x: input, f }, output);
-    Ok(())
+    activation::forward(&ClippedRelu { ceiling }, input, output)
 }
 
 /// [`clipped_relu`] in place. Safe in training: [`clipped_relu_backward`] gives the
@@ -83,10 +152,7 @@ pub fn clipped_relu<T: Float>(input: &[T], ceiling: f64, output: &mut [T]) -> Re
 /// # Errors
 /// As [`clipped_relu`]; the data is left as it was.
 pub fn clipped_relu_inplace<T: Float>(data: &mut [T], ceiling: f64) -> Result<(), Error> {
-    let c = params::ceiling::<T>(ceiling)?;
-    let f = move |x| forward(x, c);
-    Exec::current().update(UnaryInPlace { f }, data);
-    Ok(())
+    activation::forward_inplace(&ClippedRelu { ceiling }, data)
 }
 
 /// The derivative of clipped ReLU: `1` for `0 < x < ceiling`, `0` elsewhere (the
@@ -107,11 +173,7 @@ pub fn clipped_relu_derivative<T: Float>(
     ceiling: f64,
     output: &mut [T],
 ) -> Result<(), Error> {
-    let c = params::ceiling::<T>(ceiling)?.widen();
-    Error::check_len("output", output.len(), "input", input.len())?;
-    let f = move |x| derivative(x, c);
-    Exec::current().write(Unary { x: input, f }, output);
-    Ok(())
+    activation::derivative(&ClippedRelu { ceiling }, input, output)
 }
 
 /// Clipped ReLU backward: `grad_output` for `0 < input < ceiling`, `+0` elsewhere (a
@@ -127,24 +189,7 @@ pub fn clipped_relu_backward<T: Float>(
     ceiling: f64,
     grad_input: &mut [T],
 ) -> Result<(), Error> {
-    let c = params::ceiling::<T>(ceiling)?.widen();
-    Error::check_len("input", input.len(), "grad_output", grad_output.len())?;
-    Error::check_len(
-        "grad_input",
-        grad_input.len(),
-        "grad_output",
-        grad_output.len(),
-    )?;
-    let f = move |g, x| backward(g, x, c);
-    Exec::current().write(
-        Binary {
-            a: grad_output,
-            b: input,
-            f,
-        },
-        grad_input,
-    );
-    Ok(())
+    activation::backward(&ClippedRelu { ceiling }, grad_output, input, grad_input)
 }
 
 /// [`clipped_relu_backward`] writing the input gradient over `grad`.
@@ -156,11 +201,7 @@ pub fn clipped_relu_backward_inplace<T: Float>(
     input: &[T],
     ceiling: f64,
 ) -> Result<(), Error> {
-    let c = params::ceiling::<T>(ceiling)?.widen();
-    Error::check_len("input", input.len(), "grad", grad.len())?;
-    let f = move |g, x| backward(g, x, c);
-    Exec::current().update(BinaryInPlace { b: input, f }, grad);
-    Ok(())
+    activation::backward_inplace(&ClippedRelu { ceiling }, grad, input)
 }
 
 /// ReLU6, `min(max(0, x), 6)`: [`clipped_relu`] with a ceiling of 6.
@@ -177,13 +218,13 @@ pub fn clipped_relu_backward_inplace<T: Float>(
 /// # Ok::<(), relukit::Error>(())
 /// ```
 pub fn relu6<T: Float>(input: &[T], output: &mut [T]) -> Result<(), Error> {
-    clipped_relu(input, SIX, output)
+    activation::forward(&Relu6, input, output)
 }
 
 /// ReLU6 in place.
 pub fn relu6_inplace<T: Float>(data: &mut [T]) {
     // A ceiling of 6 is always valid.
-    let _ = clipped_relu_inplace(data, SIX);
+    let _ = activation::forward_inplace(&Relu6, data);
 }
 
 /// The derivative of ReLU6: [`clipped_relu_derivative`] with a ceiling of 6.
@@ -191,7 +232,7 @@ pub fn relu6_inplace<T: Float>(data: &mut [T]) {
 /// # Errors
 /// As [`relu6`].
 pub fn relu6_derivative<T: Float>(input: &[T], output: &mut [T]) -> Result<(), Error> {
-    clipped_relu_derivative(input, SIX, output)
+    activation::derivative(&Relu6, input, output)
 }
 
 /// ReLU6 backward: [`clipped_relu_backward`] with a ceiling of 6.
@@ -203,7 +244,7 @@ pub fn relu6_backward<T: Float>(
     input: &[T],
     grad_input: &mut [T],
 ) -> Result<(), Error> {
-    clipped_relu_backward(grad_output, input, SIX, grad_input)
+    activation::backward(&Relu6, grad_output, input, grad_input)
 }
 
 /// ReLU6 backward writing the input gradient over `grad`.
@@ -211,5 +252,5 @@ pub fn relu6_backward<T: Float>(
 /// # Errors
 /// As [`relu6_backward`].
 pub fn relu6_backward_inplace<T: Float>(grad: &mut [T], input: &[T]) -> Result<(), Error> {
-    clipped_relu_backward_inplace(grad, input, SIX)
+    activation::backward_inplace(&Relu6, grad, input)
 }

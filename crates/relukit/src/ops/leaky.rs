@@ -5,9 +5,10 @@ use std::ops::Range;
 
 use crate::arch::Level;
 use crate::element::Slopes;
+use crate::activation::{self, Activation, sealed};
 use crate::exec::Exec;
 use crate::kernel::{Binary, BinaryInPlace, Elementwise, Unary, Update};
-use crate::{Error, Float, params};
+use crate::{Error, Float, params, reference};
 
 /// `slope * x` where `x <= 0`, `x` otherwise (NaN included).
 #[inline(always)]
@@ -100,6 +101,69 @@ impl<T: Float> Update<T> for LeakyInPlace<'_, T::Compute> {
     }
 }
 
+/// Leaky ReLU with its slope ([`leaky_relu`]). PyTorch's default slope is `0.01`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LeakyRelu {
+    /// The slope for `x <= 0`: finite in the compute type.
+    pub negative_slope: f64,
+}
+
+impl Default for LeakyRelu {
+    /// PyTorch's slope, `0.01`.
+    fn default() -> Self {
+        LeakyRelu {
+            negative_slope: 0.01,
+        }
+    }
+}
+
+impl sealed::Sealed for LeakyRelu {}
+
+impl Activation for LeakyRelu {
+    const NAME: &'static str = "leaky_relu";
+    /// The slope in the compute type (products) and rounded to `T` (the derivative).
+    type Lanes<T: Float> = (T::Compute, T);
+    fn lanes<T: Float>(&self) -> Result<(T::Compute, T), Error> {
+        let slope = params::slope::<T>("negative_slope", self.negative_slope)?;
+        Ok((slope, T::ref_narrow(slope)))
+    }
+    #[inline(always)]
+    fn forward_lane<T: Float>((slope, _): (T::Compute, T), x: T, _: u64) -> T {
+        forward(x, slope)
+    }
+    #[inline(always)]
+    fn derivative_lane<T: Float>((_, slope): (T::Compute, T), x: T, _: u64) -> T {
+        derivative(x, slope)
+    }
+    #[inline(always)]
+    fn backward_lane<T: Float>((slope, _): (T::Compute, T), grad: T, x: T, _: u64) -> T {
+        backward(grad, x, slope)
+    }
+    fn reference<T: Float>(&self, x: T, _: u64) -> T {
+        reference::leaky_relu(x, self.negative_slope)
+    }
+    fn reference_derivative<T: Float>(&self, x: T, _: u64) -> T {
+        reference::leaky_relu_derivative(x, self.negative_slope)
+    }
+    fn reference_backward<T: Float>(&self, grad: T, x: T, _: u64) -> T {
+        reference::leaky_relu_backward(grad, x, self.negative_slope)
+    }
+    /// The [`Leaky`] kernel: the level's 16-bit conversions where it has them.
+    fn run_forward<T: Float>(&self, (slope, _): (T::Compute, T), input: &[T], output: &mut [T]) {
+        let op = Leaky {
+            x: input,
+            slopes: Slopes::One(slope),
+        };
+        Exec::current().write(op, output)
+    }
+    fn run_forward_inplace<T: Float>(&self, (slope, _): (T::Compute, T), data: &mut [T]) {
+        let op = LeakyInPlace {
+            slopes: Slopes::One(slope),
+        };
+        Exec::current().update(op, data)
+    }
+}
+
 /// Leaky ReLU: `x` for `x > 0`, `negative_slope * x` otherwise; a NaN comes back
 /// unchanged. PyTorch's default slope is `0.01`.
 ///
@@ -125,14 +189,7 @@ pub fn leaky_relu<T: Float>(
     negative_slope: f64,
     output: &mut [T],
 ) -> Result<(), Error> {
-    let slope = params::slope::<T>("negative_slope", negative_slope)?;
-    Error::check_len("output", output.len(), "input", input.len())?;
-    let op = Leaky {
-        x: input,
-        slopes: Slopes::One(slope),
-    };
-    Exec::current().write(op, output);
-    Ok(())
+    activation::forward(&LeakyRelu { negative_slope }, input, output)
 }
 
 /// Leaky ReLU in place.
@@ -148,14 +205,7 @@ pub fn leaky_relu<T: Float>(
 /// # Ok::<(), relukit::Error>(())
 /// ```
 pub fn leaky_relu_inplace<T: Float>(data: &mut [T], negative_slope: f64) -> Result<(), Error> {
-    let slope = params::slope::<T>("negative_slope", negative_slope)?;
-    Exec::current().update(
-        LeakyInPlace {
-            slopes: Slopes::One(slope),
-        },
-        data,
-    );
-    Ok(())
+    activation::forward_inplace(&LeakyRelu { negative_slope }, data)
 }
 
 /// Leaky ReLU backward: `grad_output` where `input > 0`,
@@ -181,24 +231,8 @@ pub fn leaky_relu_backward<T: Float>(
     negative_slope: f64,
     grad_input: &mut [T],
 ) -> Result<(), Error> {
-    let slope = params::slope::<T>("negative_slope", negative_slope)?;
-    Error::check_len("input", input.len(), "grad_output", grad_output.len())?;
-    Error::check_len(
-        "grad_input",
-        grad_input.len(),
-        "grad_output",
-        grad_output.len(),
-    )?;
-    let f = move |g, x| backward(g, x, slope);
-    Exec::current().write(
-        Binary {
-            a: grad_output,
-            b: input,
-            f,
-        },
-        grad_input,
-    );
-    Ok(())
+    let leaky = LeakyRelu { negative_slope };
+    activation::backward(&leaky, grad_output, input, grad_input)
 }
 
 /// [`leaky_relu_backward`] writing the input gradient over `grad`.
@@ -218,11 +252,7 @@ pub fn leaky_relu_backward_inplace<T: Float>(
     input: &[T],
     negative_slope: f64,
 ) -> Result<(), Error> {
-    let slope = params::slope::<T>("negative_slope", negative_slope)?;
-    Error::check_len("input", input.len(), "grad", grad.len())?;
-    let f = move |g, x| backward(g, x, slope);
-    Exec::current().update(BinaryInPlace { b: input, f }, grad);
-    Ok(())
+    activation::backward_inplace(&LeakyRelu { negative_slope }, grad, input)
 }
 
 /// The derivative of Leaky ReLU at each element: `1` for `x > 0`, `negative_slope`
@@ -245,9 +275,5 @@ pub fn leaky_relu_derivative<T: Float>(
     negative_slope: f64,
     output: &mut [T],
 ) -> Result<(), Error> {
-    let slope = T::ref_narrow(params::slope::<T>("negative_slope", negative_slope)?);
-    Error::check_len("output", output.len(), "input", input.len())?;
-    let f = move |x| derivative(x, slope);
-    Exec::current().write(Unary { x: input, f }, output);
-    Ok(())
+    activation::derivative(&LeakyRelu { negative_slope }, input, output)
 }

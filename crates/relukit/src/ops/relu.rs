@@ -1,8 +1,9 @@
 //! ReLU: forward, derivative and backward.
 
+use crate::activation::{self, Activation, sealed};
 use crate::exec::Exec;
-use crate::kernel::{Binary, BinaryInPlace, Unary, UnaryInPlace};
-use crate::{Element, Error, Float};
+use crate::kernel::{Unary, UnaryInPlace};
+use crate::{Element, Error, Float, reference};
 
 /// `relu'(x)`: 1, 0, or the NaN `x` (the lane form, branch-free in effect).
 #[inline(always)]
@@ -25,6 +26,42 @@ pub(crate) fn backward<T: Float>(grad: T, x: T) -> T {
         x
     } else {
         T::ZERO
+    }
+}
+
+/// ReLU ([`relu`]), as an [`Activation`]. The slice functions [`relu`] and
+/// [`relu_inplace`] also take integers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Relu;
+
+impl sealed::Sealed for Relu {}
+
+impl Activation for Relu {
+    const NAME: &'static str = "relu";
+    type Lanes<T: Float> = ();
+    fn lanes<T: Float>(&self) -> Result<(), Error> {
+        Ok(())
+    }
+    #[inline(always)]
+    fn forward_lane<T: Float>(_: (), x: T, _: u64) -> T {
+        x.relu()
+    }
+    #[inline(always)]
+    fn derivative_lane<T: Float>(_: (), x: T, _: u64) -> T {
+        derivative(x)
+    }
+    #[inline(always)]
+    fn backward_lane<T: Float>(_: (), grad: T, x: T, _: u64) -> T {
+        backward(grad, x)
+    }
+    fn reference<T: Float>(&self, x: T, _: u64) -> T {
+        reference::relu(x)
+    }
+    fn reference_derivative<T: Float>(&self, x: T, _: u64) -> T {
+        reference::relu_derivative(x)
+    }
+    fn reference_backward<T: Float>(&self, grad: T, x: T, _: u64) -> T {
+        reference::relu_backward(grad, x)
     }
 }
 
@@ -86,15 +123,7 @@ pub fn relu_inplace<T: Element>(data: &mut [T]) {
 /// # Ok::<(), relukit::Error>(())
 /// ```
 pub fn relu_derivative<T: Float>(input: &[T], output: &mut [T]) -> Result<(), Error> {
-    Error::check_len("output", output.len(), "input", input.len())?;
-    Exec::current().write(
-        Unary {
-            x: input,
-            f: derivative,
-        },
-        output,
-    );
-    Ok(())
+    activation::derivative(&Relu, input, output)
 }
 
 /// ReLU backward: `grad_input[i] = grad_output[i]` where `input[i] > 0`, `+0` where
@@ -121,20 +150,7 @@ pub fn relu_backward<T: Float>(
     input: &[T],
     grad_input: &mut [T],
 ) -> Result<(), Error> {
-    Error::check_len("input", input.len(), "grad_output", grad_output.len())?;
-    Error::check_len(
-        "grad_input",
-        grad_input.len(),
-        "grad_output",
-        grad_output.len(),
-    )?;
-    let op = Binary {
-        a: grad_output,
-        b: input,
-        f: backward,
-    };
-    Exec::current().write(op, grad_input);
-    Ok(())
+    activation::backward(&Relu, grad_output, input, grad_input)
 }
 
 /// [`relu_backward`] writing the input gradient over `grad` (which holds the output
@@ -151,13 +167,5 @@ pub fn relu_backward<T: Float>(
 /// # Ok::<(), relukit::Error>(())
 /// ```
 pub fn relu_backward_inplace<T: Float>(grad: &mut [T], input: &[T]) -> Result<(), Error> {
-    Error::check_len("input", input.len(), "grad", grad.len())?;
-    Exec::current().update(
-        BinaryInPlace {
-            b: input,
-            f: backward,
-        },
-        grad,
-    );
-    Ok(())
+    activation::backward_inplace(&Relu, grad, input)
 }

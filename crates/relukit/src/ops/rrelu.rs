@@ -6,31 +6,143 @@
 //! backward pass instead of being stored (PyTorch keeps a noise tensor as large as the
 //! input).
 
-use crate::element::Slopes;
-use crate::exec::Exec;
-use crate::kernel::elementwise::{Indexed, IndexedInPlace};
-use crate::kernel::{Binary, BinaryInPlace};
-use crate::ops::leaky::{self, Leaky, LeakyInPlace};
-use crate::{Error, Float, params};
+use crate::activation::{
+    self, Activation, drive_backward, drive_backward_inplace, drive_derivative, drive_forward,
+    drive_forward_inplace, sealed,
+};
+use crate::ops::leaky::{self, LeakyRelu};
+pub use crate::params::RreluMode;
+use crate::{Error, Float, params, reference};
 
-/// Whether RReLU draws its slopes or uses their mean.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RreluMode {
-    /// Training: element `i` of the call gets the slope drawn from `(seed, i)`. Pass the
-    /// same seed to the backward pass; a new seed per step gives new noise.
-    Training {
-        /// The key of the generator.
-        seed: u64,
-    },
-    /// Evaluation: every element gets the slope `(lower + upper) / 2`.
-    Evaluation,
-}
 
 /// The slope of element `index` in training, in the compute type.
 #[inline(always)]
 fn slope<T: Float>(range: (T::Compute, T::Compute), seed: u64, index: u64) -> T::Compute {
     let (low, high) = range;
     low + (high - low) * T::unit_fraction(params::splitmix64(seed, index))
+}
+
+/// RReLU with its slope range and mode ([`rrelu`]). PyTorch's defaults are `lower =
+/// 1/8`, `upper = 1/3`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rrelu {
+    /// The smallest slope: finite in the compute type, not above `upper`.
+    pub lower: f64,
+    /// The largest slope: finite in the compute type.
+    pub upper: f64,
+    /// Slopes drawn per element (training) or their mean (evaluation).
+    pub mode: RreluMode,
+}
+
+/// RReLU's parameters in the compute type: the slope range, the seed (training), the
+/// mean slope (evaluation).
+type RreluLanes<C> = ((C, C), u64, C);
+
+impl Rrelu {
+    /// In evaluation, Leaky ReLU with the mean slope: its kernels, its lanes.
+    fn leaky<T: Float>((_, _, mean): RreluLanes<T::Compute>) -> (T::Compute, T) {
+        (mean, T::narrow(mean))
+    }
+}
+
+impl sealed::Sealed for Rrelu {}
+
+/// The formulas are those of training (evaluation runs Leaky ReLU's).
+impl Activation for Rrelu {
+    const NAME: &'static str = "rrelu";
+    type Lanes<T: Float> = RreluLanes<T::Compute>;
+    fn lanes<T: Float>(&self) -> Result<RreluLanes<T::Compute>, Error> {
+        let range = params::rrelu_range::<T>(self.lower, self.upper)?;
+        let mean = params::rrelu_mean::<T>(self.lower, self.upper)?;
+        let seed = match self.mode {
+            RreluMode::Training { seed } => seed,
+            RreluMode::Evaluation => 0,
+        };
+        Ok((range, seed, mean))
+    }
+    fn indexed(&self) -> bool {
+        matches!(self.mode, RreluMode::Training { .. })
+    }
+    #[inline(always)]
+    fn forward_lane<T: Float>((range, seed, _): RreluLanes<T::Compute>, x: T, i: u64) -> T {
+        leaky::forward(x, slope::<T>(range, seed, i))
+    }
+    #[inline(always)]
+    fn derivative_lane<T: Float>((range, seed, _): RreluLanes<T::Compute>, x: T, i: u64) -> T {
+        leaky::derivative(x, T::narrow(slope::<T>(range, seed, i)))
+    }
+    #[inline(always)]
+    fn backward_lane<T: Float>(
+        (range, seed, _): RreluLanes<T::Compute>,
+        grad: T,
+        x: T,
+        i: u64,
+    ) -> T {
+        leaky::backward(grad, x, slope::<T>(range, seed, i))
+    }
+    fn reference<T: Float>(&self, x: T, i: u64) -> T {
+        reference::rrelu(x, self.lower, self.upper, self.mode, i)
+    }
+    fn reference_derivative<T: Float>(&self, x: T, i: u64) -> T {
+        reference::rrelu_derivative(x, self.lower, self.upper, self.mode, i)
+    }
+    fn reference_backward<T: Float>(&self, grad: T, x: T, i: u64) -> T {
+        reference::rrelu_backward(grad, x, self.lower, self.upper, self.mode, i)
+    }
+    fn run_forward<T: Float>(&self, lanes: Self::Lanes<T>, input: &[T], output: &mut [T]) {
+        match self.mode {
+            RreluMode::Training { .. } => drive_forward::<Self, T>(true, lanes, input, output),
+            RreluMode::Evaluation => {
+                LeakyRelu::default().run_forward(Self::leaky(lanes), input, output)
+            }
+        }
+    }
+    fn run_forward_inplace<T: Float>(&self, lanes: Self::Lanes<T>, data: &mut [T]) {
+        match self.mode {
+            RreluMode::Training { .. } => drive_forward_inplace::<Self, T>(true, lanes, data),
+            RreluMode::Evaluation => {
+                LeakyRelu::default().run_forward_inplace(Self::leaky(lanes), data)
+            }
+        }
+    }
+    fn run_derivative<T: Float>(&self, lanes: Self::Lanes<T>, input: &[T], output: &mut [T]) {
+        match self.mode {
+            RreluMode::Training { .. } => drive_derivative::<Self, T>(true, lanes, input, output),
+            RreluMode::Evaluation => {
+                drive_derivative::<LeakyRelu, T>(false, Self::leaky(lanes), input, output)
+            }
+        }
+    }
+    fn run_backward<T: Float>(
+        &self,
+        lanes: Self::Lanes<T>,
+        grad_output: &[T],
+        input: &[T],
+        grad_input: &mut [T],
+    ) {
+        match self.mode {
+            RreluMode::Training { .. } => {
+                drive_backward::<Self, T>(true, lanes, grad_output, input, grad_input)
+            }
+            RreluMode::Evaluation => drive_backward::<LeakyRelu, T>(
+                false,
+                Self::leaky(lanes),
+                grad_output,
+                input,
+                grad_input,
+            ),
+        }
+    }
+    fn run_backward_inplace<T: Float>(&self, lanes: Self::Lanes<T>, grad: &mut [T], input: &[T]) {
+        match self.mode {
+            RreluMode::Training { .. } => {
+                drive_backward_inplace::<Self, T>(true, lanes, grad, input)
+            }
+            RreluMode::Evaluation => {
+                drive_backward_inplace::<LeakyRelu, T>(false, Self::leaky(lanes), grad, input)
+            }
+        }
+    }
 }
 
 /// RReLU. In training (`RreluMode::Training { seed }`), element `i` is `x` for `x > 0`
@@ -62,30 +174,7 @@ pub fn rrelu<T: Float>(
     mode: RreluMode,
     output: &mut [T],
 ) -> Result<(), Error> {
-    let range = params::rrelu_range::<T>(lower, upper)?;
-    let mean = params::rrelu_mean::<T>(lower, upper)?;
-    Error::check_len("output", output.len(), "input", input.len())?;
-    match mode {
-        RreluMode::Training { seed } => {
-            let f = move |x, _, i| leaky::forward(x, slope::<T>(range, seed, i));
-            Exec::current().write(
-                Indexed {
-                    a: input,
-                    b: input,
-                    f,
-                },
-                output,
-            )
-        }
-        RreluMode::Evaluation => {
-            let op = Leaky {
-                x: input,
-                slopes: Slopes::One(mean),
-            };
-            Exec::current().write(op, output)
-        }
-    }
-    Ok(())
+    activation::forward(&Rrelu { lower, upper, mode }, input, output)
 }
 
 /// [`rrelu`] in place.
@@ -98,24 +187,7 @@ pub fn rrelu_inplace<T: Float>(
     upper: f64,
     mode: RreluMode,
 ) -> Result<(), Error> {
-    let range = params::rrelu_range::<T>(lower, upper)?;
-    let mean = params::rrelu_mean::<T>(lower, upper)?;
-    match mode {
-        RreluMode::Training { seed } => {
-            // The in-place driver reads a second input beside the data; a slice of `()`
-            // allocates and reads nothing.
-            let f = move |x, _: (), i| leaky::forward(x, slope::<T>(range, seed, i));
-            let units = vec![(); data.len()];
-            Exec::current().update(IndexedInPlace { b: &units, f }, data)
-        }
-        RreluMode::Evaluation => Exec::current().update(
-            LeakyInPlace {
-                slopes: Slopes::One(mean),
-            },
-            data,
-        ),
-    }
-    Ok(())
+    activation::forward_inplace(&Rrelu { lower, upper, mode }, data)
 }
 
 /// The derivative of RReLU at each element: `1` where `x > 0`, the element's slope (the
@@ -131,28 +203,7 @@ pub fn rrelu_derivative<T: Float>(
     mode: RreluMode,
     output: &mut [T],
 ) -> Result<(), Error> {
-    let range = params::rrelu_range::<T>(lower, upper)?;
-    let mean = params::rrelu_mean::<T>(lower, upper)?;
-    Error::check_len("output", output.len(), "input", input.len())?;
-    match mode {
-        RreluMode::Training { seed } => {
-            let f = move |x, _, i| leaky::derivative(x, T::narrow(slope::<T>(range, seed, i)));
-            Exec::current().write(
-                Indexed {
-                    a: input,
-                    b: input,
-                    f,
-                },
-                output,
-            )
-        }
-        RreluMode::Evaluation => {
-            let mean = T::narrow(mean);
-            let f = move |x| leaky::derivative(x, mean);
-            Exec::current().write(crate::kernel::Unary { x: input, f }, output)
-        }
-    }
-    Ok(())
+    activation::derivative(&Rrelu { lower, upper, mode }, input, output)
 }
 
 /// RReLU backward: `grad_output` where `input > 0`, the element's slope (drawn again from
@@ -169,40 +220,8 @@ pub fn rrelu_backward<T: Float>(
     mode: RreluMode,
     grad_input: &mut [T],
 ) -> Result<(), Error> {
-    let range = params::rrelu_range::<T>(lower, upper)?;
-    let mean = params::rrelu_mean::<T>(lower, upper)?;
-    Error::check_len("input", input.len(), "grad_output", grad_output.len())?;
-    Error::check_len(
-        "grad_input",
-        grad_input.len(),
-        "grad_output",
-        grad_output.len(),
-    )?;
-    match mode {
-        RreluMode::Training { seed } => {
-            let f = move |g, x, i| leaky::backward(g, x, slope::<T>(range, seed, i));
-            Exec::current().write(
-                Indexed {
-                    a: grad_output,
-                    b: input,
-                    f,
-                },
-                grad_input,
-            )
-        }
-        RreluMode::Evaluation => {
-            let f = move |g, x| leaky::backward(g, x, mean);
-            Exec::current().write(
-                Binary {
-                    a: grad_output,
-                    b: input,
-                    f,
-                },
-                grad_input,
-            )
-        }
-    }
-    Ok(())
+    let rrelu = Rrelu { lower, upper, mode };
+    activation::backward(&rrelu, grad_output, input, grad_input)
 }
 
 /// [`rrelu_backward`] writing the input gradient over `grad`.
@@ -216,18 +235,5 @@ pub fn rrelu_backward_inplace<T: Float>(
     upper: f64,
     mode: RreluMode,
 ) -> Result<(), Error> {
-    let range = params::rrelu_range::<T>(lower, upper)?;
-    let mean = params::rrelu_mean::<T>(lower, upper)?;
-    Error::check_len("input", input.len(), "grad", grad.len())?;
-    match mode {
-        RreluMode::Training { seed } => {
-            let f = move |g, x, i| leaky::backward(g, x, slope::<T>(range, seed, i));
-            Exec::current().update(IndexedInPlace { b: input, f }, grad)
-        }
-        RreluMode::Evaluation => {
-            let f = move |g, x| leaky::backward(g, x, mean);
-            Exec::current().update(BinaryInPlace { b: input, f }, grad)
-        }
-    }
-    Ok(())
+    activation::backward_inplace(&Rrelu { lower, upper, mode }, grad, input)
 }

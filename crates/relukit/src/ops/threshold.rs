@@ -2,9 +2,8 @@
 //! below it; forward, derivative and backward (PyTorch's `threshold_backward`, which is
 //! also ReLU's backward there).
 
-use crate::exec::Exec;
-use crate::kernel::{Binary, BinaryInPlace, Unary, UnaryInPlace};
-use crate::{Error, Float, params};
+use crate::activation::{self, Activation, sealed};
+use crate::{Error, Float, params, reference};
 
 /// Whether `x > threshold` (false for NaN), compared exactly in the compute type.
 #[inline(always)]
@@ -46,6 +45,57 @@ pub(crate) fn backward<T: Float>(grad: T, x: T, threshold: T::Compute) -> T {
     }
 }
 
+/// PyTorch's `threshold` with its parameters ([`threshold`](fn@threshold)).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Threshold {
+    /// What `x` is compared with (in the compute type): a number.
+    pub threshold: f64,
+    /// What replaces `x` at or below the threshold: a number.
+    pub value: f64,
+}
+
+impl Threshold {
+    /// The derivative and backward pass do not depend on `value`.
+    fn gradient(threshold: f64) -> Threshold {
+        Threshold {
+            threshold,
+            value: 0.0,
+        }
+    }
+}
+
+impl sealed::Sealed for Threshold {}
+
+impl Activation for Threshold {
+    const NAME: &'static str = "threshold";
+    /// The threshold in the compute type, the value in `T`.
+    type Lanes<T: Float> = (T::Compute, T);
+    fn lanes<T: Float>(&self) -> Result<(T::Compute, T), Error> {
+        params::threshold::<T>(self.threshold, self.value)
+    }
+    #[inline(always)]
+    fn forward_lane<T: Float>((t, v): (T::Compute, T), x: T, _: u64) -> T {
+        forward(x, t, v)
+    }
+    #[inline(always)]
+    fn derivative_lane<T: Float>((t, _): (T::Compute, T), x: T, _: u64) -> T {
+        derivative(x, t)
+    }
+    #[inline(always)]
+    fn backward_lane<T: Float>((t, _): (T::Compute, T), grad: T, x: T, _: u64) -> T {
+        backward(grad, x, t)
+    }
+    fn reference<T: Float>(&self, x: T, _: u64) -> T {
+        reference::threshold(x, self.threshold, self.value)
+    }
+    fn reference_derivative<T: Float>(&self, x: T, _: u64) -> T {
+        reference::threshold_derivative(x, self.threshold)
+    }
+    fn reference_backward<T: Float>(&self, grad: T, x: T, _: u64) -> T {
+        reference::threshold_backward(grad, x, self.threshold)
+    }
+}
+
 /// PyTorch's `threshold`: `x` where `x > threshold` (a NaN comes back unchanged), `value`
 /// elsewhere. As in PyTorch, `threshold` is converted to the compute type (to nearest:
 /// `f32` for `f32`, `f16` and `bf16`, `f64` for `f64`) and compared there, so a
@@ -71,11 +121,7 @@ pub fn threshold<T: Float>(
     value: f64,
     output: &mut [T],
 ) -> Result<(), Error> {
-    let (t, v) = params::threshold::<T>(threshold, value)?;
-    Error::check_len("output", output.len(), "input", input.len())?;
-    let f = move |x| forward(x, t, v);
-    Exec::current().write(Unary { x: input, f }, output);
-    Ok(())
+    activation::forward(&Threshold { threshold, value }, input, output)
 }
 
 /// [`threshold`] in place.
@@ -87,10 +133,7 @@ pub fn threshold_inplace<T: Float>(
     threshold: f64,
     value: f64,
 ) -> Result<(), Error> {
-    let (t, v) = params::threshold::<T>(threshold, value)?;
-    let f = move |x| forward(x, t, v);
-    Exec::current().update(UnaryInPlace { f }, data);
-    Ok(())
+    activation::forward_inplace(&Threshold { threshold, value }, data)
 }
 
 /// The derivative of `threshold` with respect to `x`: `1` where `x > threshold`, `0`
@@ -103,11 +146,7 @@ pub fn threshold_derivative<T: Float>(
     threshold: f64,
     output: &mut [T],
 ) -> Result<(), Error> {
-    let (t, _) = params::threshold::<T>(threshold, 0.0)?;
-    Error::check_len("output", output.len(), "input", input.len())?;
-    let f = move |x| derivative(x, t);
-    Exec::current().write(Unary { x: input, f }, output);
-    Ok(())
+    activation::derivative(&Threshold::gradient(threshold), input, output)
 }
 
 /// `threshold` backward (PyTorch's `threshold_backward`): `grad_output` where
@@ -122,24 +161,8 @@ pub fn threshold_backward<T: Float>(
     threshold: f64,
     grad_input: &mut [T],
 ) -> Result<(), Error> {
-    let (t, _) = params::threshold::<T>(threshold, 0.0)?;
-    Error::check_len("input", input.len(), "grad_output", grad_output.len())?;
-    Error::check_len(
-        "grad_input",
-        grad_input.len(),
-        "grad_output",
-        grad_output.len(),
-    )?;
-    let f = move |g, x| backward(g, x, t);
-    Exec::current().write(
-        Binary {
-            a: grad_output,
-            b: input,
-            f,
-        },
-        grad_input,
-    );
-    Ok(())
+    let t = Threshold::gradient(threshold);
+    activation::backward(&t, grad_output, input, grad_input)
 }
 
 /// [`threshold_backward`] writing the input gradient over `grad`.
@@ -151,9 +174,5 @@ pub fn threshold_backward_inplace<T: Float>(
     input: &[T],
     threshold: f64,
 ) -> Result<(), Error> {
-    let (t, _) = params::threshold::<T>(threshold, 0.0)?;
-    Error::check_len("input", input.len(), "grad", grad.len())?;
-    let f = move |g, x| backward(g, x, t);
-    Exec::current().update(BinaryInPlace { b: input, f }, grad);
-    Ok(())
+    activation::backward_inplace(&Threshold::gradient(threshold), grad, input)
 }

@@ -10,7 +10,7 @@ const CEILINGS: [f64; 5] = [6.0, 0.5, 0.0, 6.1, f64::INFINITY];
 
 fn check<T: Sample + Float>() {
     for (i, c) in CEILINGS.into_iter().enumerate() {
-        let runner = Runner::new(20 + i as u64);
+        let runner = Runner::for_parameter(i, 20 + i as u64);
         runner.unary::<T>(
             "clipped_relu",
             |x, out| crate::clipped_relu(x, c, out),

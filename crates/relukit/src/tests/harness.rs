@@ -4,9 +4,10 @@
 
 use rayon::ThreadPoolBuilder;
 
+use crate::activation::{self, Activation};
 use crate::element::sealed::ElementOps;
 use crate::testing::{Config, Rng, configs, with};
-use crate::{Element, Error};
+use crate::{Element, Error, Float};
 use half::{bf16, f16};
 
 /// Test data for one element type.
@@ -37,7 +38,22 @@ pub(crate) trait Sample: Element {
     fn vec(rng: &mut Rng, len: usize) -> Vec<Self> {
         (0..len).map(|_| Self::sample(rng)).collect()
     }
+    /// Every bit pattern of a 16-bit type, in order; for wider types the specials and
+    /// then [`PATTERNS`] mixed values.
+    fn patterns(rng: &mut Rng) -> Vec<Self> {
+        if size_of::<Self>() == 2 {
+            (0..=u16::MAX as u64).map(Self::from_raw).collect()
+        } else {
+            let mut all = Self::specials();
+            all.extend(Self::vec(rng, PATTERNS));
+            all
+        }
+    }
 }
+
+/// How many mixed values a wider type's [`Sample::patterns`] holds beside its specials:
+/// as many as a 16-bit type has patterns.
+const PATTERNS: usize = 1 << 16;
 
 macro_rules! sample_float {
     ($t:ty, $eps:expr, $from_f64:expr, $from_bits:expr, [$($special:expr),* $(,)?]) => {
@@ -202,20 +218,82 @@ pub(crate) struct Case {
 }
 
 /// memchr's `Runner`, for relukit: an operation and its reference over every case.
+///
+/// The loop drivers (lengths, start offsets, tails, threads, streamed stores) do not
+/// depend on an operation's parameters, its lane formulas do: so an operation with
+/// parameters runs the whole matrix ([`Runner::new`]) for one parameter value and
+/// [`Runner::patterns`] (every input pattern on every configuration) for the others.
 pub(crate) struct Runner {
     seed: u64,
+    patterns_only: bool,
 }
 
 impl Runner {
+    /// The whole matrix of [`each_case`](Self::each_case).
     pub(crate) fn new(seed: u64) -> Runner {
-        Runner { seed }
+        Runner {
+            seed,
+            patterns_only: false,
+        }
+    }
+
+    /// One call per configuration (every instruction set, plain and streamed stores,
+    /// and threaded) on [`Sample::patterns`]: all 65,536 inputs of a 16-bit type.
+    pub(crate) fn patterns(seed: u64) -> Runner {
+        Runner {
+            seed,
+            patterns_only: true,
+        }
+    }
+
+    /// `Runner::new` for the first of several parameter values, `Runner::patterns` for
+    /// the others.
+    pub(crate) fn for_parameter(index: usize, seed: u64) -> Runner {
+        if index == 0 {
+            Runner::new(seed)
+        } else {
+            Runner::patterns(seed)
+        }
+    }
+
+    /// The inputs of one case.
+    fn inputs<T: Sample>(&self, rng: &mut Rng, len: usize) -> Vec<T> {
+        if self.patterns_only {
+            T::patterns(rng)
+        } else {
+            T::vec(rng, len)
+        }
+    }
+
+    /// The cases of [`Runner::patterns`]: each configuration once, serial and in a pool
+    /// of 3 threads, the input 1 element past a 64-byte boundary.
+    fn each_pattern_case<T: Sample>(&self, mut check: impl FnMut(Case) + Send) {
+        let len = T::patterns(&mut Rng::new(self.seed)).len();
+        let case = |config| Case {
+            config,
+            len,
+            offset: 1,
+            out_offset: 2,
+        };
+        for config in configs(false) {
+            check(case(config));
+        }
+        let pool = ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        pool.install(|| {
+            for config in configs(true) {
+                check(case(config));
+            }
+        });
     }
 
     /// Calls `check(case)` for every case: serial configurations on every length
     /// 0..=300 and some larger ones at every start offset within 64 bytes, then
     /// threaded ones (with [`with`] applied by the caller) inside pools of 2 and 3
     /// threads on lengths around the chunk sizes.
-    pub(crate) fn each_case<T: Element>(&self, mut check: impl FnMut(Case) + Send) {
+    pub(crate) fn each_case<T: Sample>(&self, mut check: impl FnMut(Case) + Send) {
+        if self.patterns_only {
+            return self.each_pattern_case::<T>(check);
+        }
         let offsets = 64 / size_of::<T>();
         for config in configs(false) {
             for len in (0..=300).chain([511, 512, 513, 1023, 1100, 4097, 9001]) {
@@ -252,6 +330,30 @@ impl Runner {
         }
     }
 
+    /// The five slice functions of [`activation`] for `act` (forward and backward with
+    /// their in-place forms, the derivative) against its reference.
+    pub(crate) fn activation<T: Sample + Float, A: Activation>(&self, act: &A) {
+        let name = A::NAME;
+        self.indexed_unary::<T>(
+            name,
+            |x, out| activation::forward(act, x, out),
+            Some(&|d| activation::forward_inplace(act, d)),
+            |x, i| act.reference(x, i),
+        );
+        self.indexed_unary::<T>(
+            &format!("{name} derivative"),
+            |x, out| activation::derivative(act, x, out),
+            None,
+            |x, i| act.reference_derivative(x, i),
+        );
+        self.indexed_binary::<T>(
+            &format!("{name} backward"),
+            |g, x, out| activation::backward(act, g, x, out),
+            Some(&|g, x| activation::backward_inplace(act, g, x)),
+            |g, x, i| act.reference_backward(g, x, i),
+        );
+    }
+
     /// `op(x, out)` (and, if given, `inplace(data)`) against `reference` per element.
     pub(crate) fn unary<T: Sample>(
         &self,
@@ -275,7 +377,7 @@ impl Runner {
         let mut rng = Rng::new(self.seed);
         let (mut xb, mut ob) = (Vec::new(), Vec::new());
         self.each_case::<T>(|case| {
-            let x = T::vec(&mut rng, case.len);
+            let x: Vec<T> = self.inputs(&mut rng, case.len);
             let expected: Vec<T> = x
                 .iter()
                 .enumerate()
@@ -322,8 +424,9 @@ impl Runner {
         let mut rng = Rng::new(self.seed);
         let (mut ab, mut bb, mut ob) = (Vec::new(), Vec::new(), Vec::new());
         self.each_case::<T>(|case| {
-            let a = T::vec(&mut rng, case.len);
-            let b = T::vec(&mut rng, case.len);
+            // Patterns go to the second input: `x` of a backward `(grad, x)`.
+            let b: Vec<T> = self.inputs(&mut rng, case.len);
+            let a = T::vec(&mut rng, b.len());
             let expected: Vec<T> = a
                 .iter()
                 .zip(&b)

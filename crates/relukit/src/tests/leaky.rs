@@ -11,7 +11,7 @@ const SLOPES: [f64; 6] = [0.01, 0.0, -0.5, 1.5, 1e-30, 3.0e38];
 
 fn check<T: Sample + Float>() {
     for (i, slope) in SLOPES.into_iter().enumerate() {
-        let runner = Runner::new(10 + i as u64);
+        let runner = Runner::for_parameter(i, 10 + i as u64);
         runner.unary::<T>(
             "leaky_relu",
             |x, out| crate::leaky_relu(x, slope, out),

@@ -4,6 +4,7 @@
 //! stores, on data mixing special values with random ones).
 
 mod clipped;
+mod hardtanh;
 mod harness;
 mod leaky;
 mod monitor;

@@ -18,7 +18,7 @@ fn check<T: Sample + Float>() {
             },
             RreluMode::Evaluation,
         ] {
-            let runner = Runner::new(60 + i as u64);
+            let runner = Runner::for_parameter(i, 60 + i as u64);
             // An element's slope is keyed by its position in the call.
             runner.indexed_unary::<T>(
                 "rrelu",

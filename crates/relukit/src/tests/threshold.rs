@@ -16,7 +16,7 @@ const PARAMETERS: [(f64, f64); 5] = [
 
 fn check<T: Sample + Float>() {
     for (i, (t, v)) in PARAMETERS.into_iter().enumerate() {
-        let runner = Runner::new(40 + i as u64);
+        let runner = Runner::for_parameter(i, 40 + i as u64);
         runner.unary::<T>(
             "threshold",
             |x, out| crate::threshold(x, t, v, out),
