@@ -1,4 +1,5 @@
-"""relukit: ReLU, Leaky ReLU and PReLU for NumPy, exact to the bit and faster than np.maximum.
+"""relukit: the ReLU family for NumPy (ReLU, Leaky ReLU, PReLU, RReLU, ReLU6, clipped ReLU,
+hardtanh, threshold), exact to the bit and faster than np.maximum.
 
 ``relu``, ``relu_derivative`` and ``relu_backward`` are genuine NumPy ufuncs (``out=``,
 ``where=``, broadcasting, ``dtype=``, dask arrays...), backed by the relukit Rust kernels:
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _dispatch, _relukit
+from . import _dispatch, _family, _relukit
 from ._relukit import (
     DeadUnitMonitor,
     _check_parameters,
@@ -39,6 +40,9 @@ from ._relukit import (
     clipped_relu_derivative_ufunc,
     clipped_relu_ufunc,
     get_num_threads,
+    hardtanh_backward_ufunc,
+    hardtanh_derivative_ufunc,
+    hardtanh_ufunc,
     leaky_relu_backward_ufunc,
     leaky_relu_derivative_ufunc,
     leaky_relu_ufunc,
@@ -64,6 +68,12 @@ __all__ = [
     "clipped_relu_derivative_ufunc",
     "clipped_relu_ufunc",
     "get_num_threads",
+    "hardtanh",
+    "hardtanh_backward",
+    "hardtanh_backward_ufunc",
+    "hardtanh_derivative",
+    "hardtanh_derivative_ufunc",
+    "hardtanh_ufunc",
     "leaky_relu",
     "leaky_relu_backward",
     "leaky_relu_backward_ufunc",
@@ -102,54 +112,12 @@ else:
     _register_bfloat16({name: u for name, u in vars(_relukit).items() if isinstance(u, np.ufunc)})
 
 
-def _dtype(operand: Any) -> np.dtype:
-    """An operand's dtype, without computing it (a dask array has one)."""
-    dtype = getattr(operand, "dtype", None)
-    return np.dtype(dtype) if dtype is not None else np.asarray(operand).dtype
+_call = _family.call
+_no_gpu = _family.no_gpu
 
-
-def _gpu(data: tuple) -> bool:
-    """Whether an operand is a CUDA array (a torch CUDA tensor, CuPy's, any DLPack or
-    ``__cuda_array_interface__`` array on a GPU)."""
-    for d in data:
-        if _dispatch.is_cuda_array(d):
-            return True
-    return False
-
-
-def _no_gpu(function: str) -> TypeError:
-    return TypeError(
-        f"relukit.{function}: no GPU kernel for this function; relukit.cuda runs relu, relu_derivative, "
-        "relu_backward, leaky_relu, leaky_relu_backward, prelu and prelu_backward on CUDA arrays"
-    )
-
-
-def _call(ufunc: np.ufunc, data: tuple, parameters: dict, out: Any) -> Any:
-    """Calls a ufunc with float64 parameter operands after checking every parameter value
-    in the compute type of the loop the ufunc will run (float32 for float16 and float32
-    data), with relukit's own rules and messages (ValueError): the loops cannot raise."""
-    if _gpu(data):
-        raise _no_gpu(ufunc.__name__.removesuffix("_ufunc"))
-    values = []
-    for name, value in parameters.items():
-        if value is None:
-            raise TypeError(f"{name} must be a real number or an array of them, got None")
-        array = np.asarray(value)
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must be real, got dtype {array.dtype}")
-        values.append(array.astype(np.float64))
-    try:
-        loop = ufunc.resolve_dtypes(tuple(_dtype(d) for d in data) + (np.dtype(np.float64),) * len(values) + (None,))
-    except (TypeError, ValueError):
-        loop = None  # the ufunc raises its own error for these operands
-    if loop is not None:
-        if all(v.ndim == 0 for v in values):
-            rows = [[float(v) for v in values]]  # the common case, without NumPy's overhead
-        else:
-            stacked = np.stack(np.broadcast_arrays(*values), axis=-1).reshape(-1, len(values))
-            rows = np.unique(stacked, axis=0).tolist()
-        _check_parameters(ufunc.__name__, loop[0], rows)
-    return ufunc(*data, *values, out=out)
+# Hardtanh's functions come from the extension's registry whole: signature, defaults,
+# docstring (see ``_family``).
+hardtanh, hardtanh_derivative, hardtanh_backward = _family.functions("hardtanh")
 
 
 def leaky_relu(x: Any, negative_slope: Any = 0.01, out: Any = None) -> Any:

@@ -10,6 +10,9 @@ from ._relukit import (
     clipped_relu_derivative_ufunc as clipped_relu_derivative_ufunc,
     clipped_relu_ufunc as clipped_relu_ufunc,
     get_num_threads as get_num_threads,
+    hardtanh_backward_ufunc as hardtanh_backward_ufunc,
+    hardtanh_derivative_ufunc as hardtanh_derivative_ufunc,
+    hardtanh_ufunc as hardtanh_ufunc,
     leaky_relu_backward_ufunc as leaky_relu_backward_ufunc,
     leaky_relu_derivative_ufunc as leaky_relu_derivative_ufunc,
     leaky_relu_ufunc as leaky_relu_ufunc,
@@ -59,6 +62,12 @@ __all__ = [
     "rrelu_backward",
     "rrelu_derivative",
     "set_num_threads",
+    "hardtanh",
+    "hardtanh_backward",
+    "hardtanh_backward_ufunc",
+    "hardtanh_derivative",
+    "hardtanh_derivative_ufunc",
+    "hardtanh_ufunc",
     "threshold",
     "threshold_backward",
     "threshold_backward_ufunc",
@@ -114,6 +123,32 @@ def clipped_relu_backward(
 def clipped_relu_backward(grad_output: ArrayLike, x: ArrayLike, ceiling: ArrayLike = 6.0, *, out: _Out) -> _Out: ...
 @overload
 def clipped_relu_backward(grad_output: Any, x: Any, ceiling: ArrayLike = 6.0, out: None = None) -> Any: ...
+@overload
+def hardtanh(x: NDArray[_Float], min_val: ArrayLike = -1.0, max_val: ArrayLike = 1.0, out: None = None) -> NDArray[_Float]: ...
+@overload
+def hardtanh(x: ArrayLike, min_val: ArrayLike = -1.0, max_val: ArrayLike = 1.0, *, out: _Out) -> _Out: ...
+@overload
+def hardtanh(x: Any, min_val: ArrayLike = -1.0, max_val: ArrayLike = 1.0, out: None = None) -> Any: ...
+@overload
+def hardtanh_derivative(
+    x: NDArray[_Float], min_val: ArrayLike = -1.0, max_val: ArrayLike = 1.0, out: None = None
+) -> NDArray[_Float]: ...
+@overload
+def hardtanh_derivative(x: ArrayLike, min_val: ArrayLike = -1.0, max_val: ArrayLike = 1.0, *, out: _Out) -> _Out: ...
+@overload
+def hardtanh_derivative(x: Any, min_val: ArrayLike = -1.0, max_val: ArrayLike = 1.0, out: None = None) -> Any: ...
+@overload
+def hardtanh_backward(
+    grad_output: ArrayLike, x: NDArray[_Float], min_val: ArrayLike = -1.0, max_val: ArrayLike = 1.0, out: None = None
+) -> NDArray[_Float]: ...
+@overload
+def hardtanh_backward(
+    grad_output: ArrayLike, x: ArrayLike, min_val: ArrayLike = -1.0, max_val: ArrayLike = 1.0, *, out: _Out
+) -> _Out: ...
+@overload
+def hardtanh_backward(
+    grad_output: Any, x: Any, min_val: ArrayLike = -1.0, max_val: ArrayLike = 1.0, out: None = None
+) -> Any: ...
 @overload
 def threshold(x: NDArray[_Float], threshold: ArrayLike, value: ArrayLike, out: None = None) -> NDArray[_Float]: ...
 @overload

@@ -16,6 +16,9 @@ __all__ = [
     "clipped_relu_ufunc",
     "clipped_relu_derivative_ufunc",
     "clipped_relu_backward_ufunc",
+    "hardtanh_ufunc",
+    "hardtanh_derivative_ufunc",
+    "hardtanh_backward_ufunc",
     "threshold_ufunc",
     "threshold_derivative_ufunc",
     "threshold_backward_ufunc",
@@ -32,6 +35,7 @@ __all__ = [
     "active_isa",
     "_loop_item_sizes",
     "_check_parameters",
+    "_activations",
     "_register_bfloat16",
     "_main",
     "_torch_cpu",
@@ -54,12 +58,16 @@ leaky_relu_backward_ufunc: np.ufunc
 clipped_relu_ufunc: np.ufunc
 clipped_relu_derivative_ufunc: np.ufunc
 clipped_relu_backward_ufunc: np.ufunc
+hardtanh_ufunc: np.ufunc
+hardtanh_derivative_ufunc: np.ufunc
+hardtanh_backward_ufunc: np.ufunc
 threshold_ufunc: np.ufunc
 threshold_derivative_ufunc: np.ufunc
 threshold_backward_ufunc: np.ufunc
 
 def _loop_item_sizes() -> list[tuple[str, list[int]]]: ...
 def _register_bfloat16(ufuncs: dict[str, np.ufunc]) -> None: ...
+def _activations() -> list[tuple[str, list[tuple[str, float | None]], int, list[str]]]: ...
 def _check_parameters(name: str, dtype: np.dtype, parameters: list[list[float]]) -> None: ...
 def prelu(x: Any, weight: Any, axis: Optional[int] = None, out: Optional[np.ndarray] = None) -> Any: ...
 def prelu_backward(

@@ -10,6 +10,7 @@
 mod arrays;
 mod cuda;
 mod errors;
+mod family;
 mod monitor;
 mod openmp;
 mod pool;
@@ -94,32 +95,10 @@ fn _main(py: Python<'_>, args: Vec<std::ffi::OsString>) -> u8 {
 fn _relukit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("relu", ufunc::relu(py)?)?;
-    m.add("relu_derivative", ufunc::relu_derivative(py)?)?;
-    m.add("relu_backward", ufunc::relu_backward(py)?)?;
-    m.add("relu6", ufunc::relu6(py)?)?;
-    m.add("relu6_derivative", ufunc::relu6_derivative(py)?)?;
-    m.add("relu6_backward", ufunc::relu6_backward(py)?)?;
-    m.add("leaky_relu_ufunc", ufunc::leaky_relu(py)?)?;
-    m.add(
-        "leaky_relu_derivative_ufunc",
-        ufunc::leaky_relu_derivative(py)?,
-    )?;
-    m.add("leaky_relu_backward_ufunc", ufunc::leaky_relu_backward(py)?)?;
-    m.add("clipped_relu_ufunc", ufunc::clipped_relu(py)?)?;
-    m.add(
-        "clipped_relu_derivative_ufunc",
-        ufunc::clipped_relu_derivative(py)?,
-    )?;
-    m.add(
-        "clipped_relu_backward_ufunc",
-        ufunc::clipped_relu_backward(py)?,
-    )?;
-    m.add("threshold_ufunc", ufunc::threshold(py)?)?;
-    m.add(
-        "threshold_derivative_ufunc",
-        ufunc::threshold_derivative(py)?,
-    )?;
-    m.add("threshold_backward_ufunc", ufunc::threshold_backward(py)?)?;
+    for ufunc in family::ufuncs() {
+        m.add(ufunc.name.as_str(), ufunc.build(py)?)?;
+    }
+    m.add_function(wrap_pyfunction!(family::_activations, m)?)?;
     m.add_function(wrap_pyfunction!(ufunc::_loop_item_sizes, m)?)?;
     m.add_function(wrap_pyfunction!(ufunc::_check_parameters, m)?)?;
     m.add_function(wrap_pyfunction!(ufunc::_register_bfloat16, m)?)?;

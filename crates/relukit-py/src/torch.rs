@@ -11,19 +11,16 @@ use pyo3::prelude::*;
 use relukit::{ChannelLayout, Error, Float, RreluMode, bf16, f16};
 
 use crate::errors::to_py;
-use crate::{openmp, pool};
+use crate::ufunc::FamilyUfunc;
+use crate::{family, openmp, pool};
 
 /// An operation on dense memory and its parameters.
 #[derive(Clone, Copy)]
 enum Op {
     Relu,
     ReluBackward,
-    LeakyRelu(f64),
-    LeakyReluBackward(f64),
-    Relu6,
-    Relu6Backward,
-    Threshold(f64, f64),
-    ThresholdBackward(f64),
+    /// A form of an activation of the registry (`family.rs`), with its parameters.
+    Family(&'static FamilyUfunc, [f64; 2]),
     Rrelu(f64, f64, RreluMode),
     RreluBackward(f64, f64, RreluMode),
     Prelu(ChannelLayout, usize),
@@ -53,20 +50,20 @@ impl Op {
         Ok(match name {
             "relu" => (Op::Relu, 2),
             "relu_backward" => (Op::ReluBackward, 3),
-            "leaky_relu" => (Op::LeakyRelu(a), 2),
-            "leaky_relu_backward" => (Op::LeakyReluBackward(a), 3),
-            "relu6" => (Op::Relu6, 2),
-            "relu6_backward" => (Op::Relu6Backward, 3),
-            "threshold" => (Op::Threshold(a, b), 2),
-            "threshold_backward" => (Op::ThresholdBackward(a), 3),
             "rrelu" => (Op::Rrelu(a, b, mode), 2),
             "rrelu_backward" => (Op::RreluBackward(a, b, mode), 3),
             "prelu" => (Op::Prelu(layout()?, weight_len), 3),
             "prelu_backward" => (Op::PreluBackward(layout()?, weight_len), 5),
             _ => {
-                return Err(PyValueError::new_err(format!(
-                    "relukit.torch: no CPU operation named {name:?}"
-                )));
+                let form = family::ufuncs()
+                    .iter()
+                    .find(|u| u.function == name && !u.function.ends_with("_derivative"))
+                    .ok_or_else(|| {
+                        PyValueError::new_err(format!(
+                            "relukit.torch: no CPU operation named {name:?}"
+                        ))
+                    })?;
+                (Op::Family(form, [a, b]), form.inputs + 1)
             }
         })
     }
@@ -109,10 +106,10 @@ pub fn _torch_cpu(
         )));
     }
     match dtype_name {
-        "float32" => py.detach(|| run::<f32>(op, &pointers, len, threads)),
-        "float64" => py.detach(|| run::<f64>(op, &pointers, len, threads)),
-        "float16" => py.detach(|| run::<f16>(op, &pointers, len, threads)),
-        "bfloat16" => py.detach(|| run::<bf16>(op, &pointers, len, threads)),
+        "float16" => py.detach(|| run::<f16>(op, 0, &pointers, len, threads)),
+        "bfloat16" => py.detach(|| run::<bf16>(op, 1, &pointers, len, threads)),
+        "float32" => py.detach(|| run::<f32>(op, 2, &pointers, len, threads)),
+        "float64" => py.detach(|| run::<f64>(op, 3, &pointers, len, threads)),
         _ => Err(PyValueError::new_err(format!(
             "relukit.torch: no CPU kernels for dtype {dtype_name}"
         ))),
@@ -168,7 +165,8 @@ fn parallel<T>(
     pool::run_threads::<T, _>(threads, elements, || part(0, len)).map_err(to_py)
 }
 
-fn run<T: Float>(op: Op, p: &[usize], len: usize, threads: usize) -> PyResult<()> {
+/// `dtype` is `T`'s index in [`FamilyUfunc::cpu`]: float16, bfloat16, float32, float64.
+fn run<T: Float>(op: Op, dtype: usize, p: &[usize], len: usize, threads: usize) -> PyResult<()> {
     // An empty range's pointer may be null, which no slice may hold: a dangling, aligned
     // one stands in for it. A tensor's data is aligned to its element type.
     let address = |i: usize, start: usize, n: usize| {
@@ -243,23 +241,9 @@ fn run<T: Float>(op: Op, p: &[usize], len: usize, threads: usize) -> PyResult<()
                         Ok(())
                     }),
                     Op::ReluBackward => binary(&|g, x, o| relukit::relu_backward(g, x, o)),
-                    Op::LeakyRelu(a) => unary(&|x, y| relukit::leaky_relu(x, a, y), &|d| {
-                        relukit::leaky_relu_inplace(d, a)
-                    }),
-                    Op::LeakyReluBackward(a) => {
-                        binary(&|g, x, o| relukit::leaky_relu_backward(g, x, a, o))
-                    }
-                    Op::Relu6 => unary(&|x, y| relukit::relu6(x, y), &|d| {
-                        relukit::relu6_inplace(d);
-                        Ok(())
-                    }),
-                    Op::Relu6Backward => binary(&|g, x, o| relukit::relu6_backward(g, x, o)),
-                    Op::Threshold(t, v) => unary(&|x, y| relukit::threshold(x, t, v, y), &|d| {
-                        relukit::threshold_inplace(d, t, v)
-                    }),
-                    Op::ThresholdBackward(t) => {
-                        binary(&|g, x, o| relukit::threshold_backward(g, x, t, o))
-                    }
+                    // SAFETY: the pointers are as `_torch_cpu`'s contract states, for
+                    // the form's operands, and the range is within them.
+                    Op::Family(form, params) => unsafe { (form.cpu[dtype])(params, p, start, n) },
                     Op::Rrelu(l, u, mode) => {
                         let mode = shifted(mode, start);
                         unary(&|x, y| relukit::rrelu(x, l, u, mode, y), &|d| {

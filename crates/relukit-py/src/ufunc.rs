@@ -16,7 +16,10 @@ use std::sync::Mutex;
 use half::{bf16, f16};
 use numpy::npyffi::{NPY_TYPES, PY_UFUNC_API, PyUFuncGenericFunction, npy_intp};
 use pyo3::prelude::*;
-use relukit::{Element, Float, reference};
+use relukit::activation;
+use relukit::{Element, Float};
+
+use crate::family::{self, Exposed};
 
 use crate::pool;
 
@@ -218,44 +221,10 @@ macro_rules! unary_loop {
     };
 }
 
-/// Defines a 2-in 1-out loop (`grad_output, x -> grad_input`): `$run(g, x, out)`.
-macro_rules! binary_loop {
-    ($name:ident<$t:ident: $bound:path>, $run:expr) => {
-        unsafe extern "C" fn $name<$t: $bound>(
-            args: *mut *mut c_char,
-            dims: *mut npy_intp,
-            steps: *mut npy_intp,
-            _: *mut c_void,
-        ) {
-            // SAFETY: registered for 2-in 1-out operands of type T.
-            quietly(|| unsafe { binary::<$t, $t, $t>(args, dims, steps, $run) })
-        }
-    };
-}
-
 /// The slice functions' results are `Ok` here: the loops' lengths always match.
 fn done(_: Result<(), relukit::Error>) {}
 
-/// A derivative in place: the slice functions take a separate output.
-fn through_copy<T: Copy>(data: &mut [T], f: impl Fn(&[T], &mut [T]) -> Result<(), relukit::Error>) {
-    let copy = data.to_vec();
-    done(f(&copy, data));
-}
-
 unary_loop!(relu_loop<T: Element>, |x, o| done(relukit::relu(x, o)), relukit::relu_inplace);
-unary_loop!(
-    derivative_loop<T: Float>,
-    |x, o| done(relukit::relu_derivative(x, o)),
-    |d| through_copy(d, relukit::relu_derivative)
-);
-binary_loop!(backward_loop<T: Float>, |g, x, o| done(relukit::relu_backward(g, x, o)));
-unary_loop!(relu6_loop<T: Float>, |x, o| done(relukit::relu6(x, o)), relukit::relu6_inplace);
-unary_loop!(
-    relu6_derivative_loop<T: Float>,
-    |x, o| done(relukit::relu6_derivative(x, o)),
-    |d| through_copy(d, relukit::relu6_derivative)
-);
-binary_loop!(relu6_backward_loop<T: Float>, |g, x, o| done(relukit::relu6_backward(g, x, o)));
 
 /// ReLU of unsigned integers and booleans: every value is >= 0, so a copy.
 unsafe extern "C" fn identity_loop<T: Copy + Default + Send + Sync>(
@@ -274,7 +243,7 @@ unsafe extern "C" fn identity_loop<T: Copy + Default + Send + Sync>(
 pub trait WithParams<T: Real> {
     /// Data operands: 1 (`x`) or 2 (`grad_output, x`).
     const INPUTS: usize;
-    /// Parameter operands: 1 or 2.
+    /// Parameter operands: 0, 1 or 2.
     const PARAMS: usize;
     /// The slice function on a run with constant parameters (`b` is `a` for one input);
     /// its parameter check comes first, so a call on empty slices answers whether the
@@ -289,53 +258,47 @@ pub trait WithParams<T: Real> {
     fn element(p: [f64; 2], a: T, b: T) -> T;
 }
 
-/// Declares operations with parameters: name, inputs, parameters, run, in place, element.
-macro_rules! with_params {
-    ($($op:ident: $inputs:literal, $params:literal,
-       |$p:ident, $a:ident, $b:ident, $o:ident| $run:expr,
-       $(inplace |$pi:ident, $d:ident| $inplace:expr,)?
-       element |$pe:ident, $ea:ident, $eb:ident| $element:expr;)*) => {$(
-        pub struct $op;
-        impl<T: Real> WithParams<T> for $op {
-            const INPUTS: usize = $inputs;
-            const PARAMS: usize = $params;
-            fn run($p: [f64; 2], $a: &[T], $b: &[T], $o: &mut [T]) -> Result<(), relukit::Error> {
-                let _ = $b;
-                $run
-            }
-            $(fn run_inplace($pi: [f64; 2], $d: &mut [T]) -> Result<(), relukit::Error> {
-                $inplace
-            })?
-            fn element($pe: [f64; 2], $ea: T, $eb: T) -> T {
-                let _ = $eb;
-                $element
-            }
-        }
-    )*};
+/// The forward pass of an activation as a ufunc.
+pub struct Forward<A>(std::marker::PhantomData<A>);
+/// Its derivative.
+pub struct Derivative<A>(std::marker::PhantomData<A>);
+/// Its backward pass.
+pub struct Backward<A>(std::marker::PhantomData<A>);
+
+impl<T: Real, A: Exposed> WithParams<T> for Forward<A> {
+    const INPUTS: usize = 1;
+    const PARAMS: usize = A::PARAMETERS.len();
+    fn run(p: [f64; 2], a: &[T], _: &[T], out: &mut [T]) -> Result<(), relukit::Error> {
+        activation::forward(&A::from_parameters(p), a, out)
+    }
+    fn run_inplace(p: [f64; 2], data: &mut [T]) -> Result<(), relukit::Error> {
+        activation::forward_inplace(&A::from_parameters(p), data)
+    }
+    fn element(p: [f64; 2], a: T, _: T) -> T {
+        A::from_parameters(p).reference(a, 0)
+    }
 }
 
-with_params! {
-    Leaky: 1, 1, |p, a, b, o| relukit::leaky_relu(a, p[0], o),
-        inplace |p, d| relukit::leaky_relu_inplace(d, p[0]),
-        element |p, a, b| reference::leaky_relu(a, p[0]);
-    LeakyDerivative: 1, 1, |p, a, b, o| relukit::leaky_relu_derivative(a, p[0], o),
-        element |p, a, b| reference::leaky_relu_derivative(a, p[0]);
-    LeakyBackward: 2, 1, |p, a, b, o| relukit::leaky_relu_backward(a, b, p[0], o),
-        element |p, a, b| reference::leaky_relu_backward(a, b, p[0]);
-    Clipped: 1, 1, |p, a, b, o| relukit::clipped_relu(a, p[0], o),
-        inplace |p, d| relukit::clipped_relu_inplace(d, p[0]),
-        element |p, a, b| reference::clipped_relu(a, p[0]);
-    ClippedDerivative: 1, 1, |p, a, b, o| relukit::clipped_relu_derivative(a, p[0], o),
-        element |p, a, b| reference::clipped_relu_derivative(a, p[0]);
-    ClippedBackward: 2, 1, |p, a, b, o| relukit::clipped_relu_backward(a, b, p[0], o),
-        element |p, a, b| reference::clipped_relu_backward(a, b, p[0]);
-    Threshold: 1, 2, |p, a, b, o| relukit::threshold(a, p[0], p[1], o),
-        inplace |p, d| relukit::threshold_inplace(d, p[0], p[1]),
-        element |p, a, b| reference::threshold(a, p[0], p[1]);
-    ThresholdDerivative: 1, 1, |p, a, b, o| relukit::threshold_derivative(a, p[0], o),
-        element |p, a, b| reference::threshold_derivative(a, p[0]);
-    ThresholdBackward: 2, 1, |p, a, b, o| relukit::threshold_backward(a, b, p[0], o),
-        element |p, a, b| reference::threshold_backward(a, b, p[0]);
+impl<T: Real, A: Exposed> WithParams<T> for Derivative<A> {
+    const INPUTS: usize = 1;
+    const PARAMS: usize = A::GRADIENT_PARAMETERS;
+    fn run(p: [f64; 2], a: &[T], _: &[T], out: &mut [T]) -> Result<(), relukit::Error> {
+        activation::derivative(&A::from_parameters(p), a, out)
+    }
+    fn element(p: [f64; 2], a: T, _: T) -> T {
+        A::from_parameters(p).reference_derivative(a, 0)
+    }
+}
+
+impl<T: Real, A: Exposed> WithParams<T> for Backward<A> {
+    const INPUTS: usize = 2;
+    const PARAMS: usize = A::GRADIENT_PARAMETERS;
+    fn run(p: [f64; 2], a: &[T], b: &[T], out: &mut [T]) -> Result<(), relukit::Error> {
+        activation::backward(&A::from_parameters(p), a, b, out)
+    }
+    fn element(p: [f64; 2], a: T, b: T) -> T {
+        A::from_parameters(p).reference_backward(a, b, 0)
+    }
 }
 
 /// Whether parameters are valid for `Op` on `T` (a call on empty slices).
@@ -394,7 +357,12 @@ unsafe fn param_run<T: Real, Op: WithParams<T>>(
             .cast::<f64>()
             .read_unaligned()
     };
-    let params = |i: usize| [param(0, i), if p > 1 { param(1, i) } else { 0.0 }];
+    let params = |i: usize| {
+        [
+            if p > 0 { param(0, i) } else { 0.0 },
+            if p > 1 { param(1, i) } else { 0.0 },
+        ]
+    };
     if n > 0 && (0..p).all(|j| step(k + j) == 0) && valid::<T, Op>(params(0)) {
         let ps = params(0);
         let (out, out_step) = (operand(k + p), step(k + p));
@@ -468,48 +436,154 @@ pub fn _check_parameters(
     dtype: &Bound<'_, numpy::PyArrayDescr>,
     parameters: Vec<Vec<f64>>,
 ) -> PyResult<()> {
-    fn check<T: Real, Op: WithParams<T>>(rows: &[Vec<f64>]) -> Result<(), relukit::Error> {
-        for row in rows {
-            let p = [
-                row.first().copied().unwrap_or(0.0),
-                row.get(1).copied().unwrap_or(0.0),
-            ];
-            Op::run(p, &[], &[], &mut [])?;
-        }
-        Ok(())
-    }
-    fn by_op<T: Real>(name: &str, rows: &[Vec<f64>]) -> PyResult<Result<(), relukit::Error>> {
-        Ok(match name {
-            "leaky_relu_ufunc" => check::<T, Leaky>(rows),
-            "leaky_relu_derivative_ufunc" => check::<T, LeakyDerivative>(rows),
-            "leaky_relu_backward_ufunc" => check::<T, LeakyBackward>(rows),
-            "clipped_relu_ufunc" => check::<T, Clipped>(rows),
-            "clipped_relu_derivative_ufunc" => check::<T, ClippedDerivative>(rows),
-            "clipped_relu_backward_ufunc" => check::<T, ClippedBackward>(rows),
-            "threshold_ufunc" => check::<T, Threshold>(rows),
-            "threshold_derivative_ufunc" => check::<T, ThresholdDerivative>(rows),
-            "threshold_backward_ufunc" => check::<T, ThresholdBackward>(rows),
-            _ => {
-                return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                    "no ufunc with parameters is named {name:?}"
-                )));
-            }
-        })
-    }
+    let ufunc = family::ufuncs()
+        .iter()
+        .find(|u| u.name == name && u.params > 0)
+        .ok_or_else(|| {
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "no ufunc with parameters is named {name:?}"
+            ))
+        })?;
     use numpy::PyArrayDescrMethods;
-    let result = match (dtype.kind(), dtype.itemsize()) {
-        (b'f', 2) => by_op::<f16>(name, &parameters)?,
-        (_, 2) => by_op::<bf16>(name, &parameters)?,
-        (b'f', 4) => by_op::<f32>(name, &parameters)?,
-        _ => by_op::<f64>(name, &parameters)?,
+    let dtype = match (dtype.kind(), dtype.itemsize()) {
+        (b'f', 2) => 0,
+        (_, 2) => 1,
+        (b'f', 4) => 2,
+        _ => 3,
     };
-    result.map_err(crate::errors::to_py)
+    (ufunc.check[dtype])(&parameters).map_err(crate::errors::to_py)
+}
+
+/// Runs `Op`'s parameter check on each row (missing trailing values are 0).
+fn check_rows<T: Real, Op: WithParams<T>>(rows: &[Vec<f64>]) -> Result<(), relukit::Error> {
+    for row in rows {
+        let p = [
+            row.first().copied().unwrap_or(0.0),
+            row.get(1).copied().unwrap_or(0.0),
+        ];
+        Op::run(p, &[], &[], &mut [])?;
+    }
+    Ok(())
+}
+
+/// A parameter check over rows of values.
+type Check = fn(&[Vec<f64>]) -> Result<(), relukit::Error>;
+
+/// A form over elements `start..start + n` of dense memory, for relukit.torch's CPU path
+/// (`torch.rs`): pointers input, output (the same address: in place) for a forward pass;
+/// grad_output, input, grad_input for a backward pass.
+///
+/// # Safety
+/// As `_torch_cpu`'s: every pointer is the data of a live allocation of the form's
+/// element type holding `start + n` elements or more, that nothing else touches during
+/// the call; the output overlaps no input unless it is the input (in place).
+pub type Cpu = unsafe fn([f64; 2], &[usize], usize, usize) -> Result<(), relukit::Error>;
+
+/// [`Cpu`] for operation `Op` on `T`.
+///
+/// # Safety
+/// As [`Cpu`].
+unsafe fn cpu_form<T: Real, Op: WithParams<T>>(
+    p: [f64; 2],
+    pointers: &[usize],
+    start: usize,
+    n: usize,
+) -> Result<(), relukit::Error> {
+    // An empty range's pointer may be null, which no slice may hold: a dangling, aligned
+    // one stands in for it.
+    let address = |i: usize| {
+        if n == 0 {
+            ptr::NonNull::<T>::dangling().as_ptr()
+        } else {
+            (pointers[i] as *mut T).wrapping_add(start)
+        }
+    };
+    // SAFETY: by the contract, pointer `i` holds elements `start..start + n` of `T`; an
+    // output is made `&mut` only where it is no input's address (in place takes the one
+    // slice instead).
+    unsafe {
+        let input = |i: usize| std::slice::from_raw_parts(address(i), n);
+        let output = |i: usize| std::slice::from_raw_parts_mut(address(i), n);
+        if Op::INPUTS == 1 {
+            if pointers[0] == pointers[1] {
+                Op::run_inplace(p, output(1))
+            } else {
+                Op::run(p, input(0), input(0), output(1))
+            }
+        } else {
+            Op::run(p, input(0), input(1), output(2))
+        }
+    }
+}
+
+/// One ufunc of the family: a form (forward, derivative or backward) of one activation,
+/// with its loops for every float type and its parameter check per type.
+pub struct FamilyUfunc {
+    /// The function's name (`hardtanh_backward`): relukit.torch's operation.
+    pub function: String,
+    /// The ufunc's name: the function's, `_ufunc` added where it has parameters.
+    pub name: String,
+    doc: String,
+    /// Data operands (1, or 2 for a backward pass) and float64 parameter operands.
+    pub inputs: usize,
+    pub params: usize,
+    loops: Vec<Spec>,
+    bf16: Loop,
+    /// The check for float16, bfloat16, float32 and float64 data.
+    check: [Check; 4],
+    /// The dense-memory form for float16, bfloat16, float32 and float64 data.
+    pub cpu: [Cpu; 4],
+}
+
+/// The ufunc of operation `Op`, the form of function `function`, named `name`.
+pub fn family_ufunc<Op>(function: String, name: String, doc: String) -> FamilyUfunc
+where
+    Op: WithParams<f16> + WithParams<bf16> + WithParams<f32> + WithParams<f64>,
+{
+    FamilyUfunc {
+        function,
+        name,
+        doc,
+        inputs: <Op as WithParams<f32>>::INPUTS,
+        params: <Op as WithParams<f32>>::PARAMS,
+        loops: float_params::<Op>(),
+        bf16: param_loop::<bf16, Op>,
+        check: [
+            check_rows::<f16, Op>,
+            check_rows::<bf16, Op>,
+            check_rows::<f32, Op>,
+            check_rows::<f64, Op>,
+        ],
+        cpu: [
+            cpu_form::<f16, Op>,
+            cpu_form::<bf16, Op>,
+            cpu_form::<f32, Op>,
+            cpu_form::<f64, Op>,
+        ],
+    }
+}
+
+impl FamilyUfunc {
+    /// The NumPy ufunc object.
+    pub fn build(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let leak = |text: String| -> &'static CStr {
+            Box::leak(
+                std::ffi::CString::new(text)
+                    .unwrap_or_default()
+                    .into_boxed_c_str(),
+            )
+        };
+        let nin = (self.inputs + self.params) as c_int;
+        let (name, doc) = (leak(self.name.clone()), leak(self.doc.clone()));
+        make_ufunc(py, name, doc, nin, self.loops.clone())
+    }
 }
 
 // ---- building the ufuncs ----
 
 /// One inner loop: the function and, per operand, NumPy's type number and the size of
 /// the Rust type the function reads or writes there.
+#[derive(Clone)]
 struct Spec {
     function: Loop,
     operands: Vec<(NPY_TYPES, usize)>,
@@ -638,81 +712,6 @@ pub fn relu(py: Python<'_>) -> PyResult<Py<PyAny>> {
     make_ufunc(py, c"relu", c"relu(x, /, out=None, *, where=True, ...)\n\nReLU, max(0, x): x for x > 0, +0 otherwise (also for -0.0 and -inf); NaN stays NaN, bits unchanged.", 1, loops)
 }
 
-pub fn relu_derivative(py: Python<'_>) -> PyResult<Py<PyAny>> {
-    let loops = vec![
-        same::<f16>(derivative_loop::<f16>, NPY_HALF, 2),
-        same::<f32>(derivative_loop::<f32>, NPY_FLOAT, 2),
-        same::<f64>(derivative_loop::<f64>, NPY_DOUBLE, 2),
-    ];
-    make_ufunc(py, c"relu_derivative", c"relu_derivative(x, /, out=None, *, where=True, ...)\n\n1 for x > 0, 0 for x <= 0 (the gradient at 0 is 0), NaN stays NaN.", 1, loops)
-}
-
-pub fn relu_backward(py: Python<'_>) -> PyResult<Py<PyAny>> {
-    let loops = vec![
-        same::<f16>(backward_loop::<f16>, NPY_HALF, 3),
-        same::<f32>(backward_loop::<f32>, NPY_FLOAT, 3),
-        same::<f64>(backward_loop::<f64>, NPY_DOUBLE, 3),
-    ];
-    make_ufunc(py, c"relu_backward", c"relu_backward(grad_output, x, /, out=None, *, where=True, ...)\n\ngrad_output where x > 0, +0 where x <= 0 (a select: inf or NaN gradients there give 0), NaN where x is NaN.", 2, loops)
-}
-
-/// Declares the constructors of ufuncs with parameters: name, data operands, doc.
-macro_rules! param_ufuncs {
-    ($($fn_name:ident, $op:ty, $name:literal, $nin:literal, $doc:literal;)*) => {$(
-        pub fn $fn_name(py: Python<'_>) -> PyResult<Py<PyAny>> {
-            make_ufunc(py, $name, $doc, $nin, float_params::<$op>())
-        }
-    )*};
-}
-
-param_ufuncs! {
-    leaky_relu, Leaky, c"leaky_relu_ufunc", 2,
-        c"leaky_relu_ufunc(x, negative_slope, /, out=None, *, where=True, ...)\n\nLeaky ReLU with the slope as an operand (float64, broadcast). A slope that is not finite in the compute type gives NaN and NumPy's invalid-value warning; relukit.leaky_relu raises ValueError instead.";
-    leaky_relu_derivative, LeakyDerivative, c"leaky_relu_derivative_ufunc", 2,
-        c"leaky_relu_derivative_ufunc(x, negative_slope, /, out=None, *, where=True, ...)\n\n1 for x > 0, the slope for x <= 0, NaN stays NaN. relukit.leaky_relu_derivative checks the slope first.";
-    leaky_relu_backward, LeakyBackward, c"leaky_relu_backward_ufunc", 3,
-        c"leaky_relu_backward_ufunc(grad_output, x, negative_slope, /, out=None, *, where=True, ...)\n\nLeaky ReLU backward with the slope as an operand. relukit.leaky_relu_backward checks the slope first.";
-    clipped_relu, Clipped, c"clipped_relu_ufunc", 2,
-        c"clipped_relu_ufunc(x, ceiling, /, out=None, *, where=True, ...)\n\nmin(max(0, x), ceiling), NaN stays NaN. relukit.clipped_relu checks the ceiling first.";
-    clipped_relu_derivative, ClippedDerivative, c"clipped_relu_derivative_ufunc", 2,
-        c"clipped_relu_derivative_ufunc(x, ceiling, /, out=None, *, where=True, ...)\n\n1 for 0 < x < ceiling, 0 elsewhere, NaN stays NaN.";
-    clipped_relu_backward, ClippedBackward, c"clipped_relu_backward_ufunc", 3,
-        c"clipped_relu_backward_ufunc(grad_output, x, ceiling, /, out=None, *, where=True, ...)\n\ngrad_output for 0 < x < ceiling, +0 elsewhere (a select), NaN where x is NaN.";
-    threshold, Threshold, c"threshold_ufunc", 3,
-        c"threshold_ufunc(x, threshold, value, /, out=None, *, where=True, ...)\n\nx where x > threshold (and NaN), value elsewhere. relukit.threshold checks the parameters first.";
-    threshold_derivative, ThresholdDerivative, c"threshold_derivative_ufunc", 2,
-        c"threshold_derivative_ufunc(x, threshold, /, out=None, *, where=True, ...)\n\n1 where x > threshold, 0 elsewhere, NaN stays NaN.";
-    threshold_backward, ThresholdBackward, c"threshold_backward_ufunc", 3,
-        c"threshold_backward_ufunc(grad_output, x, threshold, /, out=None, *, where=True, ...)\n\ngrad_output where x > threshold, +0 elsewhere (a select), NaN where x is NaN.";
-}
-
-pub fn relu6(py: Python<'_>) -> PyResult<Py<PyAny>> {
-    let loops = vec![
-        same::<f16>(relu6_loop::<f16>, NPY_HALF, 2),
-        same::<f32>(relu6_loop::<f32>, NPY_FLOAT, 2),
-        same::<f64>(relu6_loop::<f64>, NPY_DOUBLE, 2),
-    ];
-    make_ufunc(py, c"relu6", c"relu6(x, /, out=None, *, where=True, ...)\n\nmin(max(0, x), 6): +0 for x <= 0 (-0.0 too), 6 for x >= 6; NaN stays NaN.", 1, loops)
-}
-
-pub fn relu6_derivative(py: Python<'_>) -> PyResult<Py<PyAny>> {
-    let loops = vec![
-        same::<f16>(relu6_derivative_loop::<f16>, NPY_HALF, 2),
-        same::<f32>(relu6_derivative_loop::<f32>, NPY_FLOAT, 2),
-        same::<f64>(relu6_derivative_loop::<f64>, NPY_DOUBLE, 2),
-    ];
-    make_ufunc(py, c"relu6_derivative", c"relu6_derivative(x, /, out=None, *, where=True, ...)\n\n1 for 0 < x < 6, 0 elsewhere (at both kinks too), NaN stays NaN.", 1, loops)
-}
-
-pub fn relu6_backward(py: Python<'_>) -> PyResult<Py<PyAny>> {
-    let loops = vec![
-        same::<f16>(relu6_backward_loop::<f16>, NPY_HALF, 3),
-        same::<f32>(relu6_backward_loop::<f32>, NPY_FLOAT, 3),
-        same::<f64>(relu6_backward_loop::<f64>, NPY_DOUBLE, 3),
-    ];
-    make_ufunc(py, c"relu6_backward", c"relu6_backward(grad_output, x, /, out=None, *, where=True, ...)\n\ngrad_output for 0 < x < 6, +0 elsewhere (a select), NaN where x is NaN.", 2, loops)
-}
-
 // ---- bfloat16 (ml_dtypes) ----
 
 /// Registers the bfloat16 loops of every float ufunc for `ml_dtypes.bfloat16`, a user
@@ -732,69 +731,16 @@ pub fn _register_bfloat16(ufuncs: &Bound<'_, pyo3::types::PyDict>) -> PyResult<(
         numpy::dtype::<bf16>(py).num()
     };
     let d = NPY_DOUBLE as c_int;
-    let loops: Vec<(&str, Loop, Vec<c_int>)> = vec![
-        ("relu", relu_loop::<bf16>, vec![bf, bf]),
-        ("relu_derivative", derivative_loop::<bf16>, vec![bf, bf]),
-        ("relu_backward", backward_loop::<bf16>, vec![bf, bf, bf]),
-        ("relu6", relu6_loop::<bf16>, vec![bf, bf]),
-        (
-            "relu6_derivative",
-            relu6_derivative_loop::<bf16>,
-            vec![bf, bf],
-        ),
-        (
-            "relu6_backward",
-            relu6_backward_loop::<bf16>,
-            vec![bf, bf, bf],
-        ),
-        (
-            "leaky_relu_ufunc",
-            param_loop::<bf16, Leaky>,
-            vec![bf, d, bf],
-        ),
-        (
-            "leaky_relu_derivative_ufunc",
-            param_loop::<bf16, LeakyDerivative>,
-            vec![bf, d, bf],
-        ),
-        (
-            "leaky_relu_backward_ufunc",
-            param_loop::<bf16, LeakyBackward>,
-            vec![bf, bf, d, bf],
-        ),
-        (
-            "clipped_relu_ufunc",
-            param_loop::<bf16, Clipped>,
-            vec![bf, d, bf],
-        ),
-        (
-            "clipped_relu_derivative_ufunc",
-            param_loop::<bf16, ClippedDerivative>,
-            vec![bf, d, bf],
-        ),
-        (
-            "clipped_relu_backward_ufunc",
-            param_loop::<bf16, ClippedBackward>,
-            vec![bf, bf, d, bf],
-        ),
-        (
-            "threshold_ufunc",
-            param_loop::<bf16, Threshold>,
-            vec![bf, d, d, bf],
-        ),
-        (
-            "threshold_derivative_ufunc",
-            param_loop::<bf16, ThresholdDerivative>,
-            vec![bf, d, bf],
-        ),
-        (
-            "threshold_backward_ufunc",
-            param_loop::<bf16, ThresholdBackward>,
-            vec![bf, bf, d, bf],
-        ),
-    ];
+    let mut loops: Vec<(String, Loop, Vec<c_int>)> =
+        vec![("relu".into(), relu_loop::<bf16>, vec![bf, bf])];
+    for ufunc in family::ufuncs() {
+        let mut types = vec![bf; ufunc.inputs];
+        types.extend(std::iter::repeat_n(d, ufunc.params));
+        types.push(bf);
+        loops.push((ufunc.name.clone(), ufunc.bf16, types));
+    }
     for (name, function, mut types) in loops {
-        let ufunc = ufuncs.get_item(name)?.ok_or_else(|| {
+        let ufunc = ufuncs.get_item(&name)?.ok_or_else(|| {
             pyo3::exceptions::PyKeyError::new_err(format!("no ufunc named {name:?}"))
         })?;
         // SAFETY: `ufunc` is one of this module's ufuncs (a PyUFuncObject), whose operand

@@ -174,7 +174,10 @@ pub fn forward<A: Activation, T: Float>(
 ///
 /// # Errors
 /// The activation's parameter errors; the data is left as it was.
-pub fn forward_inplace<A: Activation, T: Float>(activation: &A, data: &mut [T]) -> Result<(), Error> {
+pub fn forward_inplace<A: Activation, T: Float>(
+    activation: &A,
+    data: &mut [T],
+) -> Result<(), Error> {
     let lanes = activation.lanes::<T>()?;
     activation.run_forward_inplace(lanes, data);
     Ok(())

@@ -12,8 +12,8 @@
 //! assert!(reference::leaky_relu(f32::NAN, 0.01).is_nan());
 //! ```
 
-use crate::params::{self, or_panic};
 use crate::params::RreluMode;
+use crate::params::{self, or_panic};
 use crate::{ChannelLayout, Element, Float};
 
 /// `x` for `x > 0`; `+0` for every other non-NaN `x`; a NaN comes back unchanged.

@@ -54,7 +54,9 @@ pub(super) fn forward_inplace<Act: Activation, A: Float, S: DataMut<Elem = A>, D
         return Ok(());
     }
     let input = view.to_owned();
-    in_logical_order(input.view(), view, |x, o| activation.run_forward(lanes, x, o))
+    in_logical_order(input.view(), view, |x, o| {
+        activation.run_forward(lanes, x, o)
+    })
 }
 
 /// The derivative of `input` in a new array.

@@ -293,10 +293,7 @@ where
         family::forward_inplace(activation, self)
     }
 
-    fn activation_derivative<Act: Activation>(
-        &self,
-        activation: &Act,
-    ) -> Result<Array<A, D>, Error>
+    fn activation_derivative<Act: Activation>(&self, activation: &Act) -> Result<Array<A, D>, Error>
     where
         A: Float,
         S: Data,
@@ -523,7 +520,10 @@ where
         A: Float,
         S: Data,
     {
-        let t = Threshold { threshold, value: 0.0 };
+        let t = Threshold {
+            threshold,
+            value: 0.0,
+        };
         family::derivative(&t, self)
     }
 
@@ -903,7 +903,10 @@ pub fn threshold_backward<A: Float, S1: Data<Elem = A>, S2: Data<Elem = A>, D: D
     input: &ArrayBase<S2, D>,
     threshold: f64,
 ) -> Result<Array<A, D>, Error> {
-    let t = Threshold { threshold, value: 0.0 };
+    let t = Threshold {
+        threshold,
+        value: 0.0,
+    };
     activation_backward(&t, grad_output, input)
 }
 
@@ -917,7 +920,10 @@ pub fn threshold_backward_into<A: Float, S1: Data<Elem = A>, S2: Data<Elem = A>,
     threshold: f64,
     grad_input: ArrayViewMut<'_, A, D>,
 ) -> Result<(), Error> {
-    let t = Threshold { threshold, value: 0.0 };
+    let t = Threshold {
+        threshold,
+        value: 0.0,
+    };
     activation_backward_into(&t, grad_output, input, grad_input)
 }
 

@@ -3,9 +3,9 @@
 
 use std::ops::Range;
 
+use crate::activation::{self, Activation, sealed};
 use crate::arch::Level;
 use crate::element::Slopes;
-use crate::activation::{self, Activation, sealed};
 use crate::exec::Exec;
 use crate::kernel::{Binary, BinaryInPlace, Elementwise, Unary, Update};
 use crate::{Error, Float, params, reference};

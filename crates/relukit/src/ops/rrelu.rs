@@ -14,7 +14,6 @@ use crate::ops::leaky::{self, LeakyRelu};
 pub use crate::params::RreluMode;
 use crate::{Error, Float, params, reference};
 
-
 /// The slope of element `index` in training, in the compute type.
 #[inline(always)]
 fn slope<T: Float>(range: (T::Compute, T::Compute), seed: u64, index: u64) -> T::Compute {

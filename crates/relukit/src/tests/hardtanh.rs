@@ -56,7 +56,10 @@ fn the_named_functions_are_the_activation() {
     crate::hardtanh(&x, -0.5, 2.0, &mut out).unwrap();
     assert_eq!(bits(&out), expect(&|v| reference::hardtanh(v, -0.5, 2.0)));
     crate::hardtanh_derivative(&x, -0.5, 2.0, &mut out).unwrap();
-    assert_eq!(bits(&out), expect(&|v| reference::hardtanh_derivative(v, -0.5, 2.0)));
+    assert_eq!(
+        bits(&out),
+        expect(&|v| reference::hardtanh_derivative(v, -0.5, 2.0))
+    );
     crate::hardtanh_backward(&g, &x, -0.5, 2.0, &mut out).unwrap();
     let want: Vec<u32> = g
         .iter()
@@ -130,13 +133,19 @@ fn relu6_and_clipped_relu_are_hardtanh_from_zero() {
             for bits in 0..=u16::MAX {
                 let x = from_bits(bits);
                 let g = from_bits(bits.rotate_left(7));
-                assert_eq!(hardtanh.reference(x, 0).bits(), clipped.reference(x, 0).bits());
+                assert_eq!(
+                    hardtanh.reference(x, 0).bits(),
+                    clipped.reference(x, 0).bits()
+                );
                 assert_eq!(
                     hardtanh.reference_backward(g, x, 0).bits(),
                     clipped.reference_backward(g, x, 0).bits()
                 );
                 if ceiling == 6.0 {
-                    assert_eq!(hardtanh.reference(x, 0).bits(), Relu6.reference(x, 0).bits());
+                    assert_eq!(
+                        hardtanh.reference(x, 0).bits(),
+                        Relu6.reference(x, 0).bits()
+                    );
                 }
             }
         }
