@@ -116,3 +116,18 @@ def test_threshold_compares_every_pattern_in_float32():
         assert_same(relukit.threshold(x, t, v), np.where(keep, x, np.array(v, dtype=np.float32).astype(BF16)))
         assert_same(relukit.threshold_backward(g, x, t), np.where(above, g, np.where(np.isnan(f32(x)), x, BF16.type(0))))
     assert relukit.threshold(np.array([0.30078125], dtype=BF16), 0.3, -1.0)[0] == BF16.type(0.30078125)
+
+
+def test_hardtanh_every_pattern():
+    """The bounds rounded to bfloat16; `x` strictly inside them (and NaN) unchanged."""
+    x = every_pattern()
+    g = np.resize(np.linspace(-3, 3, 977, dtype=np.float32), x.shape).astype(BF16)
+    for low, high in [(-1.0, 1.0), (0.0, 6.0), (1 / 3, 3.0), (-2.5, -2.5), (-np.inf, 0.0)]:
+        lo, hi = np.array(low, dtype=BF16), np.array(high, dtype=BF16)
+        nan = np.isnan(f32(x))
+        inside = (f32(x) > f32(lo)) & (f32(x) < f32(hi))
+        forward = np.where(nan | inside, x, np.where(f32(x) >= f32(hi), hi, lo))
+        assert_same(relukit.hardtanh(x, low, high), forward)
+        assert_same(relukit.hardtanh_backward(g, x, low, high), np.where(inside, g, np.where(nan, x, BF16.type(0))))
+        ones = np.where(inside, BF16.type(1), np.where(nan, x, BF16.type(0)))
+        assert_same(relukit.hardtanh_derivative(x, low, high), ones)

@@ -155,3 +155,80 @@ def test_rrelu_arguments():
     assert relukit.rrelu(x, seed=2**64 - 1).shape == (2,)
     with pytest.raises(TypeError):
         relukit.rrelu(np.array(["a"]), seed=1)
+
+
+HARDTANH_BOUNDS = [(-1.0, 1.0), (0.0, 6.0), (-0.5, 2.0), (-3.0, -1.0), (0.1, 0.3), (2.0, 2.0), (0.0, 0.0)]
+HARDTANH_BOUNDS += [(-np.inf, np.inf), (-np.inf, 0.25), (1 / 3, 70000.0)]
+
+
+def hardtanh_expected(x, g, min_val, max_val, dtype):
+    """The contract in NumPy: the bounds rounded to the element type; `x` strictly inside
+    (and NaN, unchanged), `max_val` from it up, `min_val` below; the gradient passes
+    strictly inside only (zero at both kinks), a NaN `x` comes back as itself."""
+    with np.errstate(over="ignore"):
+        low, high = dtype(min_val), dtype(max_val)
+    nan = np.isnan(x)
+    inside = (x > low) & (x < high)
+    forward = np.where(nan | inside, x, np.where(x >= high, high, low))
+    derivative = np.where(nan, x, np.where(inside, dtype(1), dtype(0)))
+    backward = np.where(nan, x, np.where(inside, g, dtype(0)))
+    return forward, derivative, backward
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_hardtanh(dtype):
+    x = values(dtype)
+    g = values(dtype, seed=3)
+    if dtype == np.float16:  # and every float16 pattern
+        x = np.concatenate([x, np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16)])
+        g = np.resize(g, x.shape)
+    with np.errstate(invalid="ignore", over="ignore"):  # 70000 is above float16's range
+        for min_val, max_val in HARDTANH_BOUNDS:
+            forward, derivative, backward = hardtanh_expected(x, g, min_val, max_val, dtype)
+            np.testing.assert_array_equal(bits(relukit.hardtanh(x, min_val, max_val)), bits(forward))
+            np.testing.assert_array_equal(bits(relukit.hardtanh_derivative(x, min_val, max_val)), bits(derivative))
+            np.testing.assert_array_equal(bits(relukit.hardtanh_backward(g, x, min_val, max_val)), bits(backward))
+        # PyTorch's defaults, and the family's members that are hardtanh with a floor of 0.
+        np.testing.assert_array_equal(bits(relukit.hardtanh(x)), bits(relukit.hardtanh(x, -1.0, 1.0)))
+        np.testing.assert_array_equal(bits(relukit.hardtanh(x, 0.0, 6.0)), bits(relukit.relu6(x)))
+        np.testing.assert_array_equal(bits(relukit.hardtanh_backward(g, x, 0.0, 6.0)), bits(relukit.relu6_backward(g, x)))
+        np.testing.assert_array_equal(bits(relukit.hardtanh(x, 0.0, 0.5)), bits(relukit.clipped_relu(x, 0.5)))
+    # np.clip gives the same values away from NaN and signed zeros at a bound.
+    plain = x[np.isfinite(x) & (x != 0)]
+    np.testing.assert_array_equal(relukit.hardtanh(plain, -0.5, 2.0), np.clip(plain, dtype(-0.5), dtype(2.0)))
+
+
+def test_hardtanh_signature_out_and_broadcast_bounds():
+    import inspect
+
+    assert list(inspect.signature(relukit.hardtanh).parameters) == ["x", "min_val", "max_val", "out"]
+    assert inspect.signature(relukit.hardtanh).parameters["min_val"].default == -1.0
+    assert inspect.signature(relukit.hardtanh).parameters["max_val"].default == 1.0
+    assert list(inspect.signature(relukit.hardtanh_backward).parameters) == ["grad_output", "x", "min_val", "max_val", "out"]
+    assert "Parameters" in relukit.hardtanh.__doc__ and "min_val" in relukit.hardtanh.__doc__
+    assert isinstance(relukit.hardtanh_ufunc, np.ufunc) and relukit.hardtanh_ufunc.nin == 3
+    x = np.linspace(-3, 3, 24, dtype=np.float32).reshape(4, 6)
+    out = np.full_like(x, 7.0)
+    assert relukit.hardtanh(x, -2.0, 2.0, out=out) is out
+    np.testing.assert_array_equal(out, np.clip(x, -2.0, 2.0))
+    # Bounds as arrays broadcast against the data, one pair per row.
+    lows, highs = np.array([[-1.0], [0.0], [-3.0], [0.5]]), np.array([[1.0], [6.0], [0.0], [0.5]])
+    got = relukit.hardtanh(x, lows, highs)
+    for row in range(4):
+        np.testing.assert_array_equal(got[row], relukit.hardtanh(x[row], lows[row, 0], highs[row, 0]))
+
+
+@pytest.mark.parametrize(
+    "min_val, max_val, match",
+    [(np.nan, 1.0, "min_val"), (-1.0, np.nan, "max_val"), (1.0, -1.0, "must not be above"), ([0.0, 2.0], 1.0, "must not be above")],
+)
+def test_hardtanh_refuses_bad_bounds_and_writes_nothing(min_val, max_val, match):
+    x = np.linspace(-3, 3, 8, dtype=np.float32)
+    out = np.full_like(x, 7.0)
+    with pytest.raises(ValueError, match=match):
+        relukit.hardtanh(x, min_val, max_val, out=out)
+    with pytest.raises(ValueError, match=match):
+        relukit.hardtanh_backward(x, x, min_val, max_val, out=out)
+    assert (out == 7.0).all()
+    with pytest.raises(TypeError, match="min_val"):
+        relukit.hardtanh(x, None, 1.0)
