@@ -131,6 +131,8 @@ def test_opcheck_accepts_every_op(x):
         (torch.ops.relukit.prelu_backward.default, (x, x, w)),
         (torch.ops.relukit.relu6.default, (x,)),
         (torch.ops.relukit.relu6_backward.default, (x, x)),
+        (torch.ops.relukit.hardtanh.default, (x, -0.5, 0.5)),
+        (torch.ops.relukit.hardtanh_backward.default, (x, x, -0.5, 0.5)),
         (torch.ops.relukit.threshold.default, (x, 0.1, 2.0)),
         (torch.ops.relukit.threshold_backward.default, (x, x, 0.1)),
         (torch.ops.relukit.rrelu_with_seed.default, (x, 0.1, 0.3, True, 5)),
@@ -138,6 +140,7 @@ def test_opcheck_accepts_every_op(x):
         (torch.ops.relukit.relu_.default, (x.clone(),)),
         (torch.ops.relukit.leaky_relu_.default, (x.clone(), 0.1)),
         (torch.ops.relukit.relu6_.default, (x.clone(),)),
+        (torch.ops.relukit.hardtanh_.default, (x.clone(), -0.5, 0.5)),
         (torch.ops.relukit.threshold_.default, (x.clone(), 0.1, 2.0)),
         (torch.ops.relukit.rrelu_with_seed_.default, (x.clone(), 0.1, 0.3, True, 5)),
     ]:
@@ -347,9 +350,18 @@ def test_the_rest_of_the_family_matches_torch(dtype):
     for t, v in [(0.0, 0.0), (0.5, -2.0), (-1.0, 3.0)]:
         assert_same_bits(rt.threshold(x, t, v), F.threshold(x, t, v))
     assert_same_bits(rt.rrelu(x, 0.1, 0.3, training=False), F.rrelu(x, 0.1, 0.3, training=False))
+    for low, high in [(-1.0, 1.0), (-2.0, 0.5), (float("-inf"), 0.25)]:
+        assert_same_bits(rt.hardtanh(x, low, high), F.hardtanh(x, low, high))
+    # At a bound the result is the bound's bits: only a zero bound tells them apart.
+    assert_same_bits(rt.hardtanh(x, 0.0, 6.0), F.relu6(x), not_negative_zero)
+    assert not torch.signbit(rt.hardtanh(torch.tensor([-0.0], dtype=dtype), 0.0, 6.0)).any()
     finite = x[torch.isfinite(x)][:3000]
     go = torch.randn(finite.shape, generator=torch.Generator().manual_seed(9)).to(dtype)
-    for ours, theirs in [(rt.relu6, F.relu6), (lambda a: rt.threshold(a, 0.5, -2.0), lambda a: F.threshold(a, 0.5, -2.0))]:
+    for ours, theirs in [
+        (rt.relu6, F.relu6),
+        (lambda a: rt.threshold(a, 0.5, -2.0), lambda a: F.threshold(a, 0.5, -2.0)),
+        (lambda a: rt.hardtanh(a, -2.0, 0.5), lambda a: F.hardtanh(a, -2.0, 0.5)),
+    ]:
         a, b = leaf(finite), leaf(finite)
         ours(a).backward(go)
         theirs(b).backward(go)
@@ -371,12 +383,14 @@ def test_rrelu_training_draws_slopes_from_torchs_generator_and_again_in_backward
     assert torch.autograd.gradcheck(lambda t: rt.rrelu_with_seed(t, 0.1, 0.3, True, 5), (leaf(x[:50]),))
 
 
-def test_relu6_threshold_and_rrelu_modules_match_torch_nn():
+def test_relu6_threshold_rrelu_and_hardtanh_modules_match_torch_nn():
     pairs = [
         (nn.ReLU6(), rt.ReLU6()),
         (nn.ReLU6(inplace=True), rt.ReLU6(inplace=True)),
         (nn.Threshold(0.5, -1.0), rt.Threshold(0.5, -1.0)),
         (nn.RReLU(0.1, 0.2), rt.RReLU(0.1, 0.2)),
+        (nn.Hardtanh(), rt.Hardtanh()),
+        (nn.Hardtanh(-2.0, 0.5, inplace=True), rt.Hardtanh(-2.0, 0.5, inplace=True)),
     ]
     x = torch.randn(6, 4) * 8
     for theirs, ours in pairs:
@@ -384,8 +398,9 @@ def test_relu6_threshold_and_rrelu_modules_match_torch_nn():
         theirs.eval()
         ours.eval()
         assert torch.equal(ours(x.clone()), theirs(x.clone()))
-    model = rt.convert(nn.Sequential(nn.ReLU6(), nn.Threshold(0.1, 0.0), nn.RReLU()))
-    assert [type(m) for m in model] == [rt.ReLU6, rt.Threshold, rt.RReLU]
+    model = rt.convert(nn.Sequential(nn.ReLU6(), nn.Threshold(0.1, 0.0), nn.RReLU(), nn.Hardtanh(-3.0, 2.0)))
+    assert [type(m) for m in model] == [rt.ReLU6, rt.Threshold, rt.RReLU, rt.Hardtanh]
+    assert (model[3].min_val, model[3].max_val) == (-3.0, 2.0)
     inplace = x.clone()
     assert rt.ReLU6(inplace=True)(inplace) is inplace and torch.equal(inplace, F.relu6(x))
 
@@ -479,9 +494,10 @@ def test_large_calls_split_over_torchs_threads_give_the_same_bits(dtype):
             rt.rrelu_with_seed(inplace, 0.1, 0.3, True, 11)  # functional
             rt._autograd._rrelu_(inplace, 0.1, 0.3, True, 11)
             results.append([
-                rt.relu(x), rt.leaky_relu(x, 0.1), rt.relu6(x), rt.threshold(x, 0.3, -1.0),
+                rt.relu(x), rt.leaky_relu(x, 0.1), rt.relu6(x), rt.threshold(x, 0.3, -1.0), rt.hardtanh(x, -0.5, 2.0),
                 rt.rrelu_with_seed(x, 0.1, 0.3, True, 11), rt.rrelu_backward(go, x, 0.1, 0.3, True, 11),
                 rt.relu_backward(go, x), rt.leaky_relu_backward(go, x, 0.1), rt.relu6_backward(go, x),
+                rt.hardtanh_backward(go, x, -0.5, 2.0),
                 rt.threshold_backward(go, x, 0.3), rt.prelu(xp, w), *rt.prelu_backward(go[: xp.numel()].reshape(xp.shape), xp, w),
                 inplace,
             ])
@@ -491,4 +507,4 @@ def test_large_calls_split_over_torchs_threads_give_the_same_bits(dtype):
         for a, b in zip(results[0], other):
             assert torch.equal(bits(a), bits(b))
     numpy_slopes = relukit.rrelu(_kernels.array(x, "x"), 0.1, 0.3, True, 11)
-    assert np.array_equal(_kernels.array(results[0][4], "y").view(np.uint8), numpy_slopes.view(np.uint8))
+    assert np.array_equal(_kernels.array(results[0][5], "y").view(np.uint8), numpy_slopes.view(np.uint8))

@@ -6,7 +6,8 @@ transforms, in-place modules and error inputs.
 
 The README's documented differences are applied by one explicit rule each
 (``expected_forward`` and ``expected_error``), never by skipping a sample:
-- ``relu(-0.0)`` and ``relu6(-0.0)`` are ``+0.0`` in relukit;
+- ``relu(-0.0)`` and ``relu6(-0.0)`` are ``+0.0`` in relukit, and ``hardtanh`` of an
+  input equal to a bound is the bound's bits (a signed zero at a bound of zero);
 - RReLU in training draws its slopes from relukit's generator, not torch's: its output
   is checked against the slopes it reports (range, and gradient = output / input);
 - the PReLU weight gradient is summed in relukit's fixed order: compared with torch's
@@ -41,10 +42,12 @@ FUNCTIONS = {
     "nn.functional.leaky_relu": rt.leaky_relu,
     "nn.functional.prelu": rt.prelu,
     "nn.functional.relu6": rt.relu6,
+    "nn.functional.hardtanh": rt.hardtanh,
     "nn.functional.threshold": rt.threshold,
     "nn.functional.rrelu": rt.rrelu,
 }
 MODULES = {nn.ReLU: rt.ReLU, nn.LeakyReLU: rt.LeakyReLU, nn.PReLU: rt.PReLU, nn.ReLU6: rt.ReLU6, nn.Threshold: rt.Threshold}
+MODULES[nn.Hardtanh] = rt.Hardtanh
 
 
 def bits(t):
@@ -58,12 +61,25 @@ def assert_same_bits(got, expected):
     assert torch.equal(bits(got)[~nan], bits(expected)[~nan])
 
 
-def expected_forward(name, result):
+def expected_forward(name, result, bounds=(-1.0, 1.0)):
     """The documented difference of the forward pass: -0.0 becomes +0.0 under ReLU and
-    ReLU6 (relukit's max(0, x) is +0 for every x <= 0)."""
+    ReLU6 (relukit's max(0, x) is +0 for every x <= 0); hardtanh (its `bounds`) gives a
+    bound's own bits where the result equals it (PyTorch's clamp keeps the input's sign
+    there)."""
     if name in ("nn.functional.relu", "nn.functional.relu6"):
         return torch.where(result == 0, torch.zeros_like(result), result)
+    if name == "nn.functional.hardtanh":
+        for bound in bounds:
+            b = torch.tensor(bound, dtype=result.dtype)
+            result = torch.where(result == b, b, result)
     return result
+
+
+def hardtanh_bounds(sample):
+    """A hardtanh sample's (min_val, max_val), PyTorch's defaults where not given."""
+    values = dict(zip(("min_val", "max_val"), sample.args))
+    values.update({k: v for k, v in sample.kwargs.items() if k in ("min_val", "max_val")})
+    return values.get("min_val", -1.0), values.get("max_val", 1.0)
 
 
 def expected_backward(x, grad):
@@ -161,7 +177,8 @@ def test_opinfo_forward_and_backward(name, dtype):
             continue
         y = run(function, x, args, kwargs)
         expected = run(theirs, xr, argsr, kwargsr)
-        assert_same_bits(y.detach(), expected_forward(name, expected.detach()))
+        bounds = hardtanh_bounds(sample) if name == "nn.functional.hardtanh" else ()
+        assert_same_bits(y.detach(), expected_forward(name, expected.detach(), bounds))
         if y.numel() == 0:
             continue
         g = torch.randn(y.shape, generator=torch.Generator().manual_seed(count)).to(dtype)
@@ -212,10 +229,14 @@ def test_opinfo_gradgradcheck_and_forward_ad(name):
         if sample.input.numel() == 0:
             continue
         f, tensors = gradcheck_function(name, FUNCTIONS[name], sample)
-        kink = 0.0
+        kinks = [0.0]
         if name == "nn.functional.threshold":
-            kink = sample.args[0]
-        if any(((t - kink).abs() < 1e-3).any() for t in tensors[:1]) or name == "nn.functional.relu6" and ((tensors[0] - 6).abs() < 1e-3).any():
+            kinks = [sample.args[0]]
+        elif name == "nn.functional.relu6":
+            kinks = [0.0, 6.0]
+        elif name == "nn.functional.hardtanh":
+            kinks = list(hardtanh_bounds(sample))
+        if any(((tensors[0] - kink).abs() < 1e-3).any() for kink in kinks):
             continue
         assert torch.autograd.gradcheck(f, tensors, check_forward_ad=True, check_backward_ad=True, fast_mode=True)
         assert torch.autograd.gradgradcheck(f, tensors, check_fwd_over_rev=True, fast_mode=True)
@@ -255,6 +276,7 @@ def test_torch_func_transforms_match_torch():
         (lambda a: rt.leaky_relu(a, 0.1), lambda a: F.leaky_relu(a, 0.1)),
         (lambda a: rt.prelu(a, w[:1]), lambda a: F.prelu(a, w[:1])),
         (lambda a: rt.relu6(a * 4), lambda a: F.relu6(a * 4)),
+        (lambda a: rt.hardtanh(a, -0.5, 1.5), lambda a: F.hardtanh(a, -0.5, 1.5)),
         (lambda a: rt.threshold(a, 0.2, -1.0), lambda a: F.threshold(a, 0.2, -1.0)),
         # PyTorch has no vmap rule for rrelu; in evaluation it is leaky_relu at (lower + upper) / 2.
         (lambda a: rt.rrelu(a, 0.1, 0.3), lambda a: F.leaky_relu(a, (0.1 + 0.3) / 2)),
@@ -355,7 +377,11 @@ def test_moduleinfo_modules_match_torch_nn(dtype):
                     out.backward(torch.ones_like(out) * 0.5)
                 results.append((out.detach(), leaf.grad, [p.grad for p in module.parameters()]))
             (out, grad, pgrads), (ref, ref_grad, ref_pgrads) = results
-            assert_same_bits(out, ref if cls not in (nn.ReLU, nn.ReLU6) else expected_forward("nn.functional.relu", ref))
+            if cls is nn.Hardtanh:
+                ref = expected_forward("nn.functional.hardtanh", ref, (theirs.min_val, theirs.max_val))
+            elif cls in (nn.ReLU, nn.ReLU6):
+                ref = expected_forward("nn.functional.relu", ref)
+            assert_same_bits(out, ref)
             if grad is not None or ref_grad is not None:
                 assert_same_bits(grad, ref_grad)
             for p, weight in zip(pgrads, ours.parameters()):  # PReLU's weight
@@ -392,8 +418,8 @@ def test_inplace_modules_train_in_a_mobilenet_style_model_eager_and_compiled():
 
 @pytest.mark.parametrize(
     "function",
-    [rt.relu_, lambda t: rt.leaky_relu_(t, 0.1), rt.relu6_, lambda t: rt.threshold_(t, 0.1, 2.0), rt.rrelu_],
-    ids=["relu_", "leaky_relu_", "relu6_", "threshold_", "rrelu_"],
+    [rt.relu_, lambda t: rt.leaky_relu_(t, 0.1), rt.relu6_, lambda t: rt.hardtanh_(t, -2.0, 3.0), lambda t: rt.threshold_(t, 0.1, 2.0), rt.rrelu_],
+    ids=["relu_", "leaky_relu_", "relu6_", "hardtanh_", "threshold_", "rrelu_"],
 )
 def test_inplace_functions_refuse_before_writing(function):
     """What PyTorch refuses in place is refused before a single element is written."""
@@ -456,6 +482,8 @@ def test_parameters_without_a_value_are_refused_as_documented():
         lambda: rt.leaky_relu(x, float("inf")),
         lambda: rt.leaky_relu(x, float("nan")),
         lambda: rt.leaky_relu(x, 1e39),
+        lambda: rt.hardtanh(x, float("nan"), 1.0),
+        lambda: rt.hardtanh(x, -1.0, float("nan")),
     ]:
         with pytest.raises(ValueError):
             call()
@@ -481,8 +509,9 @@ def test_meta_tensors_and_export_and_trace():
         (lambda a: rt.leaky_relu_(a, 0.1), lambda a: F.leaky_relu_(a, 0.1)),
         (lambda a: rt.threshold_(a, 0.1, 2.0), lambda a: torch.threshold_(a, 0.1, 2.0)),
         (rt.relu6_, lambda a: F.hardtanh_(a, 0.0, 6.0)),
+        (lambda a: rt.hardtanh_(a, -2.0, 3.0), lambda a: F.hardtanh_(a, -2.0, 3.0)),
     ],
-    ids=["relu_", "leaky_relu_", "threshold_", "relu6_"],
+    ids=["relu_", "leaky_relu_", "threshold_", "relu6_", "hardtanh_"],
 )
 def test_inplace_functions_under_torch_func_transforms(ours, theirs):
     x = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(8)) * 4

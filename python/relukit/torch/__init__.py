@@ -6,14 +6,16 @@ without it, only this module needs it.
 Functions (each also a ``torch.ops.relukit`` custom op of the same name):
 
 - ``relu(x)``, ``leaky_relu(x, negative_slope=0.01)``, ``prelu(x, weight)``,
-  ``relu6(x)``, ``threshold(x, threshold, value)``, ``rrelu(x, lower, upper,
-  training)`` (``rrelu_with_seed(x, lower, upper, training, seed)`` with the seed
-  given), and in place ``relu_``, ``leaky_relu_``, ``relu6_``, ``threshold_``,
+  ``relu6(x)``, ``hardtanh(x, min_val=-1.0, max_val=1.0)``,
+  ``threshold(x, threshold, value)``, ``rrelu(x, lower, upper, training)``
+  (``rrelu_with_seed(x, lower, upper, training, seed)`` with the seed given), and in
+  place ``relu_``, ``leaky_relu_``, ``relu6_``, ``hardtanh_``, ``threshold_``,
   ``rrelu_``;
 - their backward functions ``relu_backward(grad_output, x)``,
   ``leaky_relu_backward(grad_output, x, negative_slope)``,
   ``prelu_backward(grad_output, x, weight) -> (grad_input, grad_weight)``,
-  ``relu6_backward``, ``threshold_backward``, ``rrelu_backward``.
+  ``relu6_backward``, ``hardtanh_backward(grad_output, x, min_val, max_val)``,
+  ``threshold_backward``, ``rrelu_backward``.
 
 PyTorch's autograd contract holds: gradients of every order (the backward functions are
 differentiable: ``gradgradcheck``, gradient penalties, Hessian-vector products),
@@ -38,12 +40,14 @@ than 2 dimensions has one channel, and ``weight`` has one element or one per cha
 of the input's dtype.
 
 Semantics are relukit's (see ``relukit``): they match PyTorch's bit for bit except
-that ``relu(-0.0)`` and ``relu6(-0.0)`` are ``+0.0`` and the backward functions are
-selects (an infinite or NaN ``grad_output`` where ``x <= 0`` gives 0, not NaN), and NaN
-inputs keep their bits. The PReLU weight gradient is deterministic (the same bits at
+that ``relu(-0.0)`` and ``relu6(-0.0)`` are ``+0.0`` (and ``hardtanh`` of an input equal
+to a bound is the bound's bits), the backward functions are selects (an infinite or NaN
+``grad_output`` where ``x <= 0`` gives 0, not NaN), a NaN ``x`` gives NaN in
+``hardtanh_backward`` (PyTorch's passes ``grad_output``), and NaN inputs keep their bits. The PReLU weight gradient is deterministic (the same bits at
 any thread count and memory layout).
 
-Modules: ``ReLU``, ``LeakyReLU``, ``PReLU``, ``ReLU6``, ``Threshold`` and ``RReLU`` are
+Modules: ``ReLU``, ``LeakyReLU``, ``PReLU``, ``ReLU6``, ``Hardtanh``, ``Threshold`` and
+``RReLU`` are
 subclasses of ``torch.nn``'s, with the same constructor arguments, attributes,
 ``extra_repr`` and ``state_dict`` keys; only ``forward`` differs, and they train with
 ``inplace=True``. ``convert(model)`` swaps the ``torch.nn`` ones of a model for them.
@@ -63,6 +67,9 @@ if importlib.util.find_spec("torch") is None:  # pragma: no cover - depends on t
     raise ImportError("relukit.torch needs PyTorch 2.4 or newer: pip install 'relukit[torch]'")
 
 from ._autograd import (
+    hardtanh,
+    hardtanh_,
+    hardtanh_backward,
     leaky_relu,
     leaky_relu_,
     leaky_relu_backward,
@@ -82,11 +89,12 @@ from ._autograd import (
     threshold_,
     threshold_backward,
 )
-from ._modules import LeakyReLU, PReLU, ReLU, ReLU6, RReLU, Threshold, convert
+from ._modules import Hardtanh, LeakyReLU, PReLU, ReLU, ReLU6, RReLU, Threshold, convert
 from ._tracker import DeadUnitTracker
 
 __all__ = [
     "DeadUnitTracker",
+    "Hardtanh",
     "LeakyReLU",
     "PReLU",
     "RReLU",
@@ -94,6 +102,9 @@ __all__ = [
     "ReLU6",
     "Threshold",
     "convert",
+    "hardtanh",
+    "hardtanh_",
+    "hardtanh_backward",
     "leaky_relu",
     "leaky_relu_",
     "leaky_relu_backward",

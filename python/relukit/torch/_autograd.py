@@ -246,6 +246,10 @@ _relu6, _relu6_backward = _elementwise_rules(
     "relu6", K.relu6, _ops.relu6, K.relu6_backward, _ops.relu6_backward, _no_params,
     (_unary_vmap(lambda x: relu6(x)), _binary_vmap(lambda g, x: relu6_backward(g, x))),
 )
+_hardtanh, _hardtanh_backward = _elementwise_rules(
+    "hardtanh", K.hardtanh, _ops.hardtanh, K.hardtanh_backward, _ops.hardtanh_backward, _all_params,
+    (_unary_vmap(lambda x, a, b: hardtanh(x, a, b)), _binary_vmap(lambda g, x, a, b: hardtanh_backward(g, x, a, b))),
+)
 _threshold, _threshold_backward = _elementwise_rules(
     "threshold", K.threshold, _ops.threshold, K.threshold_backward, _ops.threshold_backward, _first_param,
     (_unary_vmap(lambda x, t, v: threshold(x, t, v)), _binary_vmap(lambda g, x, t: threshold_backward(g, x, t))),
@@ -388,6 +392,20 @@ def relu6(x: Tensor) -> Tensor:
 def relu6_backward(grad_output: Tensor, x: Tensor) -> Tensor:
     """``grad_output`` for ``0 < x < 6``, ``+0`` elsewhere (a select), NaN where ``x`` is NaN."""
     return _relu6_backward(grad_output, x)
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """``torch.nn.functional.hardtanh``: ``x`` strictly between the bounds (NaN stays NaN),
+    ``max_val`` from it up, ``min_val`` from it down (the bound's own bits: ``-0.0`` at a
+    bound of ``0`` gives ``+0.0``); the bounds in the tensor's dtype. ``min_val > max_val``
+    or a NaN bound raises ``ValueError``."""
+    return _hardtanh(x, min_val, max_val)
+
+
+def hardtanh_backward(grad_output: Tensor, x: Tensor, min_val: float, max_val: float) -> Tensor:
+    """``grad_output`` where ``min_val < x < max_val``, ``+0`` elsewhere (a select, zero at
+    both kinks), NaN where ``x`` is NaN (PyTorch's passes ``grad_output`` there)."""
+    return _hardtanh_backward(grad_output, x, min_val, max_val)
 
 
 def threshold(x: Tensor, threshold: float, value: float) -> Tensor:
@@ -570,6 +588,7 @@ _leaky_relu_ = _Inplace(
     "leaky_relu_", K.leaky_relu_, _ops.leaky_relu_, _leaky_relu_backward, _all_params, leaky_relu, _leaky_from_output
 )
 _relu6_ = _Inplace("relu6_", K.relu6_, _ops.relu6_, _relu6_backward, _no_params, relu6, _always)
+_hardtanh_ = _Inplace("hardtanh_", K.hardtanh_, _ops.hardtanh_, _hardtanh_backward, _all_params, hardtanh, _always)
 _threshold_ = _Inplace(
     "threshold_", K.threshold_, _ops.threshold_, _threshold_backward, _first_param, threshold, lambda s: False
 )
@@ -592,6 +611,12 @@ def leaky_relu_(x: Tensor, negative_slope: float = 0.01) -> Tensor:
 def relu6_(x: Tensor) -> Tensor:
     """ReLU6 in place; returns ``x``. Differentiable (the backward reads the output)."""
     return _relu6_(x)
+
+
+def hardtanh_(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """Hardtanh in place; returns ``x``. Differentiable (the backward reads the output:
+    it lies strictly between the bounds exactly where the input did)."""
+    return _hardtanh_(x, min_val, max_val)
 
 
 def threshold_(x: Tensor, threshold: float, value: float) -> Tensor:

@@ -23,6 +23,8 @@ import torch
 from torch import Tensor
 
 from .. import _relukit
+from .. import hardtanh as _np_hardtanh
+from .. import hardtanh_backward as _np_hardtanh_backward
 from .. import leaky_relu as _np_leaky_relu
 from .. import leaky_relu_backward as _np_leaky_relu_backward
 from .. import threshold as _np_threshold
@@ -466,6 +468,37 @@ def threshold_backward(grad_output: Tensor, x: Tensor, threshold: float) -> Tens
     if out is None:
         out = empty_like(x)
         _np_threshold_backward(array(grad_output, "grad_output"), array(x, "x"), threshold, out=array(out, "out"))
+    return out
+
+
+def hardtanh(x: Tensor, min_val: float, max_val: float) -> Tensor:
+    fast = _unary_fast("hardtanh", x, (min_val, max_val))
+    if fast is not None:
+        return fast
+    on_cuda("hardtanh", x)
+    out = _elementwise("hardtanh", (x,), (min_val, max_val))
+    if out is None:
+        out = empty_like(x)
+        _np_hardtanh(array(x, "x"), min_val, max_val, out=array(out, "out"))
+    return out
+
+
+def hardtanh_(x: Tensor, min_val: float, max_val: float) -> None:
+    on_cuda("hardtanh_", x)
+    if not _cpu_inplace("hardtanh", x, (min_val, max_val)):
+        a = array(x, "x")
+        _np_hardtanh(a, min_val, max_val, out=a)
+
+
+def hardtanh_backward(grad_output: Tensor, x: Tensor, min_val: float, max_val: float) -> Tensor:
+    fast = _binary_fast("hardtanh_backward", grad_output, x, (min_val, max_val))
+    if fast is not None:
+        return fast
+    on_cuda("hardtanh_backward", grad_output, x)
+    out = _elementwise("hardtanh_backward", (grad_output, x), (min_val, max_val))
+    if out is None:
+        out = empty_like(x)
+        _np_hardtanh_backward(array(grad_output, "grad_output"), array(x, "x"), min_val, max_val, out=array(out, "out"))
     return out
 
 

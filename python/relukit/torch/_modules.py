@@ -42,6 +42,17 @@ class ReLU6(nn.ReLU6):
         return A.relu6_(input) if self.inplace else A.relu6(input)
 
 
+class Hardtanh(nn.Hardtanh):
+    """``torch.nn.Hardtanh(min_val=-1.0, max_val=1.0, inplace=False)`` computed by relukit
+    (in place, the backward reads the output). Note: an input equal to a bound gives the
+    bound's bits (``-0.0`` at a bound of ``0`` is ``+0.0``)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        if self.inplace:
+            return A.hardtanh_(input, self.min_val, self.max_val)
+        return A.hardtanh(input, self.min_val, self.max_val)
+
+
 class Threshold(nn.Threshold):
     """``torch.nn.Threshold(threshold, value, inplace=False)`` computed by relukit (in
     place with autograd, a copy of the input is kept for the backward, as PyTorch does)."""
@@ -69,14 +80,15 @@ SWAPS: dict[type, type] = {
     nn.LeakyReLU: LeakyReLU,
     nn.PReLU: PReLU,
     nn.ReLU6: ReLU6,
+    nn.Hardtanh: Hardtanh,
     nn.Threshold: Threshold,
     nn.RReLU: RReLU,
 }
 
 
 def convert(model: nn.Module) -> nn.Module:
-    """Makes every ``torch.nn.ReLU``, ``LeakyReLU``, ``PReLU``, ``ReLU6``, ``Threshold``
-    and ``RReLU`` in ``model`` (the model itself included) relukit's, in place, and
+    """Makes every ``torch.nn.ReLU``, ``LeakyReLU``, ``PReLU``, ``ReLU6``, ``Hardtanh``,
+    ``Threshold`` and ``RReLU`` in ``model`` (the model itself included) relukit's, in place, and
     returns ``model``.
 
     Each module keeps its identity: only its class changes (relukit's are subclasses with
@@ -95,5 +107,5 @@ def convert(model: nn.Module) -> nn.Module:
     return model
 
 
-for _cls in (ReLU, LeakyReLU, PReLU, ReLU6, Threshold, RReLU):
+for _cls in (ReLU, LeakyReLU, PReLU, ReLU6, Hardtanh, Threshold, RReLU):
     _cls.__module__ = "relukit.torch"

@@ -74,6 +74,18 @@ def relu6_backward(grad_output: Tensor, x: Tensor) -> Tensor:
     return K.relu6_backward(grad_output, x)
 
 
+@torch.library.custom_op("relukit::hardtanh", mutates_args=())
+def hardtanh(x: Tensor, min_val: float, max_val: float) -> Tensor:
+    """``x`` strictly between the bounds (NaN stays NaN), ``max_val`` from it up, ``min_val`` below."""
+    return K.hardtanh(x, min_val, max_val)
+
+
+@torch.library.custom_op("relukit::hardtanh_backward", mutates_args=())
+def hardtanh_backward(grad_output: Tensor, x: Tensor, min_val: float, max_val: float) -> Tensor:
+    """``grad_output`` strictly between the bounds, ``+0`` elsewhere (a select), NaN where ``x`` is NaN."""
+    return K.hardtanh_backward(grad_output, x, min_val, max_val)
+
+
 @torch.library.custom_op("relukit::threshold", mutates_args=())
 def threshold(x: Tensor, threshold: float, value: float) -> Tensor:
     """PyTorch's ``threshold``: ``x`` where ``x > threshold`` (NaN stays NaN), ``value`` elsewhere."""
@@ -120,6 +132,11 @@ def relu6_(x: Tensor) -> None:
     K.relu6_(x)
 
 
+@torch.library.custom_op("relukit::hardtanh_", mutates_args={"x"})
+def hardtanh_(x: Tensor, min_val: float, max_val: float) -> None:
+    K.hardtanh_(x, min_val, max_val)
+
+
 @torch.library.custom_op("relukit::threshold_", mutates_args={"x"})
 def threshold_(x: Tensor, threshold: float, value: float) -> None:
     K.threshold_(x, threshold, value)
@@ -141,11 +158,11 @@ def _nothing(*args: Any) -> None:
     return None
 
 
-for _op in (relu, leaky_relu, relu6, threshold, rrelu_with_seed, prelu):
+for _op in (relu, leaky_relu, relu6, hardtanh, threshold, rrelu_with_seed, prelu):
     _op.register_fake(lambda x, *rest: torch.empty_like(x))
-for _op in (relu_backward, leaky_relu_backward, relu6_backward, threshold_backward, rrelu_backward):
+for _op in (relu_backward, leaky_relu_backward, relu6_backward, hardtanh_backward, threshold_backward, rrelu_backward):
     _op.register_fake(lambda grad_output, x, *rest: torch.empty_like(x))
-for _op in (relu_, leaky_relu_, relu6_, threshold_, rrelu_with_seed_):
+for _op in (relu_, leaky_relu_, relu6_, hardtanh_, threshold_, rrelu_with_seed_):
     _op.register_fake(_nothing)
 
 
@@ -225,10 +242,11 @@ def _register_elementwise(forward: Any, backward_op: Any, params: int) -> None:
 
 # How many of the forward's parameters each backward op takes (threshold's value is not
 # one of them).
-_BACKWARD_PARAMS = {relu_backward: 0, leaky_relu_backward: 1, relu6_backward: 0, threshold_backward: 1, rrelu_backward: 4}
+_BACKWARD_PARAMS = {relu_backward: 0, leaky_relu_backward: 1, relu6_backward: 0, hardtanh_backward: 2, threshold_backward: 1, rrelu_backward: 4}
 _register_elementwise(relu, relu_backward, 0)
 _register_elementwise(leaky_relu, leaky_relu_backward, 1)
 _register_elementwise(relu6, relu6_backward, 0)
+_register_elementwise(hardtanh, hardtanh_backward, 2)
 _register_elementwise(threshold, threshold_backward, 2)
 _register_elementwise(rrelu_with_seed, rrelu_backward, 4)
 
