@@ -1,277 +1,60 @@
-"""Other array libraries in the non-ufunc functions (the ufuncs dispatch by NumPy's own
-protocols): a torch tensor goes to ``relukit.torch`` and comes back a tensor; another
-CUDA array (CuPy's, any ``__dlpack__`` or ``__cuda_array_interface__`` on a GPU) goes
-to ``relukit.cuda`` and comes back an array of its library; a dask array stays lazy (PReLU block by block; ``prelu_backward``'s weight gradient a tree
-reduction of per-block partial sums); an object that is neither and that NumPy cannot
-turn into an array of numbers is a TypeError raised by the extension.
+"""The router: every non-ufunc function of the package, defined once here, routes its
+arguments by ``_layout.kind`` (the ufuncs dispatch by NumPy's own protocols):
 
-Nothing here imports torch or dask: an argument is recognised by its type's module, so
-both stay optional."""
+- NumPy arrays and whatever NumPy converts run the extension's CPU functions; anything
+  NumPy cannot make into real numbers is a TypeError raised there;
+- another library's CUDA array runs relukit-cuda's kernels (``_gpu``) and comes back an
+  array of its library; a CUDA tensor without ``out=`` goes to relukit.torch's
+  differentiable ops instead;
+- a torch tensor goes to ``relukit.torch`` and comes back a tensor;
+- a dask array stays lazy (``_dask``).
+
+The layers below (``_layout``, ``_family``, ``_dask``, ``_gpu``, ``relukit.torch``) never
+import this module; ``relukit`` and ``relukit.cuda`` re-export its functions. Nothing
+here imports torch or dask: relukit.torch is loaded by ``_torch()`` when the first tensor
+arrives (torch is then already imported), so both stay optional.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Optional
 
-import numpy as np
+from . import _dask, _family, _gpu, _relukit
+from ._layout import is_cuda_array, kind, no_out
+from ._relukit import (
+    DeadUnitMonitor,
+    clipped_relu_backward_ufunc,
+    clipped_relu_derivative_ufunc,
+    clipped_relu_ufunc,
+    leaky_relu_backward_ufunc,
+    leaky_relu_derivative_ufunc,
+    leaky_relu_ufunc,
+    relu,
+    threshold_backward_ufunc,
+    threshold_derivative_ufunc,
+    threshold_ufunc,
+)
 
-from . import _relukit
-
-
-DLPACK_CUDA = (2, 13)  # DLPack's kDLCUDA and kDLCUDAManaged
-
-
-def is_cuda_array(x: Any) -> bool:
-    """Whether ``x`` is memory of a GPU that relukit's kernels can read: ``__dlpack__``
-    on a CUDA device (or CUDA managed memory), or ``__cuda_array_interface__``.
-
-    >>> import numpy as np, relukit.cuda
-    >>> relukit.cuda.is_cuda_array(np.zeros(3))
-    False
-    """
-    if type(x) is np.ndarray:
-        return False
-    device = getattr(x, "__dlpack_device__", None)
-    if device is not None:
-        try:
-            return int(device()[0]) in DLPACK_CUDA
-        except Exception:  # a producer that cannot say where its memory is
-            return False
-    try:
-        return hasattr(x, "__cuda_array_interface__")  # CPU torch tensors raise here
-    except Exception:
-        return False
+_call = _family.call
+_no_gpu = _family.no_gpu
 
 
-def kind(x: Any) -> str:
-    """``"torch"``, ``"cuda"`` (a CUDA array of another library), ``"dask"`` or
-    ``"numpy"`` (anything else NumPy may convert)."""
-    module = type(x).__module__.split(".")[0]
-    if module == "torch" and hasattr(x, "dim"):
-        return "torch"
-    if module == "dask" and hasattr(x, "__dask_graph__") and hasattr(x, "chunks"):
-        return "dask"
-    if module not in ("numpy", "builtins") and is_cuda_array(x):
-        return "cuda"
-    return "numpy"
+def _torch() -> Any:
+    """relukit.torch's side of these functions (``relukit/torch/_interop.py``), imported
+    on first use: only a tensor, so an installed and imported torch, leads here."""
+    return importlib.import_module("relukit.torch._interop")
 
 
-def _no_out(function: str, x: Any, out: Any) -> None:
-    if out is not None:
-        raise TypeError(f"{function}: `out=` takes NumPy arrays; a {type(x).__module__}.{type(x).__name__} input returns its own")
-
-
-def _channel_axis(ndim: int, axis: Optional[int]) -> Optional[int]:
-    """PReLU's channel axis, normalised: ``axis``, or 1 (none below 2 dimensions)."""
-    if axis is None:
-        return 1 if ndim >= 2 else None
-    index = int(axis)
-    if not -ndim <= index < ndim:
-        raise np.exceptions.AxisError(f"axis {index} is out of bounds for an array of dimension {ndim}")
-    return index % ndim
-
-
-# ---- torch ----
-
-
-def _torch_weight(x: Any, weight: Any) -> Any:
-    import torch
-
-    return torch.as_tensor(np.asarray(weight) if not isinstance(weight, torch.Tensor) else weight, dtype=x.dtype).reshape(-1)
-
-
-def torch_prelu(x: Any, weight: Any, axis: Optional[int]) -> Any:
-    from . import torch as rt
-
-    channel = _channel_axis(x.dim(), axis)
-    w = _torch_weight(x, weight)
-    if channel is None or channel == 1:
-        return rt.prelu(x, w)
-    if x.dim() == 1:  # axis=0 of a 1-D input: one slope per element
-        return rt.prelu(x.unsqueeze(0), w).squeeze(0)
-    return rt.prelu(x.movedim(channel, 1), w).movedim(1, channel)
-
-
-def torch_prelu_backward(grad_output: Any, x: Any, weight: Any, axis: Optional[int]) -> Any:
-    import torch
-
-    from . import torch as rt
-
-    channel = _channel_axis(x.dim(), axis)
-    w = _torch_weight(x, weight)
-    g = torch.as_tensor(grad_output, dtype=x.dtype)
-    if channel is None or channel == 1:
-        gi, gw = rt.prelu_backward(g, x, w)
-    elif x.dim() == 1:  # axis=0 of a 1-D input: one slope per element
-        gi, gw = rt.prelu_backward(g.unsqueeze(0), x.unsqueeze(0), w)
-        gi = gi.squeeze(0)
-    else:
-        gi, gw = rt.prelu_backward(g.movedim(channel, 1), x.movedim(channel, 1), w)
-        gi = gi.movedim(1, channel)
-    return gi, gw.reshape(np.shape(weight))
-
-
-def torch_array(x: Any) -> np.ndarray:
-    """A NumPy view of a CPU tensor (bfloat16 through ml_dtypes)."""
-    from .torch import _kernels
-
-    return _kernels.array(x, "x")
-
-
-# ---- dask ----
-
-
-def _known_chunks(function: str, *arrays: Any) -> None:
-    """Refuses a dask array whose chunk sizes are unknown (NaN, after boolean indexing):
-    each block's position decides its slopes and channels."""
-    for a in arrays:
-        if any(c != c for chunks in a.chunks for c in chunks):
-            raise ValueError(
-                f"{function}: a dask array with unknown chunk sizes ({a.chunks}); relukit needs each block's "
-                "position: call .compute_chunk_sizes() on it first"
-            )
-
-
-def _weight_slice(weight: np.ndarray, channel: Optional[int], location: list) -> np.ndarray:
-    """The slopes of one block: its channel range, or the one shared slope."""
-    if channel is None or weight.size == 1:
-        return weight
-    start, stop = location[channel]
-    return weight[start:stop]
-
-
-def dask_prelu(x: Any, weight: Any, axis: Optional[int]) -> Any:
-    _known_chunks("prelu", x)
-    channel = _channel_axis(x.ndim, axis)
-    w = np.asarray(weight).reshape(-1)
-
-    def block(b: np.ndarray, block_info: Optional[dict] = None) -> np.ndarray:
-        if block_info is None:  # dask's metadata probe on an empty block
-            return _relukit.prelu(b, w[:1], axis=channel)
-        return _relukit.prelu(b, _weight_slice(w, channel, block_info[0]["array-location"]), axis=channel)
-
-    dtype = _relukit.prelu(np.zeros((1,) * max(x.ndim, 1), dtype=x.dtype), w[:1]).dtype
-    return x.map_blocks(block, dtype=dtype)
-
-
-def dask_prelu_derivative(x: Any, weight: Any, axis: Optional[int]) -> Any:
-    _known_chunks("prelu_derivative", x)
-    channel = _channel_axis(x.ndim, axis)
-    w = np.asarray(weight).reshape(-1)
-
-    def block(b: np.ndarray, block_info: Optional[dict] = None) -> np.ndarray:
-        if block_info is None:
-            return _relukit.prelu_derivative(b, w[:1], axis=channel)
-        return _relukit.prelu_derivative(b, _weight_slice(w, channel, block_info[0]["array-location"]), axis=channel)
-
-    dtype = _relukit.prelu_derivative(np.zeros((1,) * max(x.ndim, 1), dtype=x.dtype), w[:1]).dtype
-    return x.map_blocks(block, dtype=dtype)
-
-
-def _backward_block(g: np.ndarray, x: np.ndarray, w: np.ndarray, channel: Optional[int], width: int, start: int) -> tuple:
-    """One block's grad_input and its weight-gradient partial sum, in float64, placed at
-    the block's channels in a vector of all ``width`` of them."""
-    gi, gw = _relukit.prelu_backward(g, x, w, axis=channel)
-    partial = np.zeros(width, dtype=np.float64)
-    partial[start : start + gw.size] = np.asarray(gw, dtype=np.float64).reshape(-1)
-    return gi, partial
-
-
-def dask_prelu_backward(grad_output: Any, x: Any, weight: Any, axis: Optional[int]) -> tuple:
-    import dask
-    import dask.array as da
-
-    channel = _channel_axis(x.ndim, axis)
-    weight = np.asarray(weight)
-    w = weight.reshape(-1)
-    g = da.asarray(grad_output)
-    _known_chunks("prelu_backward", x, g)
-    if g.shape != x.shape:
-        raise ValueError(f"prelu_backward: `grad_output` has shape {g.shape}, `x` has {x.shape}")
-    g = g.astype(x.dtype).rechunk(x.chunks)
-    xs, gs = x.to_delayed(), g.to_delayed()
-    width = w.size
-    offsets = [np.cumsum((0,) + c) for c in x.chunks]
-    grad_input = np.empty(xs.shape, dtype=object)
-    partials = []
-    for index in np.ndindex(xs.shape):
-        shape = tuple(c[i] for c, i in zip(x.chunks, index))
-        if channel is None or width == 1:
-            wb, start = w, 0
-        else:
-            start = int(offsets[channel][index[channel]])
-            wb = w[start : start + shape[channel]]
-        pair = dask.delayed(_backward_block, nout=2, pure=True)(gs[index], xs[index], wb, channel, width, start)
-        grad_input[index] = da.from_delayed(pair[0], shape=shape, dtype=x.dtype)
-        partials.append(da.from_delayed(pair[1], shape=(width,), dtype=np.float64))
-    gi = da.block(grad_input.tolist()) if xs.ndim else grad_input[()]
-    gw = da.stack(partials).sum(axis=0, split_every=8).astype(x.dtype).reshape(weight.shape)
-    return gi, gw
-
-
-def dask_observe(x: Any, units: int, axis: Optional[int]) -> Any:
-    """A monitor of ``units`` that observed every block of ``x``: the array is computed
-    now, block by block (the unit axis in one chunk), each block into a monitor of its
-    own, merged in a tree."""
-    import dask
-    import dask.array as da
-
-    x = da.asarray(x)
-    _known_chunks("observe", x)
-    if x.ndim >= 1:
-        unit = 1 if (axis is None and x.ndim >= 2) else (0 if axis is None else int(axis) % x.ndim)
-        x = x.rechunk({unit: -1})
-
-    def block(b: np.ndarray) -> Any:
-        m = _relukit.DeadUnitMonitor(units)
-        m.observe(b, axis=axis)
-        return m
-
-    def merge(monitors: list) -> Any:
-        total = monitors[0]
-        for m in monitors[1:]:
-            total.merge(m)
-        return total
-
-    monitors = [dask.delayed(block)(b) for b in x.to_delayed().reshape(-1)]
-    while len(monitors) > 1:
-        monitors = [dask.delayed(merge)(monitors[i : i + 8]) for i in range(0, len(monitors), 8)]
-    (result,) = dask.compute(monitors[0])
-    return result
-
-
-# SplitMix64's increment: RReLU's slope of element i is output i of SplitMix64 from
-# `seed`, which is output 0 of SplitMix64 from `seed + i * GOLDEN` (mod 2**64).
-_GOLDEN = 0x9E3779B97F4A7C15
-
-
-def dask_rrelu(function: str, operands: tuple, lower: float, upper: float, training: bool, seed: Any) -> Any:
-    """``rrelu``, ``rrelu_derivative`` or ``rrelu_backward`` (``function``) of dask arrays,
-    lazily and with the bits of the whole array at once: in training, the array is cut
-    into blocks of whole rows (axis 0 only), so a block is a run of elements in C order
-    starting at some index, and the counter-based generator continues there."""
-    import dask.array as da
-
-    kernel = getattr(_relukit, function)
-    arrays = [da.asarray(o) for o in operands]
-    _known_chunks(function, *arrays)
-    x = arrays[-1]
-    for a in arrays[:-1]:
-        if a.shape != x.shape:
-            raise ValueError(f"{function}: `grad_output` has shape {a.shape}, `x` has {x.shape}")
-    probe = [np.zeros((1,) * max(x.ndim, 1), dtype=a.dtype) for a in arrays]
-    dtype = kernel(*probe, lower, upper, training, seed).dtype  # checks every argument now
-    if not training or x.ndim == 0:
-        return da.map_blocks(lambda *blocks: kernel(*blocks, lower, upper, training, seed), *arrays, dtype=dtype)
-    rows = {axis: -1 for axis in range(1, x.ndim)}
-    arrays = [a.rechunk(rows).rechunk(x.rechunk(rows).chunks) for a in arrays]
-    row = int(np.prod(x.shape[1:]))
-    start_seed = int(seed) % 2**64
-
-    def block(*blocks: np.ndarray, block_info: Optional[dict] = None) -> np.ndarray:
-        start = 0 if block_info is None else block_info[0]["array-location"][0][0]
-        return kernel(*blocks, lower, upper, True, (start_seed + start * row * _GOLDEN) % 2**64)
-
-    return da.map_blocks(block, *arrays, dtype=dtype)
+def on_gpu(function: str, inputs: tuple, parameters: tuple, out: Any) -> Any:
+    """``function`` on CUDA arrays: a CUDA tensor without ``out=`` through relukit.torch's
+    differentiable op of that name (``relu_derivative`` has none: it runs here), every
+    other CUDA array on relukit-cuda's kernels, written to ``out`` or to an array of its
+    library."""
+    x = inputs[-1]
+    if out is None and kind(x) == "torch" and function != "relu_derivative":
+        return getattr(_torch(), function)(*inputs, *parameters)
+    return getattr(_gpu, function)(*inputs, *parameters, out=out)
 
 
 def observe(x: Any, units: int, axis: Optional[int]) -> Any:
@@ -279,14 +62,493 @@ def observe(x: Any, units: int, axis: Optional[int]) -> Any:
     extension merges it), or None for what NumPy converts."""
     k = kind(x)
     if k == "dask":
-        return dask_observe(x, units, axis)
+        return _dask.observe(x, units, axis)
     if k == "cuda":
         raise TypeError(
             "DeadUnitMonitor.observe: a CUDA array; the monitor counts on the CPU (relukit.torch.DeadUnitTracker "
             "counts CUDA tensors on the GPU): copy it to the host first"
         )
     if k == "torch":
-        m = _relukit.DeadUnitMonitor(units)
-        m.observe(torch_array(x), axis=axis)
-        return m
+        return _torch().observe(x, units, axis)
     return None
+
+
+def leaky_relu(x: Any, negative_slope: Any = 0.01, out: Any = None) -> Any:
+    """Leaky ReLU: ``x`` for ``x > 0``, ``negative_slope * x`` otherwise; NaN stays NaN.
+
+    Parameters
+    ----------
+    x : array_like
+        Input of any real dtype (float16/32/64, bfloat16 with ml_dtypes; integers and
+        bools compute in float64). Dask arrays stay lazy, as for any ufunc.
+    negative_slope : float or array_like, default 0.01
+        The slope for ``x <= 0``; an array broadcasts against ``x``.
+    out : ndarray, optional
+        Where to write (``same_kind`` casting); may be ``x`` itself.
+
+    Returns
+    -------
+    ndarray
+        ``x``'s shape and dtype (the ufunc ``leaky_relu_ufunc(x, negative_slope)``).
+
+    Raises
+    ------
+    ValueError
+        A slope that is NaN or infinite in the compute type (``1e39`` for float32).
+    TypeError
+        A non-real slope or input.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.leaky_relu(np.array([-2.0, 0.0, 3.0]), 0.1)
+    array([-0.2,  0. ,  3. ])
+    """
+    if is_cuda_array(x):
+        return on_gpu("leaky_relu", (x,), (_gpu.slope("leaky_relu", negative_slope),), out)
+    return _call(leaky_relu_ufunc, (x,), {"negative_slope": negative_slope}, out)
+
+
+def leaky_relu_derivative(x: Any, negative_slope: Any = 0.01, out: Any = None) -> Any:
+    """The derivative of Leaky ReLU: 1 for ``x > 0``, ``negative_slope`` for ``x <= 0``
+    (the gradient at 0 is the slope, as PyTorch's); NaN stays NaN.
+
+    Parameters
+    ----------
+    x : array_like
+    negative_slope : float or array_like, default 0.01
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        A slope that is not finite in the compute type.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.leaky_relu_derivative(np.array([-2.0, 0.0, 3.0]), 0.1)
+    array([0.1, 0.1, 1. ])
+    """
+    return _call(leaky_relu_derivative_ufunc, (x,), {"negative_slope": negative_slope}, out)
+
+
+def leaky_relu_backward(grad_output: Any, x: Any, negative_slope: Any = 0.01, out: Any = None) -> Any:
+    """Leaky ReLU's backward pass: ``grad_output`` where ``x > 0``,
+    ``negative_slope * grad_output`` where ``x <= 0``, NaN where ``x`` is NaN.
+
+    Parameters
+    ----------
+    grad_output, x : array_like
+        Broadcast together.
+    negative_slope : float or array_like, default 0.01
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        A slope that is not finite in the compute type.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.leaky_relu_backward(np.ones(3), np.array([-2.0, 0.0, 3.0]), 0.1)
+    array([0.1, 0.1, 1. ])
+    """
+    if is_cuda_array(x):
+        slope = _gpu.slope("leaky_relu_backward", negative_slope)
+        return on_gpu("leaky_relu_backward", (grad_output, x), (slope,), out)
+    return _call(leaky_relu_backward_ufunc, (grad_output, x), {"negative_slope": negative_slope}, out)
+
+
+def clipped_relu(x: Any, ceiling: Any = 6.0, out: Any = None) -> Any:
+    """Clipped ReLU, ``min(max(0, x), ceiling)``: ``+0`` for ``x <= 0`` (``-0.0`` too),
+    ``ceiling`` from ``ceiling`` up; NaN stays NaN. ``relu6`` is the ufunc for 6.
+
+    Parameters
+    ----------
+    x : array_like
+    ceiling : float or array_like, default 6.0
+        Converted to the data's type; may be ``inf`` (then it is ReLU).
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        A NaN or negative ceiling.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.clipped_relu(np.array([-1.0, 2.0, 9.0]), 3.0)
+    array([0., 2., 3.])
+    """
+    return _call(clipped_relu_ufunc, (x,), {"ceiling": ceiling}, out)
+
+
+def clipped_relu_derivative(x: Any, ceiling: Any = 6.0, out: Any = None) -> Any:
+    """1 for ``0 < x < ceiling``, 0 elsewhere (both kinks included); NaN stays NaN.
+
+    Parameters
+    ----------
+    x : array_like
+    ceiling : float or array_like, default 6.0
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        A NaN or negative ceiling.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.clipped_relu_derivative(np.array([0.0, 2.0, 3.0]), 3.0)
+    array([0., 1., 0.])
+    """
+    return _call(clipped_relu_derivative_ufunc, (x,), {"ceiling": ceiling}, out)
+
+
+def clipped_relu_backward(grad_output: Any, x: Any, ceiling: Any = 6.0, out: Any = None) -> Any:
+    """``grad_output`` for ``0 < x < ceiling``, ``+0`` elsewhere (a select: an infinite or
+    NaN gradient there gives 0); NaN where ``x`` is NaN.
+
+    Parameters
+    ----------
+    grad_output, x : array_like
+    ceiling : float or array_like, default 6.0
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        A NaN or negative ceiling.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.clipped_relu_backward(np.full(3, 5.0), np.array([0.0, 2.0, 3.0]), 3.0)
+    array([0., 5., 0.])
+    """
+    return _call(clipped_relu_backward_ufunc, (grad_output, x), {"ceiling": ceiling}, out)
+
+
+def threshold(x: Any, threshold: Any, value: Any, out: Any = None) -> Any:
+    """PyTorch's ``threshold``: ``x`` where ``x > threshold`` (NaN stays NaN), ``value``
+    elsewhere.
+
+    Parameters
+    ----------
+    x : array_like
+    threshold, value : float or array_like
+        Converted to the data's type.
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        A NaN threshold or value.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.threshold(np.array([-1.0, 0.5, 2.0]), 1.0, 20.0)
+    array([20., 20.,  2.])
+    """
+    return _call(threshold_ufunc, (x,), {"threshold": threshold, "value": value}, out)
+
+
+def threshold_derivative(x: Any, threshold: Any, out: Any = None) -> Any:
+    """1 where ``x > threshold``, 0 elsewhere; NaN stays NaN.
+
+    Parameters
+    ----------
+    x : array_like
+    threshold : float or array_like
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        A NaN threshold.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.threshold_derivative(np.array([-1.0, 0.5, 2.0]), 1.0)
+    array([0., 0., 1.])
+    """
+    return _call(threshold_derivative_ufunc, (x,), {"threshold": threshold}, out)
+
+
+def threshold_backward(grad_output: Any, x: Any, threshold: Any, out: Any = None) -> Any:
+    """PyTorch's ``threshold_backward``: ``grad_output`` where ``x > threshold``, ``+0``
+    elsewhere (a select); NaN where ``x`` is NaN.
+
+    Parameters
+    ----------
+    grad_output, x : array_like
+    threshold : float or array_like
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        A NaN threshold.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.threshold_backward(np.full(3, 4.0), np.array([-1.0, 0.5, 2.0]), 1.0)
+    array([0., 0., 4.])
+    """
+    return _call(threshold_backward_ufunc, (grad_output, x), {"threshold": threshold}, out)
+
+
+def prelu(x: Any, weight: Any, axis: Any = None, out: Any = None) -> Any:
+    """PReLU, as PyTorch's: ``x`` where ``x > 0``, ``weight[c] * x`` elsewhere (NaN stays
+    NaN), ``c`` the index along ``axis``.
+
+    Parameters
+    ----------
+    x : array_like, torch.Tensor or dask array
+        The input, of any float type (bool and integers compute in float64).
+    weight : array_like
+        One slope per channel, or one shared by all.
+    axis : int, optional
+        The channel axis: default 1; an input of fewer than 2 dimensions has one channel
+        (give one slope, or ``axis=0`` for one per element).
+    out : numpy.ndarray, optional
+        Written in place (``same_kind`` casting) and returned.
+
+    Returns
+    -------
+    The result in ``x``'s memory order and type: a NumPy array, a tensor for a tensor
+    (through ``relukit.torch``), an array of its library for another CUDA array
+    (through ``relukit.cuda``), a lazy dask array for a dask array.
+
+    Raises
+    ------
+    TypeError
+        For non-real dtypes or objects NumPy cannot convert.
+    ValueError
+        For a weight of the wrong length or a slope that is not finite in the compute type.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.prelu(np.array([-2.0, -1.0, 0.0, 1.0, 2.0]), 0.25)
+    array([-0.5 , -0.25,  0.  ,  1.  ,  2.  ])
+    """
+    if is_cuda_array(x):
+        return on_gpu("prelu", (x,), (weight, axis), out)
+    k = kind(x)
+    if k != "numpy":
+        no_out("prelu", x, out)
+        return _torch().prelu(x, weight, axis) if k == "torch" else _dask.prelu(x, weight, axis)
+    return _relukit.prelu(x, weight, axis=axis, out=out)
+
+
+def prelu_backward(grad_output: Any, x: Any, weight: Any, axis: Any = None, out: Any = None) -> Any:
+    """PReLU's backward pass: ``(grad_input, grad_weight)``.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        The gradient of the loss with respect to ``prelu(x, weight)``; ``x``'s shape.
+    x, weight, axis
+        As in ``prelu``.
+    out : tuple of two ndarrays, optional
+        ``(grad_input, grad_weight)``, written in place (``same_kind`` casting).
+
+    Returns
+    -------
+    grad_input : ndarray
+        ``x``'s shape, dtype and memory order.
+    grad_weight : ndarray
+        ``weight``'s shape, ``x``'s dtype.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As ``prelu``; also a ``grad_output`` of another shape.
+
+    Notes
+    -----
+    ``grad_input`` is ``grad_output`` where ``x > 0`` and ``weight[c] * grad_output``
+    elsewhere (NaN where ``x`` is NaN); ``grad_weight`` has ``weight``'s shape and holds,
+    per channel, the sum of ``grad_output * x`` where ``x <= 0``, reduced in a fixed
+    order (the same bits at any thread count and memory layout). Channels as in ``prelu``.
+    ``out=(grad_input, grad_weight)`` writes both in place. Tensors go to
+    ``relukit.torch``; for dask arrays both results are lazy, ``grad_weight`` a tree
+    reduction of per-block partial sums (each rounded to the dtype, summed in float64).
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.prelu_backward(np.ones(3), np.array([-2.0, 1.0, -1.0]), 0.5)
+    (array([0.5, 1. , 0.5]), array(-3.))
+    """
+    if is_cuda_array(x):
+        return on_gpu("prelu_backward", (grad_output, x), (weight, axis), out)
+    k = kind(x)
+    if k != "numpy":
+        no_out("prelu_backward", x, out)
+        if k == "torch":
+            return _torch().prelu_backward(grad_output, x, weight, axis)
+        return _dask.prelu_backward(grad_output, x, weight, axis)
+    return _relukit.prelu_backward(grad_output, x, weight, axis=axis, out=out)
+
+
+def prelu_derivative(x: Any, weight: Any, axis: Any = None) -> Any:
+    """PReLU's derivative with respect to ``x``: 1 where ``x > 0``, ``weight[c]`` where
+    ``x <= 0``, NaN where ``x`` is NaN; channels as in ``prelu``; dask arrays stay lazy.
+
+    Parameters
+    ----------
+    x, weight, axis
+        As in ``prelu``.
+
+    Returns
+    -------
+    ndarray, tensor or dask array
+        ``x``'s shape and dtype.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As ``prelu``.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> relukit.prelu_derivative(np.array([-2.0, 0.0, 3.0]), 0.25)
+    array([0.25, 0.25, 1.  ])
+    """
+    k = kind(x)
+    if k == "cuda":
+        raise _no_gpu("prelu_derivative")
+    if k == "dask":
+        return _dask.prelu_derivative(x, weight, axis)
+    if k == "torch":
+        return _torch().prelu_derivative(x, weight, axis)
+    return _relukit.prelu_derivative(x, weight, axis=axis)
+
+
+def relu_observed(x: Any, monitor: DeadUnitMonitor, axis: Any = None, out: Any = None) -> Any:
+    """ReLU of ``x`` while ``monitor`` counts, per unit, the inputs that were positive, in
+    one pass over the data. Units are along ``axis``: default 1 (``[batch, units]`` and
+    NCHW, the same rule as PReLU's channels), the only axis of a 1-D input.
+
+    Parameters
+    ----------
+    x : array_like, torch.Tensor or dask array
+        Pre-activations.
+    monitor : DeadUnitMonitor
+        Of as many units as ``x`` has along ``axis``; its counts grow.
+    axis : int, optional
+    out : ndarray, optional
+
+    Returns
+    -------
+    ``relu(x)``, of ``x``'s type.
+
+    Raises
+    ------
+    ValueError
+        A monitor of another number of units.
+
+    A dask array is observed now (computed block by block, merged into ``monitor``) and
+    its ReLU returned lazily, so it is computed a second time when you compute the
+    result; a CPU tensor is read in place and a tensor returned.
+
+    Examples
+    --------
+    >>> import numpy as np, relukit
+    >>> m = relukit.DeadUnitMonitor(2)
+    >>> relukit.relu_observed(np.array([[-1.0, 2.0], [-3.0, 0.5]]), m)
+    array([[0. , 2. ],
+           [0. , 0.5]])
+    >>> m.inactive_units
+    [0]
+    """
+    k = kind(x)
+    if k == "numpy":
+        return _relukit.relu_observed(x, monitor, axis=axis, out=out)
+    if k == "cuda":
+        raise _no_gpu("relu_observed")
+    no_out("relu_observed", x, out)
+    monitor.observe(x, axis=axis)
+    if k == "torch":
+        return _torch().relu(x)
+    return relu(x)
+
+
+def rrelu(
+    x: Any, lower: float = 0.125, upper: float = 0.3333333333333333, training: bool = True, seed: Any = None, out: Any = None
+) -> Any:
+    if kind(x) == "dask":
+        no_out("rrelu", x, out)
+        return _dask.rrelu("rrelu", (x,), lower, upper, training, seed)
+    return _relukit.rrelu(x, lower, upper, training, seed, out=out)
+
+
+def rrelu_derivative(
+    x: Any, lower: float = 0.125, upper: float = 0.3333333333333333, training: bool = True, seed: Any = None
+) -> Any:
+    if kind(x) == "dask":
+        return _dask.rrelu("rrelu_derivative", (x,), lower, upper, training, seed)
+    return _relukit.rrelu_derivative(x, lower, upper, training, seed)
+
+
+def rrelu_backward(
+    grad_output: Any,
+    x: Any,
+    lower: float = 0.125,
+    upper: float = 0.3333333333333333,
+    training: bool = True,
+    seed: Any = None,
+    out: Any = None,
+) -> Any:
+    if kind(x) == "dask" or kind(grad_output) == "dask":
+        no_out("rrelu_backward", x, out)
+        return _dask.rrelu("rrelu_backward", (grad_output, x), lower, upper, training, seed)
+    return _relukit.rrelu_backward(grad_output, x, lower, upper, training, seed, out=out)
+
+
+# Dask arrays stay lazy; the documentation is the extension's.
+rrelu.__doc__ = _relukit.rrelu.__doc__
+rrelu_derivative.__doc__ = _relukit.rrelu_derivative.__doc__
+rrelu_backward.__doc__ = _relukit.rrelu_backward.__doc__

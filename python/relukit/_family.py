@@ -7,8 +7,8 @@ the functions built here (``name``, ``name_derivative``, ``name_backward``) chec
 parameters first with relukit's rules, so a bad one raises ``ValueError`` instead of
 giving NaN. Their signatures, defaults (PyTorch's) and docstrings come from the row.
 
-This is the package's bottom layer beside ``_dispatch``: it imports nothing of relukit's
-but the extension and ``_dispatch``.
+This is the package's bottom layer beside ``_layout``: it imports nothing of relukit's
+but the extension and ``_layout``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _dispatch, _relukit
+from . import _relukit
+from ._layout import is_cuda_array
 
 #: name -> (parameters with defaults, how many the gradients take, the forms' docs).
 REGISTRY: dict[str, tuple[list[tuple[str, float | None]], int, list[str]]] = {
@@ -44,7 +45,7 @@ def call(ufunc: np.ufunc, data: tuple, parameters: dict, out: Any) -> Any:
     """Calls a ufunc with float64 parameter operands after checking every parameter value
     in the compute type of the loop the ufunc will run (float32 for float16 and float32
     data), with relukit's own rules and messages (ValueError): the loops cannot raise."""
-    if any(_dispatch.is_cuda_array(d) for d in data):
+    if any(is_cuda_array(d) for d in data):
         raise no_gpu(ufunc.__name__.removesuffix("_ufunc"))
     values = []
     for name, value in parameters.items():

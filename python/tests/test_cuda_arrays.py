@@ -24,6 +24,8 @@ import numpy as np
 import pytest
 
 import relukit
+import relukit._gpu as gpu
+import relukit._layout as layout
 import relukit._relukit as ext
 import relukit.cuda as rc
 
@@ -122,11 +124,11 @@ class FakeDLPack:
 def test_capsules_of_gpu_memory_are_read_with_their_device_and_type():
     x = FakeDLPack((4, 3), code=4, bits=16, device=3, strides=(1, 4), offset=32)
     assert rc.is_cuda_array(x)
-    operand = rc._operand(x, "x", lambda device: 0)
+    operand = gpu._operand(x, "x", lambda device: 0)
     assert operand.address == 0x10_0000 + 32 and operand.device == 3
     assert operand.dtype == "bfloat16" and operand.shape == (4, 3) and operand.strides == (1, 4)
     assert x.streams == [1]  # the legacy default stream, as DLPack names it (never 0)
-    rc._operand(x, "x", lambda device: 0xABC)
+    gpu._operand(x, "x", lambda device: 0xABC)
     assert x.streams[-1] == 0xABC
 
 
@@ -177,13 +179,13 @@ def test_cuda_arrays_are_recognised_by_their_protocols():
 
 def test_the_interface_gives_shape_strides_type_and_the_producers_stream():
     f = FakeInterface((3, 4), "float16", strides=(2, 6))
-    o = rc._operand(f, "x", lambda device: 0)
+    o = gpu._operand(f, "x", lambda device: 0)
     assert o.strides == (1, 3) and o.dtype == "float16" and o.address == f.buffer.ctypes.data
     with pytest.raises(ValueError, match="not whole elements"):
-        rc._operand(FakeInterface((3,), "float32", strides=(6,)), "x", lambda device: 0)
+        gpu._operand(FakeInterface((3,), "float32", strides=(6,)), "x", lambda device: 0)
     with pytest.raises(RuntimeError, match="no CUDA driver"):  # an event wait on the producer's stream
-        rc._operand(FakeInterface((3,), stream=7), "x", lambda device: 0)
-    big_endian = rc._operand(FakeInterface((2,), ">f4"), "x", lambda device: 0)
+        gpu._operand(FakeInterface((3,), stream=7), "x", lambda device: 0)
+    big_endian = gpu._operand(FakeInterface((2,), ">f4"), "x", lambda device: 0)
     assert big_endian.dtype == ">f4"
 
 
@@ -207,7 +209,7 @@ def test_prelu_layout_for_every_order_of_the_axes(shape, order, channel, expecte
     a = np.zeros([shape[i] for i in order]).transpose(np.argsort(order))
     assert a.shape == shape
     strides = tuple(s // 8 for s in a.strides)
-    assert rc._layout(shape, strides, channel) == expected
+    assert layout.prelu_layout(shape, strides, channel) == expected
     # and the layout names each element's channel as NumPy does
     if a.size and channel is not None:
         outer, channels, inner = expected
@@ -219,9 +221,9 @@ def test_prelu_layout_for_every_order_of_the_axes(shape, order, channel, expecte
 
 
 def test_layouts_that_are_not_dense_have_none():
-    assert rc._layout((2, 3, 4), (24, 4, 2), 1) is None
-    assert rc._layout((2, 3), (1, 1), 1) is None
-    assert rc._dense((2, 1, 3), (3, 99, 1))  # a size-1 axis's stride does not matter
+    assert layout.prelu_layout((2, 3, 4), (24, 4, 2), 1) is None
+    assert layout.prelu_layout((2, 3), (1, 1), 1) is None
+    assert layout.dense((2, 1, 3), (3, 99, 1))  # a size-1 axis's stride does not matter
 
 
 # ---- argument errors, all before the driver ----

@@ -102,7 +102,7 @@ def test_torch_tensors_come_back_as_tensors():
         relukit.prelu(x, w, out=np.empty((4, 3, 5), np.float32))
 
 
-@pytest.mark.parametrize("module", ["relukit", "relukit._relukit", "relukit._dispatch", "relukit.cuda"])
+@pytest.mark.parametrize("module", ["relukit", "relukit._relukit", "relukit._dispatch", "relukit._layout", "relukit.cuda"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
@@ -176,3 +176,66 @@ def test_dask_arrays_of_unknown_chunk_sizes_are_refused_clearly():
     ]:
         with pytest.raises(ValueError, match="unknown chunk sizes.*compute_chunk_sizes"):
             call()
+
+
+def _package_imports():
+    """Each module of the installed package -> (the relukit modules it imports at its top
+    level, the relukit imports written inside functions)."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(relukit.__file__).parent
+    found = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        package = parts if parts[-1] == "__init__" else parts[:-1]
+        if parts[-1] == "__init__":
+            parts, package = parts[:-1], parts[:-1]
+        name = ".".join(parts)
+        top, inner = set(), []
+        tree = ast.parse(path.read_text())
+        inside = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(f)}
+        for node in ast.walk(tree):
+            targets = []
+            if isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                module = ".".join(base + ([node.module] if node.module else []))
+                if module.split(".")[0] == "relukit":
+                    targets = [module] if node.module else [f"{module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names if a.name.split(".")[0] == "relukit"]
+            for target in targets:
+                if id(node) in inside:
+                    inner.append(target)
+                else:
+                    top.add(target)
+        found[name] = (top, inner)
+    return found
+
+
+def test_the_package_is_a_dag_without_imports_inside_functions():
+    """Layers import only from below, at their top; relukit.torch, optional, is loaded by
+    the router's importlib call (not an import statement inside a function)."""
+    found = _package_imports()
+    assert {"relukit", "relukit.cuda", "relukit._dispatch", "relukit.torch._interop"} <= set(found)
+    assert {name: inner for name, (_, inner) in found.items() if inner} == {}
+    modules = set(found) | {"relukit._relukit"}
+
+    def edges(name):
+        # importing relukit.x runs the package itself first: not an edge of the graph
+        return {t if t in modules else t.rsplit(".", 1)[0] for t in found.get(name, ((), ()))[0]} - {"relukit"}
+
+    state = {}
+
+    def visit(name, path):
+        if state.get(name) == "done":
+            return
+        assert state.get(name) != "open", f"an import cycle: {' -> '.join(path + [name])}"
+        state[name] = "open"
+        for target in edges(name):
+            visit(target, path + [name])
+        state[name] = "done"
+
+    for name in found:
+        visit(name, [])
+    assert "relukit._dispatch" not in {t for n in ("relukit._layout", "relukit._gpu", "relukit._dask", "relukit._family") for t in edges(n)}

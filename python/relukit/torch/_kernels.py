@@ -22,16 +22,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .. import _relukit
-from .. import hardtanh as _np_hardtanh
-from .. import hardtanh_backward as _np_hardtanh_backward
-from .. import leaky_relu as _np_leaky_relu
-from .. import leaky_relu_backward as _np_leaky_relu_backward
-from .. import threshold as _np_threshold
-from .. import threshold_backward as _np_threshold_backward
-from ..cuda import _dense as _dense_layout
-from ..cuda import _layout as _memory_layout
-from ..cuda import find_nvrtc
+from .. import _family, _relukit
+from .._gpu import find_nvrtc
+from .._layout import dense as _dense_layout
+from .._layout import prelu_layout as _memory_layout
+
+# The NumPy functions that strided and non-native tensors go through (their parameters
+# checked first, as relukit's NumPy functions check them).
+_np_hardtanh, _, _np_hardtanh_backward = _family.functions("hardtanh")
+_np_leaky_relu, _, _np_leaky_relu_backward = _family.functions("leaky_relu")
+_np_threshold, _, _np_threshold_backward = _family.functions("threshold")
 
 DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 _NAMES = {torch.float32: "float32", torch.float64: "float64", torch.float16: "float16", torch.bfloat16: "bfloat16"}
