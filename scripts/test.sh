@@ -85,6 +85,10 @@ wheel=$(ls target/wheels/relukit-*.whl)
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${wheel}[test]"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheel"
 
+step "Python lint and format (ruff, pinned in the test extra; settings in pyproject.toml)"
+"$venv/bin/ruff" format --check --quiet python
+"$venv/bin/ruff" check --quiet python
+
 step "Python tests (pytest against the installed package) and stub check"
 cd "$scratch"
 export MYPY_CACHE_DIR="$scratch/mypy-cache"

@@ -56,7 +56,10 @@ def main():
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     sizes = [1, 1_000, 65_536, 1 << 20] + ([] if args.quick else [1 << 24, 1 << 26])
-    print(f"relukit {relukit.__version__} ({relukit.active_isa()}), NumPy {np.__version__}, threads {relukit.get_num_threads()}" + (f", PyTorch {torch.__version__}" if torch else ""))
+    print(
+        f"relukit {relukit.__version__} ({relukit.active_isa()}), NumPy {np.__version__}, "
+        f"threads {relukit.get_num_threads()}" + (f", PyTorch {torch.__version__}" if torch else "")
+    )
     print("| call | elements | relukit µs | baseline | baseline µs | speed-up |")
     print("|---|---|---|---|---|---|")
     rng = np.random.default_rng(0)
@@ -66,18 +69,48 @@ def main():
         allocating = median_time(lambda: relukit.relu(x))
         row("relu float32, allocating", n, allocating, median_time(lambda: np.maximum(x, 0)), "np.maximum(x, 0)")
         row("relu float32, allocating", n, allocating, median_time(lambda: x.copy()), "x.copy() (the limit)")
-        row("relu float32, out=", n, median_time(lambda: relukit.relu(x, out=out)), median_time(lambda: np.maximum(x, 0, out=out)), "np.maximum(x, 0, out=o)")
+        row(
+            "relu float32, out=",
+            n,
+            median_time(lambda: relukit.relu(x, out=out)),
+            median_time(lambda: np.maximum(x, 0, out=out)),
+            "np.maximum(x, 0, out=o)",
+        )
         if torch is not None:
             # torch.relu has no out=; its out= form is clamp_min, which relu calls.
             tx, tout = torch.from_numpy(x), torch.from_numpy(out)
-            row("relu float32, allocating", n, median_time(lambda: relukit.relu(x)), median_time(lambda: torch.relu(tx)), "torch.relu(x) (CPU)")
-            row("relu float32, out=", n, median_time(lambda: relukit.relu(x, out=out)), median_time(lambda: torch.clamp_min(tx, 0, out=tout)), "torch.clamp_min(x, 0, out=o) (CPU)")
+            row(
+                "relu float32, allocating",
+                n,
+                median_time(lambda: relukit.relu(x)),
+                median_time(lambda: torch.relu(tx)),
+                "torch.relu(x) (CPU)",
+            )
+            row(
+                "relu float32, out=",
+                n,
+                median_time(lambda: relukit.relu(x, out=out)),
+                median_time(lambda: torch.clamp_min(tx, 0, out=tout)),
+                "torch.clamp_min(x, 0, out=o) (CPU)",
+            )
     for n in [65_536, 1 << 20] + ([] if args.quick else [1 << 24]):
         h = rng.standard_normal(n).astype(np.float16)
         oh = np.empty_like(h)
-        row("relu float16, out=", n, median_time(lambda: relukit.relu(h, out=oh)), median_time(lambda: np.maximum(h, np.float16(0), out=oh)), "np.maximum (float16)")
+        row(
+            "relu float16, out=",
+            n,
+            median_time(lambda: relukit.relu(h, out=oh)),
+            median_time(lambda: np.maximum(h, np.float16(0), out=oh)),
+            "np.maximum (float16)",
+        )
         x = rng.standard_normal(n).astype(np.float32)
-        row("leaky_relu float32", n, median_time(lambda: relukit.leaky_relu(x, 0.01)), median_time(lambda: np.where(x > 0, x, 0.01 * x)), "np.where(x > 0, x, 0.01 * x)")
+        row(
+            "leaky_relu float32",
+            n,
+            median_time(lambda: relukit.leaky_relu(x, 0.01)),
+            median_time(lambda: np.where(x > 0, x, 0.01 * x)),
+            "np.where(x > 0, x, 0.01 * x)",
+        )
         nhwc = rng.standard_normal((n // 64, 64)).astype(np.float32)
         g = rng.standard_normal(nhwc.shape).astype(np.float32)
         w = np.full(64, 0.25, dtype=np.float32)
@@ -88,15 +121,31 @@ def main():
             grad_weight = np.where(negative, g * nhwc, 0).sum(axis=0)
             return grad_input, grad_weight
 
-        row("prelu_backward float32 [N, 64]", n, median_time(lambda: relukit.prelu_backward(g, nhwc, w, axis=1)), median_time(numpy_prelu_backward), "NumPy formula")
+        row(
+            "prelu_backward float32 [N, 64]",
+            n,
+            median_time(lambda: relukit.prelu_backward(g, nhwc, w, axis=1)),
+            median_time(numpy_prelu_backward),
+            "NumPy formula",
+        )
         if torch is not None:
-            tx, tg, tw = torch.from_numpy(nhwc).requires_grad_(), torch.from_numpy(g), torch.from_numpy(w).requires_grad_()
+            tx, tg, tw = (
+                torch.from_numpy(nhwc).requires_grad_(),
+                torch.from_numpy(g),
+                torch.from_numpy(w).requires_grad_(),
+            )
 
             def torch_prelu_backward():
                 y = F.prelu(tx, tw)
                 return torch.autograd.grad(y, (tx, tw), tg)
 
-            row("prelu_backward float32 [N, 64]", n, median_time(lambda: relukit.prelu_backward(g, nhwc, w, axis=1)), median_time(torch_prelu_backward), "torch F.prelu backward (CPU)")
+            row(
+                "prelu_backward float32 [N, 64]",
+                n,
+                median_time(lambda: relukit.prelu_backward(g, nhwc, w, axis=1)),
+                median_time(torch_prelu_backward),
+                "torch F.prelu backward (CPU)",
+            )
     if ml_dtypes is not None:
         bfloat16_rows(rng, args.quick)
     if torch is not None:
@@ -112,11 +161,35 @@ def bfloat16_rows(rng, quick):
         x = rng.standard_normal(n).astype(bf)
         out = np.empty_like(x)
         zero = np.zeros((), bf)
-        row("relu bfloat16, allocating", n, median_time(lambda: relukit.relu(x)), median_time(lambda: np.maximum(x, zero)), "np.maximum(x, 0) (bfloat16)")
-        row("relu bfloat16, out=", n, median_time(lambda: relukit.relu(x, out=out)), median_time(lambda: np.maximum(x, zero, out=out)), "np.maximum(x, 0, out=o) (bfloat16)")
-        row("relu bfloat16, out=", n, median_time(lambda: relukit.relu(x, out=out)), median_time(lambda: np.copyto(out, x)), "np.copyto (the limit)")
+        row(
+            "relu bfloat16, allocating",
+            n,
+            median_time(lambda: relukit.relu(x)),
+            median_time(lambda: np.maximum(x, zero)),
+            "np.maximum(x, 0) (bfloat16)",
+        )
+        row(
+            "relu bfloat16, out=",
+            n,
+            median_time(lambda: relukit.relu(x, out=out)),
+            median_time(lambda: np.maximum(x, zero, out=out)),
+            "np.maximum(x, 0, out=o) (bfloat16)",
+        )
+        row(
+            "relu bfloat16, out=",
+            n,
+            median_time(lambda: relukit.relu(x, out=out)),
+            median_time(lambda: np.copyto(out, x)),
+            "np.copyto (the limit)",
+        )
         slope = np.asarray(0.01, dtype=bf)
-        row("leaky_relu bfloat16, out=", n, median_time(lambda: relukit.leaky_relu(x, 0.01, out=out)), median_time(lambda: np.where(x > zero, x, slope * x)), "np.where(x > 0, x, 0.01 * x) (bfloat16)")
+        row(
+            "leaky_relu bfloat16, out=",
+            n,
+            median_time(lambda: relukit.leaky_relu(x, 0.01, out=out)),
+            median_time(lambda: np.where(x > zero, x, slope * x)),
+            "np.where(x > 0, x, 0.01 * x) (bfloat16)",
+        )
 
 
 def torch_rows(quick):
@@ -133,16 +206,35 @@ def torch_rows(quick):
                 a, b = x.detach().requires_grad_(), w.detach().requires_grad_()
                 return torch.autograd.grad(prelu(a, b), (a, b), go)
 
-            row(f"torch prelu fwd+bwd {name} NCHW", n, median_time(lambda: step(rt.prelu)), median_time(lambda: step(F.prelu)), "F.prelu fwd+bwd (CPU)")
-            row(f"torch relu {name}", n, median_time(lambda: rt.relu(x)), median_time(lambda: torch.relu(x)), "torch.relu (CPU)")
+            row(
+                f"torch prelu fwd+bwd {name} NCHW",
+                n,
+                median_time(lambda: step(rt.prelu)),
+                median_time(lambda: step(F.prelu)),
+                "F.prelu fwd+bwd (CPU)",
+            )
+            row(
+                f"torch relu {name}",
+                n,
+                median_time(lambda: rt.relu(x)),
+                median_time(lambda: torch.relu(x)),
+                "torch.relu (CPU)",
+            )
 
 
 def tracker_cost():
     """A small CNN's forward pass on CPU with and without a DeadUnitTracker window open."""
     torch.manual_seed(0)
     model = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(),
-        torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(32 * 14 * 14, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10),
+        torch.nn.Conv2d(1, 16, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(16, 32, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(32 * 14 * 14, 128),
+        torch.nn.ReLU(),
+        torch.nn.Linear(128, 10),
     )
     x = torch.randn(64, 1, 28, 28)
     tracker = rt.DeadUnitTracker(model)
@@ -162,7 +254,8 @@ def tracker_cost():
     ratio = statistics.median(t / p for t, p in zip(tracked, plain))
     print(
         f"| small CNN forward, batch 64, DeadUnitTracker window open | - | {statistics.median(tracked) * 1e6:,.1f} "
-        f"| no tracker | {statistics.median(plain) * 1e6:,.1f} | cost {100 * (ratio - 1):+.1f}% (median of paired ratios) |"
+        f"| no tracker | {statistics.median(plain) * 1e6:,.1f} "
+        f"| cost {100 * (ratio - 1):+.1f}% (median of paired ratios) |"
     )
 
 

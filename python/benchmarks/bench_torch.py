@@ -38,7 +38,9 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def interleaved(ours: Callable[[], object], theirs: Callable[[], object], rounds: int, calls: int) -> tuple[float, float]:
+def interleaved(
+    ours: Callable[[], object], theirs: Callable[[], object], rounds: int, calls: int
+) -> tuple[float, float]:
     """Best time per call of each, over `rounds` alternating rounds of `calls` calls."""
     best = [float("inf"), float("inf")]
     for f in (ours, theirs):
@@ -120,7 +122,10 @@ def prelu_table(sizes: list[int], dtypes: list[torch.dtype], threads: list[int],
                 if check:
                     continue
                 t_ours, t_theirs = interleaved(
-                    lambda: rt.prelu(x, w).sum().backward(), lambda: F.prelu(x, w).sum().backward(), rounds, calls_for(n)
+                    lambda: rt.prelu(x, w).sum().backward(),
+                    lambda: F.prelu(x, w).sum().backward(),
+                    rounds,
+                    calls_for(n),
                 )
                 print(
                     f"| {str(dtype)[6:]} | {n_threads} | {x.numel():,} | {t_ours * 1e6:,.1f} | {t_theirs * 1e6:,.1f} "
@@ -130,16 +135,27 @@ def prelu_table(sizes: list[int], dtypes: list[torch.dtype], threads: list[int],
 
 def mlp(activation: Callable[[], nn.Module]) -> nn.Module:
     return nn.Sequential(
-        nn.Linear(64, 128), activation(), nn.Linear(128, 128), activation(), nn.Linear(128, 128), activation(),
+        nn.Linear(64, 128),
+        activation(),
+        nn.Linear(128, 128),
+        activation(),
+        nn.Linear(128, 128),
+        activation(),
         nn.Linear(128, 10),
     )
 
 
 def cnn(activation: Callable[[int], nn.Module]) -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), activation(32),
-        nn.Conv2d(32, 64, 3, padding=1, stride=2), nn.BatchNorm2d(64), activation(64),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10),
+        nn.Conv2d(3, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        activation(32),
+        nn.Conv2d(32, 64, 3, padding=1, stride=2),
+        nn.BatchNorm2d(64),
+        activation(64),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(64, 10),
     )
 
 
@@ -233,7 +249,8 @@ def after_a_conv(rounds: int, check: bool) -> None:
             _, theirs = interleaved(lambda: None, lambda: (conv(image), torch.relu(x)), rounds, 5)
             after = both - t_conv
             print(
-                f"| {n:,} | {alone * 1e6:,.1f} | {after * 1e6:,.1f} | {after / alone:.2f} | {(theirs - t_conv) * 1e6:,.1f} |"
+                f"| {n:,} | {alone * 1e6:,.1f} | {after * 1e6:,.1f} | {after / alone:.2f} "
+                f"| {(theirs - t_conv) * 1e6:,.1f} |"
             )
 
 
@@ -251,7 +268,13 @@ def main() -> None:
         f"{torch.get_num_threads()} threads by default"
     )
     per_call(sizes, [torch.float32, torch.bfloat16], threads, rounds, args.check)
-    prelu_table([1 << 16, 1 << 20, 1 << 22] if not args.check else [1 << 16], [torch.float32, torch.bfloat16], threads, rounds, args.check)
+    prelu_table(
+        [1 << 16, 1 << 20, 1 << 22] if not args.check else [1 << 16],
+        [torch.float32, torch.bfloat16],
+        threads,
+        rounds,
+        args.check,
+    )
     torch.set_num_threads(max(threads))
     training_steps([1, 16, 64] if not args.check else [2], rounds, args.check, args.quick)
     after_a_conv(rounds, args.check)

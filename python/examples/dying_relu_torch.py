@@ -66,7 +66,10 @@ def run(activation: str, lr: float, data: tuple, epochs: int, seed: int, csv: li
     loss_fn = nn.CrossEntropyLoss()
     print(f"\n{activation}, Adam lr {lr:g}")
     names = tracker.layers
-    print(f"{'epoch':>5} {'loss':>8} {'test acc':>8}  " + "  ".join(f"{'layer ' + n + ' inactive/dead':>24}" for n in names))
+    print(
+        f"{'epoch':>5} {'loss':>8} {'test acc':>8}  "
+        + "  ".join(f"{'layer ' + n + ' inactive/dead':>24}" for n in names)
+    )
     for epoch in range(1, epochs + 1):
         model.train()
         order = torch.randperm(len(y))
@@ -84,7 +87,9 @@ def run(activation: str, lr: float, data: tuple, epochs: int, seed: int, csv: li
         with torch.no_grad():
             accuracy = (model(tx).argmax(dim=1) == ty).float().mean().item()
         records = tracker.history[-1]
-        cells = [f"{r['inactive']:>4}/{r['units']} ({100 * r['inactive_fraction']:5.1f}%) / {r['dead']:>3}" for r in records]
+        cells = [
+            f"{r['inactive']:>4}/{r['units']} ({100 * r['inactive_fraction']:5.1f}%) / {r['dead']:>3}" for r in records
+        ]
         print(f"{epoch:>5} {total / len(y):>8.4f} {accuracy:>8.3f}  " + "  ".join(f"{c:>24}" for c in cells))
         csv.extend(dict(r, activation=activation, lr=lr, epoch=epoch, test_accuracy=accuracy) for r in records)
     tracker.remove()

@@ -26,14 +26,29 @@ arguments in the Rust extension, which raises ``TypeError`` for non-real dtypes,
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from . import _family, _relukit
+from ._dispatch import (  # the non-ufunc functions, each routed by its arguments' kind
+    clipped_relu,
+    clipped_relu_backward,
+    clipped_relu_derivative,
+    leaky_relu,
+    leaky_relu_backward,
+    leaky_relu_derivative,
+    prelu,
+    prelu_backward,
+    prelu_derivative,
+    relu_observed,
+    rrelu,
+    rrelu_backward,
+    rrelu_derivative,
+    threshold,
+    threshold_backward,
+    threshold_derivative,
+)
 from ._relukit import (
     DeadUnitMonitor,
-    _check_parameters,
     _register_bfloat16,
     active_isa,
     clipped_relu_backward_ufunc,
@@ -56,24 +71,6 @@ from ._relukit import (
     threshold_backward_ufunc,
     threshold_derivative_ufunc,
     threshold_ufunc,
-)
-from ._dispatch import (  # the non-ufunc functions, each routed by its arguments' kind
-    clipped_relu,
-    clipped_relu_backward,
-    clipped_relu_derivative,
-    leaky_relu,
-    leaky_relu_backward,
-    leaky_relu_derivative,
-    prelu,
-    prelu_backward,
-    prelu_derivative,
-    relu_observed,
-    rrelu,
-    rrelu_backward,
-    rrelu_derivative,
-    threshold,
-    threshold_backward,
-    threshold_derivative,
 )
 
 __all__ = [
@@ -133,4 +130,3 @@ else:
 # Hardtanh's functions come from the extension's registry whole: signature, defaults,
 # docstring (see ``_family``).
 hardtanh, hardtanh_derivative, hardtanh_backward = _family.functions("hardtanh")
-

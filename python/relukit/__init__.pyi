@@ -5,29 +5,77 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._relukit import (
     DeadUnitMonitor as DeadUnitMonitor,
+)
+from ._relukit import (
     active_isa as active_isa,
+)
+from ._relukit import (
     clipped_relu_backward_ufunc as clipped_relu_backward_ufunc,
+)
+from ._relukit import (
     clipped_relu_derivative_ufunc as clipped_relu_derivative_ufunc,
+)
+from ._relukit import (
     clipped_relu_ufunc as clipped_relu_ufunc,
+)
+from ._relukit import (
     get_num_threads as get_num_threads,
+)
+from ._relukit import (
     hardtanh_backward_ufunc as hardtanh_backward_ufunc,
+)
+from ._relukit import (
     hardtanh_derivative_ufunc as hardtanh_derivative_ufunc,
+)
+from ._relukit import (
     hardtanh_ufunc as hardtanh_ufunc,
+)
+from ._relukit import (
     leaky_relu_backward_ufunc as leaky_relu_backward_ufunc,
+)
+from ._relukit import (
     leaky_relu_derivative_ufunc as leaky_relu_derivative_ufunc,
+)
+from ._relukit import (
     leaky_relu_ufunc as leaky_relu_ufunc,
+)
+from ._relukit import (
     relu as relu,
+)
+from ._relukit import (
     relu6 as relu6,
+)
+from ._relukit import (
     relu6_backward as relu6_backward,
+)
+from ._relukit import (
     relu6_derivative as relu6_derivative,
+)
+from ._relukit import (
     relu_backward as relu_backward,
+)
+from ._relukit import (
     relu_derivative as relu_derivative,
+)
+from ._relukit import (
     rrelu as rrelu,
+)
+from ._relukit import (
     rrelu_backward as rrelu_backward,
+)
+from ._relukit import (
     rrelu_derivative as rrelu_derivative,
+)
+from ._relukit import (
     set_num_threads as set_num_threads,
+)
+from ._relukit import (
     threshold_backward_ufunc as threshold_backward_ufunc,
+)
+from ._relukit import (
     threshold_derivative_ufunc as threshold_derivative_ufunc,
+)
+from ._relukit import (
     threshold_ufunc as threshold_ufunc,
 )
 
@@ -90,7 +138,9 @@ def leaky_relu(x: ArrayLike, negative_slope: ArrayLike = 0.01, *, out: _Out) -> 
 @overload
 def leaky_relu(x: Any, negative_slope: ArrayLike = 0.01, out: None = None) -> Any: ...
 @overload
-def leaky_relu_derivative(x: NDArray[_Float], negative_slope: ArrayLike = 0.01, out: None = None) -> NDArray[_Float]: ...
+def leaky_relu_derivative(
+    x: NDArray[_Float], negative_slope: ArrayLike = 0.01, out: None = None
+) -> NDArray[_Float]: ...
 @overload
 def leaky_relu_derivative(x: ArrayLike, negative_slope: ArrayLike = 0.01, *, out: _Out) -> _Out: ...
 @overload
@@ -100,7 +150,9 @@ def leaky_relu_backward(
     grad_output: ArrayLike, x: NDArray[_Float], negative_slope: ArrayLike = 0.01, out: None = None
 ) -> NDArray[_Float]: ...
 @overload
-def leaky_relu_backward(grad_output: ArrayLike, x: ArrayLike, negative_slope: ArrayLike = 0.01, *, out: _Out) -> _Out: ...
+def leaky_relu_backward(
+    grad_output: ArrayLike, x: ArrayLike, negative_slope: ArrayLike = 0.01, *, out: _Out
+) -> _Out: ...
 @overload
 def leaky_relu_backward(grad_output: Any, x: Any, negative_slope: ArrayLike = 0.01, out: None = None) -> Any: ...
 @overload
@@ -124,7 +176,9 @@ def clipped_relu_backward(grad_output: ArrayLike, x: ArrayLike, ceiling: ArrayLi
 @overload
 def clipped_relu_backward(grad_output: Any, x: Any, ceiling: ArrayLike = 6.0, out: None = None) -> Any: ...
 @overload
-def hardtanh(x: NDArray[_Float], min_val: ArrayLike = -1.0, max_val: ArrayLike = 1.0, out: None = None) -> NDArray[_Float]: ...
+def hardtanh(
+    x: NDArray[_Float], min_val: ArrayLike = -1.0, max_val: ArrayLike = 1.0, out: None = None
+) -> NDArray[_Float]: ...
 @overload
 def hardtanh(x: ArrayLike, min_val: ArrayLike = -1.0, max_val: ArrayLike = 1.0, *, out: _Out) -> _Out: ...
 @overload
@@ -162,7 +216,9 @@ def threshold_derivative(x: ArrayLike, threshold: ArrayLike, *, out: _Out) -> _O
 @overload
 def threshold_derivative(x: Any, threshold: ArrayLike, out: None = None) -> Any: ...
 @overload
-def threshold_backward(grad_output: ArrayLike, x: NDArray[_Float], threshold: ArrayLike, out: None = None) -> NDArray[_Float]: ...
+def threshold_backward(
+    grad_output: ArrayLike, x: NDArray[_Float], threshold: ArrayLike, out: None = None
+) -> NDArray[_Float]: ...
 @overload
 def threshold_backward(grad_output: ArrayLike, x: ArrayLike, threshold: ArrayLike, *, out: _Out) -> _Out: ...
 @overload
@@ -188,7 +244,9 @@ def prelu_derivative(x: NDArray[_Float], weight: ArrayLike, axis: _Axis = None) 
 @overload
 def prelu_derivative(x: Any, weight: Any, axis: _Axis = None) -> Any: ...
 @overload
-def relu_observed(x: NDArray[_Float], monitor: DeadUnitMonitor, axis: _Axis = None, out: None = None) -> NDArray[_Float]: ...
+def relu_observed(
+    x: NDArray[_Float], monitor: DeadUnitMonitor, axis: _Axis = None, out: None = None
+) -> NDArray[_Float]: ...
 @overload
 def relu_observed(x: ArrayLike, monitor: DeadUnitMonitor, axis: _Axis = None, *, out: _Out) -> _Out: ...
 @overload

@@ -15,7 +15,6 @@ from . import _relukit
 from ._layout import channel_axis
 
 
-
 def _known_chunks(function: str, *arrays: Any) -> None:
     """Refuses a dask array whose chunk sizes are unknown (NaN, after boolean indexing):
     each block's position decides its slopes and channels."""
@@ -63,7 +62,9 @@ def prelu_derivative(x: Any, weight: Any, axis: Optional[int]) -> Any:
     return x.map_blocks(block, dtype=dtype)
 
 
-def _backward_block(g: np.ndarray, x: np.ndarray, w: np.ndarray, channel: Optional[int], width: int, start: int) -> tuple:
+def _backward_block(
+    g: np.ndarray, x: np.ndarray, w: np.ndarray, channel: Optional[int], width: int, start: int
+) -> tuple:
     """One block's grad_input and its weight-gradient partial sum, in float64, placed at
     the block's channels in a vector of all ``width`` of them."""
     gi, gw = _relukit.prelu_backward(g, x, w, axis=channel)

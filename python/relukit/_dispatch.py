@@ -517,7 +517,12 @@ def relu_observed(x: Any, monitor: DeadUnitMonitor, axis: Any = None, out: Any =
 
 
 def rrelu(
-    x: Any, lower: float = 0.125, upper: float = 0.3333333333333333, training: bool = True, seed: Any = None, out: Any = None
+    x: Any,
+    lower: float = 0.125,
+    upper: float = 0.3333333333333333,
+    training: bool = True,
+    seed: Any = None,
+    out: Any = None,
 ) -> Any:
     if kind(x) == "dask":
         no_out("rrelu", x, out)

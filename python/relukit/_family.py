@@ -72,7 +72,9 @@ def call(ufunc: np.ufunc, data: tuple, parameters: dict, out: Any) -> Any:
 _FORMS = (("", ("x",)), ("_derivative", ("x",)), ("_backward", ("grad_output", "x")))
 
 
-def _docstring(name: str, form: str, data: tuple[str, ...], parameters: list[tuple[str, float | None]], line: str) -> str:
+def _docstring(
+    name: str, form: str, data: tuple[str, ...], parameters: list[tuple[str, float | None]], line: str
+) -> str:
     lines = [line, "", "Parameters", "----------", f"{', '.join(data)} : array_like"]
     for parameter, default in parameters:
         lines.append(f"{parameter} : float or array_like" + ("" if default is None else f", default {default!r}"))
@@ -95,9 +97,7 @@ def functions(name: str) -> tuple[Callable[..., Any], ...]:
         own = parameters if form == "" else parameters[:gradient]
         function = f"{name}{form}"
         ufunc = getattr(_relukit, f"{function}_ufunc")
-        signature = ", ".join(
-            [*data, *(p if d is None else f"{p}={d!r}" for p, d in own), "out=None"]
-        )
+        signature = ", ".join([*data, *(p if d is None else f"{p}={d!r}" for p, d in own), "out=None"])
         values = "{" + ", ".join(f"{p!r}: {p}" for p, _ in own) + "}"
         source = f"def {function}({signature}):\n    return call(ufunc, ({', '.join(data)},), {values}, out)\n"
         namespace: dict[str, Any] = {"call": call, "ufunc": ufunc}

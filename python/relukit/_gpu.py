@@ -220,7 +220,9 @@ def _interface(x: Any, name: str) -> tuple:
         if strides is None:
             raise TypeError(f"{where}: strides {interface['strides']!r} is not a tuple of integers")
         if len(strides) != len(shape):
-            raise ValueError(f"{where}: strides {strides} do not match shape {shape} ({len(strides)} for {len(shape)} axes)")
+            raise ValueError(
+                f"{where}: strides {strides} do not match shape {shape} ({len(strides)} for {len(shape)} axes)"
+            )
     return name_of, itemsize, shape, address, read_only, strides, interface
 
 
@@ -233,7 +235,10 @@ def _typestr(typestr: str) -> tuple[str, int]:
     known = _TYPESTRS.get(typestr)
     if known is None:
         dtype = np.dtype(typestr)
-        known = _TYPESTRS[typestr] = (dtype.name if dtype.kind == "f" and dtype.isnative else str(dtype)), dtype.itemsize
+        known = _TYPESTRS[typestr] = (
+            (dtype.name if dtype.kind == "f" and dtype.isnative else str(dtype)),
+            dtype.itemsize,
+        )
     return known
 
 
@@ -250,12 +255,6 @@ def _operand(x: Any, name: str, stream_of: Any) -> _Operand:
     if producer is not None and operand.address:
         _relukit._cuda_wait(operand.device, stream_of(operand.device), int(producer))
     return operand
-
-
-
-
-
-
 
 
 def _extent(o: _Operand) -> tuple:
@@ -275,14 +274,20 @@ def _check(function: str, operands: dict, outputs: dict, shape: Optional[tuple] 
     x = operands["x"]
     for name, o in {**operands, **outputs}.items():
         if o.dtype not in _DTYPES:
-            raise TypeError(f"relukit.cuda.{function}: `{name}` has dtype {o.dtype}; the GPU kernels take {', '.join(_DTYPES)}")
+            raise TypeError(
+                f"relukit.cuda.{function}: `{name}` has dtype {o.dtype}; the GPU kernels take {', '.join(_DTYPES)}"
+            )
         if o.dtype != x.dtype:
-            raise TypeError(f"relukit.cuda.{function}: `{name}` is {o.dtype} and `x` is {x.dtype} (no casting on the GPU)")
+            raise TypeError(
+                f"relukit.cuda.{function}: `{name}` is {o.dtype} and `x` is {x.dtype} (no casting on the GPU)"
+            )
         if o.device != x.device:
             raise ValueError(f"relukit.cuda.{function}: `{name}` is on GPU {o.device} and `x` on GPU {x.device}")
     for name, o in operands.items():
         if o.shape != x.shape and name != "weight":
-            raise ValueError(f"relukit.cuda.{function}: `{name}` has shape {o.shape}, `x` has {x.shape} (no broadcasting on the GPU)")
+            raise ValueError(
+                f"relukit.cuda.{function}: `{name}` has shape {o.shape}, `x` has {x.shape} (no broadcasting on the GPU)"
+            )
     for name, o in outputs.items():
         expected = x.shape if shape is None or name != "grad_weight" else shape
         if o.shape != expected:
@@ -379,7 +384,9 @@ def slope(function: str, negative_slope: Any) -> float:
     if type(negative_slope) is float or type(negative_slope) is int:
         return float(negative_slope)
     if np.ndim(negative_slope) != 0 or np.asarray(negative_slope).dtype.kind not in "biuf":
-        raise TypeError(f"relukit.cuda.{function}: on the GPU `negative_slope` is one real number, got {negative_slope!r}")
+        raise TypeError(
+            f"relukit.cuda.{function}: on the GPU `negative_slope` is one real number, got {negative_slope!r}"
+        )
     return float(negative_slope)
 
 
@@ -432,7 +439,9 @@ def prelu(x: Any, weight: Any, axis: Any = None, out: Any = None) -> Any:
     xc = _operand(call.library.contiguous(x, xo.device), "x", call.stream_of)
     temporary = call.library.empty_like(xc.array, xo.device)
     t = _operand(temporary, "out", call.stream_of)
-    _launch("prelu", xc, stream, [xc, wo, t], layout=prelu_layout(xc.shape, xc.strides, channel), weight_len=wo.shape[0])
+    _launch(
+        "prelu", xc, stream, [xc, wo, t], layout=prelu_layout(xc.shape, xc.strides, channel), weight_len=wo.shape[0]
+    )
     call.library.copy(temporary, into=result, device=xo.device)
     return result
 
@@ -453,7 +462,13 @@ def prelu_backward(grad_output: Any, x: Any, weight: Any, axis: Any = None, out:
         out = (call.library.empty_like(x, xo.device), call.library.empty(weight_shape, x, xo.device))
     grad_input, grad_weight = out
     gi, gw = _operand(grad_input, "grad_input", call.stream_of), _operand(grad_weight, "grad_weight", call.stream_of)
-    _check("prelu_backward", {"grad_output": go, "x": xo, "weight": wo}, {"grad_input": gi, "grad_weight": gw}, weight_shape, fresh)
+    _check(
+        "prelu_backward",
+        {"grad_output": go, "x": xo, "weight": wo},
+        {"grad_input": gi, "grad_weight": gw},
+        weight_shape,
+        fresh,
+    )
     if not dense(gw.shape, gw.strides):
         raise ValueError("relukit.cuda.prelu_backward: `grad_weight` must be contiguous")
     layout = prelu_layout(xo.shape, xo.strides, channel)

@@ -53,7 +53,9 @@ def kind(x: Any) -> str:
 def no_out(function: str, x: Any, out: Any) -> None:
     """Refuses ``out=`` for an input that is not a NumPy array (it returns its own type)."""
     if out is not None:
-        raise TypeError(f"{function}: `out=` takes NumPy arrays; a {type(x).__module__}.{type(x).__name__} input returns its own")
+        raise TypeError(
+            f"{function}: `out=` takes NumPy arrays; a {type(x).__module__}.{type(x).__name__} input returns its own"
+        )
 
 
 def channel_axis(ndim: int, axis: Optional[int]) -> Optional[int]:

@@ -44,7 +44,6 @@ from typing import Any
 
 from . import _relukit
 from ._dispatch import leaky_relu, leaky_relu_backward, on_gpu, prelu, prelu_backward
-from ._gpu import find_nvrtc
 from ._layout import is_cuda_array
 
 __all__ = [

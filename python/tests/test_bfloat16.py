@@ -3,15 +3,11 @@ PReLU functions, against the contract written in NumPy (products in float32, rou
 once to nearest even), bf16 in and bf16 out. The test command installs ml_dtypes and sets
 RELUKIT_REQUIRE_OPTIONAL=1, so that a missing ml_dtypes fails there instead of skipping."""
 
-import os
-
 import numpy as np
 import pytest
+from conftest import optional
 
-if os.environ.get("RELUKIT_REQUIRE_OPTIONAL"):
-    import ml_dtypes
-else:
-    ml_dtypes = pytest.importorskip("ml_dtypes")
+ml_dtypes = optional("ml_dtypes")
 
 import relukit  # noqa: E402
 
@@ -114,7 +110,9 @@ def test_threshold_compares_every_pattern_in_float32():
         above = f32(x) > np.float32(t)
         keep = above | np.isnan(f32(x))
         assert_same(relukit.threshold(x, t, v), np.where(keep, x, np.array(v, dtype=np.float32).astype(BF16)))
-        assert_same(relukit.threshold_backward(g, x, t), np.where(above, g, np.where(np.isnan(f32(x)), x, BF16.type(0))))
+        assert_same(
+            relukit.threshold_backward(g, x, t), np.where(above, g, np.where(np.isnan(f32(x)), x, BF16.type(0)))
+        )
     assert relukit.threshold(np.array([0.30078125], dtype=BF16), 0.3, -1.0)[0] == BF16.type(0.30078125)
 
 

@@ -8,11 +8,9 @@ missing GPU fails instead of skipping."""
 import os
 
 import pytest
+from conftest import optional
 
-if os.environ.get("RELUKIT_REQUIRE_OPTIONAL") or os.environ.get("RELUKIT_REQUIRE_GPU"):
-    import torch
-else:
-    torch = pytest.importorskip("torch")
+torch = optional("torch", also_required_by="RELUKIT_REQUIRE_GPU")
 
 import relukit._relukit  # noqa: E402
 import relukit.torch as rt  # noqa: E402
@@ -67,7 +65,10 @@ def test_forward_on_the_gpu_is_the_cpus_bits(dtype):
         (rt.relu(xg), rt.relu(x)),
         (rt.leaky_relu(xg, 0.01), rt.leaky_relu(x, 0.01)),
         (rt.leaky_relu(xg, -0.5), rt.leaky_relu(x, -0.5)),
-        (rt.prelu(xg, torch.tensor([0.25], dtype=dtype, device="cuda")), rt.prelu(x, torch.tensor([0.25], dtype=dtype))),
+        (
+            rt.prelu(xg, torch.tensor([0.25], dtype=dtype, device="cuda")),
+            rt.prelu(x, torch.tensor([0.25], dtype=dtype)),
+        ),
     ]:
         assert ours.device.type == "cuda" and torch.equal(bits(ours), bits(expected))
     n = (x.numel() // 48) * 48
@@ -103,8 +104,12 @@ def test_backward_on_the_gpu(dtype):
 @needs_gpu
 def test_autograd_modules_and_the_tracker_on_the_gpu():
     torch.manual_seed(2)
-    model = rt.convert(torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 16), torch.nn.PReLU(16)))
-    reference = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 16), torch.nn.PReLU(16))
+    model = rt.convert(
+        torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 16), torch.nn.PReLU(16))
+    )
+    reference = torch.nn.Sequential(
+        torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 16), torch.nn.PReLU(16)
+    )
     reference.load_state_dict(model.state_dict())
     model.cuda()
     reference.cuda()

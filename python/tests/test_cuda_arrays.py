@@ -22,6 +22,7 @@ import types
 
 import numpy as np
 import pytest
+from conftest import REQUIRED
 
 import relukit
 import relukit._gpu as gpu
@@ -155,13 +156,17 @@ class FakeInterface:
         return (2, self.device)
 
     def reshape(self, *shape):
-        return FakeInterface(self.buffer.reshape(*shape).shape, self.dtype, device=self.device, buffer=self.buffer.reshape(*shape))
+        return FakeInterface(
+            self.buffer.reshape(*shape).shape, self.dtype, device=self.device, buffer=self.buffer.reshape(*shape)
+        )
 
     def __array_namespace__(self):
         return types.SimpleNamespace(
             empty_like=lambda x: FakeInterface(x.shape, x.dtype, device=x.device),
             empty=lambda shape, dtype: FakeInterface(shape, dtype, device=self.device),
-            asarray=lambda v, dtype=None, copy=None: FakeInterface(np.shape(v), dtype or self.dtype, device=self.device),
+            asarray=lambda v, dtype=None, copy=None: FakeInterface(
+                np.shape(v), dtype or self.dtype, device=self.device
+            ),
         )
 
 
@@ -171,7 +176,7 @@ def test_cuda_arrays_are_recognised_by_their_protocols():
     host = types.SimpleNamespace(__dlpack_device__=lambda: (1, 0), __dlpack__=None)
     broken = types.SimpleNamespace(__dlpack_device__=lambda: 1 / 0)
     assert not rc.is_cuda_array(host) and not rc.is_cuda_array(broken)
-    if os.environ.get("RELUKIT_REQUIRE_OPTIONAL"):
+    if REQUIRED:
         import torch
 
         assert not rc.is_cuda_array(torch.zeros(3))  # a CPU tensor's interface raises
@@ -432,7 +437,11 @@ def emulated_cuda(launches):
     def run(operation, dtype, device, pointers, len, stream, negative_slope=0.0, layout=None, weight_len=0):
         launches.append((operation, layout))
         if operation == "prelu":
-            x, w, out = _memory(pointers[0], len, dtype), _memory(pointers[1], weight_len, dtype), _memory(pointers[2], len, dtype)
+            x, w, out = (
+                _memory(pointers[0], len, dtype),
+                _memory(pointers[1], weight_len, dtype),
+                _memory(pointers[2], len, dtype),
+            )
             relukit.prelu(x.reshape(layout), w, axis=1, out=out.reshape(layout))
         elif operation == "prelu_backward":
             g, x, gi = (_memory(pointers[i], len, dtype).reshape(layout) for i in (0, 1, 3))
@@ -465,7 +474,9 @@ def test_every_function_through_the_python_path_gives_the_cpus_bits(monkeypatch,
     rng = np.random.default_rng(3)
     special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0])
     with np.errstate(over="ignore"):
-        x = LAYOUTS[layout]((np.resize(special, 4 * 3 * 6 * 5) * rng.standard_normal(360)).astype(dtype).reshape(4, 3, 6, 5))
+        x = LAYOUTS[layout](
+            (np.resize(special, 4 * 3 * 6 * 5) * rng.standard_normal(360)).astype(dtype).reshape(4, 3, 6, 5)
+        )
         g = LAYOUTS[layout](rng.standard_normal((4, 3, 6, 5)).astype(dtype))
     w = np.array([0.25, -0.5, 0.0], dtype=dtype)
     xd, gd = HostGpuArray(x), HostGpuArray(g)
@@ -570,8 +581,8 @@ def test_cupy_prelu_in_every_layout_and_a_deterministic_weight_gradient(dtype):
     go = rng.standard_normal(x.shape).astype(dtype)
     w = (rng.random(6) - 0.3).astype(dtype)
     nhwc = lambda a: cupy.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # noqa: E731
-    for layout in [lambda a: a, nhwc, lambda a: a[:, :, ::2]]:
-        xg, gg = layout(cupy.asarray(x)), layout(cupy.asarray(go))
+    for arrange in [lambda a: a, nhwc, lambda a: a[:, :, ::2]]:
+        xg, gg = arrange(cupy.asarray(x)), arrange(cupy.asarray(go))
         xh, gh = cupy.asnumpy(xg), cupy.asnumpy(gg)
         y = rc.prelu(xg, cupy.asarray(w))
         assert y.strides == cupy.empty_like(xg).strides

@@ -3,21 +3,13 @@ bits, torch tensors come back as tensors; and the docstrings' examples run (doct
 
 import doctest
 import importlib
-import os
 
 import numpy as np
 import pytest
+from conftest import optional
 
 import relukit
 import relukit._dispatch
-
-REQUIRED = bool(os.environ.get("RELUKIT_REQUIRE_OPTIONAL"))
-
-
-def optional(name):
-    if REQUIRED:
-        return importlib.import_module(name)
-    return pytest.importorskip(name)
 
 
 def test_the_articles_example_and_the_one_channel_rule():
@@ -102,7 +94,9 @@ def test_torch_tensors_come_back_as_tensors():
         relukit.prelu(x, w, out=np.empty((4, 3, 5), np.float32))
 
 
-@pytest.mark.parametrize("module", ["relukit", "relukit._relukit", "relukit._dispatch", "relukit._layout", "relukit.cuda"])
+@pytest.mark.parametrize(
+    "module", ["relukit", "relukit._relukit", "relukit._dispatch", "relukit._layout", "relukit.cuda"]
+)
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
@@ -194,7 +188,9 @@ def _package_imports():
         name = ".".join(parts)
         top, inner = set(), []
         tree = ast.parse(path.read_text())
-        inside = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(f)}
+        inside = {
+            id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(f)
+        }
         for node in ast.walk(tree):
             targets = []
             if isinstance(node, ast.ImportFrom):
@@ -238,4 +234,6 @@ def test_the_package_is_a_dag_without_imports_inside_functions():
 
     for name in found:
         visit(name, [])
-    assert "relukit._dispatch" not in {t for n in ("relukit._layout", "relukit._gpu", "relukit._dask", "relukit._family") for t in edges(n)}
+    assert "relukit._dispatch" not in {
+        t for n in ("relukit._layout", "relukit._gpu", "relukit._dask", "relukit._family") for t in edges(n)
+    }

@@ -2,16 +2,14 @@
 (ReLU collapses at the high learning rate, PReLU does not). Its time is measured, not
 asserted (speed lives in benchmarks): 10-20 s on 2 cores, see the README."""
 
-import os
 import pathlib
 import subprocess
 import sys
 import time
 
-import pytest
+from conftest import optional
 
-if not os.environ.get("RELUKIT_REQUIRE_OPTIONAL"):
-    pytest.importorskip("torch")
+optional("torch")
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "dying_relu_torch.py"
 

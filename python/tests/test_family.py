@@ -136,7 +136,9 @@ def test_rrelu_matches_its_documented_generator(dtype):
     # Element i in C order gets slope i, whatever the memory layout.
     m = x[:600].reshape(20, 30)
     np.testing.assert_array_equal(bits(relukit.rrelu(np.asfortranarray(m), seed=9)), bits(relukit.rrelu(m, seed=9)))
-    np.testing.assert_array_equal(bits(relukit.rrelu(m[:, ::-1], seed=9)), bits(relukit.rrelu(m[:, ::-1].copy(), seed=9)))
+    np.testing.assert_array_equal(
+        bits(relukit.rrelu(m[:, ::-1], seed=9)), bits(relukit.rrelu(m[:, ::-1].copy(), seed=9))
+    )
     inplace = m.copy()
     relukit.rrelu(inplace, seed=9, out=inplace)
     np.testing.assert_array_equal(bits(inplace), bits(relukit.rrelu(m, seed=9)))
@@ -191,7 +193,9 @@ def test_hardtanh(dtype):
         # PyTorch's defaults, and the family's members that are hardtanh with a floor of 0.
         np.testing.assert_array_equal(bits(relukit.hardtanh(x)), bits(relukit.hardtanh(x, -1.0, 1.0)))
         np.testing.assert_array_equal(bits(relukit.hardtanh(x, 0.0, 6.0)), bits(relukit.relu6(x)))
-        np.testing.assert_array_equal(bits(relukit.hardtanh_backward(g, x, 0.0, 6.0)), bits(relukit.relu6_backward(g, x)))
+        np.testing.assert_array_equal(
+            bits(relukit.hardtanh_backward(g, x, 0.0, 6.0)), bits(relukit.relu6_backward(g, x))
+        )
         np.testing.assert_array_equal(bits(relukit.hardtanh(x, 0.0, 0.5)), bits(relukit.clipped_relu(x, 0.5)))
     # np.clip gives the same values away from NaN and signed zeros at a bound.
     plain = x[np.isfinite(x) & (x != 0)]
@@ -204,7 +208,13 @@ def test_hardtanh_signature_out_and_broadcast_bounds():
     assert list(inspect.signature(relukit.hardtanh).parameters) == ["x", "min_val", "max_val", "out"]
     assert inspect.signature(relukit.hardtanh).parameters["min_val"].default == -1.0
     assert inspect.signature(relukit.hardtanh).parameters["max_val"].default == 1.0
-    assert list(inspect.signature(relukit.hardtanh_backward).parameters) == ["grad_output", "x", "min_val", "max_val", "out"]
+    assert list(inspect.signature(relukit.hardtanh_backward).parameters) == [
+        "grad_output",
+        "x",
+        "min_val",
+        "max_val",
+        "out",
+    ]
     assert "Parameters" in relukit.hardtanh.__doc__ and "min_val" in relukit.hardtanh.__doc__
     assert isinstance(relukit.hardtanh_ufunc, np.ufunc) and relukit.hardtanh_ufunc.nin == 3
     x = np.linspace(-3, 3, 24, dtype=np.float32).reshape(4, 6)
@@ -220,7 +230,12 @@ def test_hardtanh_signature_out_and_broadcast_bounds():
 
 @pytest.mark.parametrize(
     "min_val, max_val, match",
-    [(np.nan, 1.0, "min_val"), (-1.0, np.nan, "max_val"), (1.0, -1.0, "must not be above"), ([0.0, 2.0], 1.0, "must not be above")],
+    [
+        (np.nan, 1.0, "min_val"),
+        (-1.0, np.nan, "max_val"),
+        (1.0, -1.0, "must not be above"),
+        ([0.0, 2.0], 1.0, "must not be above"),
+    ],
 )
 def test_hardtanh_refuses_bad_bounds_and_writes_nothing(min_val, max_val, match):
     x = np.linspace(-3, 3, 8, dtype=np.float32)

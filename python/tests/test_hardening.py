@@ -217,7 +217,9 @@ def test_every_loop_touches_exactly_its_dtypes_item_size():
         chars = [c for signature in ufunc.types for c in signature.replace("->", "")]
         assert len(chars) == len(sizes[ufunc.__name__]), ufunc.__name__
         for char, size in zip(chars, sizes[ufunc.__name__]):
-            assert np.dtype(char).itemsize == size, f"{ufunc.__name__}: {char} is {np.dtype(char).itemsize} bytes, the loop {size}"
+            assert np.dtype(char).itemsize == size, (
+                f"{ufunc.__name__}: {char} is {np.dtype(char).itemsize} bytes, the loop {size}"
+            )
     x = np.array([-3, 0, 5], dtype=np.dtype("l"))
     np.testing.assert_array_equal(relukit.relu(x), [0, 0, 5])
 

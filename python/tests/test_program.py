@@ -7,10 +7,13 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REQUIRED
 
 
 def run(args, cwd):
-    return subprocess.run([sys.executable, "-m", "relukit", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "relukit", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_plot_writes_its_charts(tmp_path):
@@ -32,7 +35,7 @@ def test_errors_keep_the_programs_exit_codes(tmp_path):
 
 def test_the_console_script_is_installed():
     script = shutil.which("relukit", path=os.path.dirname(sys.executable))
-    if script is None and not os.environ.get("RELUKIT_REQUIRE_OPTIONAL"):
+    if script is None and not REQUIRED:
         pytest.skip("not installed with its scripts (an editable or source-tree import)")
     result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "study" in result.stdout

@@ -23,11 +23,30 @@ def bits(a):
 
 def specials(dtype):
     info = np.finfo(dtype)
-    values = [0.0, -0.0, 1.0, -1.0, 2.5, -2.5, np.inf, -np.inf, np.nan, -np.nan, info.max, -info.max, info.tiny, -info.tiny, info.smallest_subnormal, -info.smallest_subnormal]
+    values = [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        2.5,
+        -2.5,
+        np.inf,
+        -np.inf,
+        np.nan,
+        -np.nan,
+        info.max,
+        -info.max,
+        info.tiny,
+        -info.tiny,
+        info.smallest_subnormal,
+        -info.smallest_subnormal,
+    ]
     x = np.array(values, dtype=dtype)
     # NaNs with payloads, and with the sign bit set.
     u = UINT[x.dtype.itemsize]
-    payload = {2: [0x7C01, 0xFE37], 4: [0x7F800001, 0xFFC12345], 8: [0x7FF0000000000001, 0xFFF8DEADBEEF0000]}[x.dtype.itemsize]
+    payload = {2: [0x7C01, 0xFE37], 4: [0x7F800001, 0xFFC12345], 8: [0x7FF0000000000001, 0xFFF8DEADBEEF0000]}[
+        x.dtype.itemsize
+    ]
     return np.concatenate([x, np.array(payload, dtype=u).view(dtype)])
 
 
@@ -89,10 +108,16 @@ def test_minus_zero_becomes_plus_zero_even_for_float16():
     assert np.signbit(np.maximum(np.array([-0.0], dtype=np.float16), np.float16(0)))[0]
 
 
-@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64, np.bool_])
+@pytest.mark.parametrize(
+    "dtype", [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64, np.bool_]
+)
 def test_integer_and_bool_relu(dtype):
     info = np.iinfo(dtype) if dtype != np.bool_ else None
-    x = np.array([0, 1, 5], dtype=dtype) if info is None or info.min == 0 else np.array([info.min, -1, 0, 1, info.max], dtype=dtype)
+    x = (
+        np.array([0, 1, 5], dtype=dtype)
+        if info is None or info.min == 0
+        else np.array([info.min, -1, 0, 1, info.max], dtype=dtype)
+    )
     if dtype == np.bool_:
         x = np.array([True, False])
     y = relukit.relu(x)
@@ -147,7 +172,13 @@ def test_array_ufunc_overrides_and_pickling():
             return ("overridden", ufunc.__name__)
 
     assert relukit.relu(Override()) == ("overridden", "relu")
-    for u in [relukit.relu, relukit.relu_backward, relukit.relu_derivative, relukit.leaky_relu_ufunc, relukit.leaky_relu_backward_ufunc]:
+    for u in [
+        relukit.relu,
+        relukit.relu_backward,
+        relukit.relu_derivative,
+        relukit.leaky_relu_ufunc,
+        relukit.leaky_relu_backward_ufunc,
+    ]:
         assert isinstance(u, np.ufunc)
         assert pickle.loads(pickle.dumps(u)) is u
 
@@ -182,7 +213,9 @@ def test_leaky_slopes_broadcast():
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("shape,axis", [((4, 3, 5, 5), 1), ((6, 5, 5, 3), -1), ((7, 9), 1), ((3, 4, 130), 1), ((5,), 0)])
+@pytest.mark.parametrize(
+    "shape,axis", [((4, 3, 5, 5), 1), ((6, 5, 5, 3), -1), ((7, 9), 1), ((3, 4, 130), 1), ((5,), 0)]
+)
 def test_prelu_matches_the_formula(dtype, shape, axis):
     rng = np.random.default_rng(3)
     x = (rng.standard_normal(shape) * 2).astype(dtype)
@@ -269,11 +302,18 @@ def test_a_forked_child_works():
     assert queue.get(timeout=5)
 
 
-DTYPES = st.sampled_from(["float16", "float32", "float64", "int8", "int64", "uint16", "bool", "complex64", "object", "U1"])
+DTYPES = st.sampled_from(
+    ["float16", "float32", "float64", "int8", "int64", "uint16", "bool", "complex64", "object", "U1"]
+)
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)
-@given(dtype=DTYPES, shape=st.lists(st.integers(0, 5), min_size=0, max_size=3), step=st.sampled_from([1, 2, -1, -2]), seed=st.integers(0, 2**32 - 1))
+@given(
+    dtype=DTYPES,
+    shape=st.lists(st.integers(0, 5), min_size=0, max_size=3),
+    step=st.sampled_from([1, 2, -1, -2]),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_fuzz_every_function_either_matches_or_raises_cleanly(dtype, shape, step, seed):
     rng = np.random.default_rng(seed)
     base = rng.standard_normal([max(1, n) * 2 for n in shape] or [])
@@ -320,8 +360,12 @@ def test_dask_distributed_local_cluster():
     distributed = pytest.importorskip("distributed")
     da = pytest.importorskip("dask.array")
     x = random_values(np.float64, 50_000)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1") as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+    ) as cluster:
         with distributed.Client(cluster) as client:
-            result = client.compute(relukit.relu_backward(da.ones_like(da.from_array(x, chunks=7_001)), da.from_array(x, chunks=7_001))).result()
+            result = client.compute(
+                relukit.relu_backward(da.ones_like(da.from_array(x, chunks=7_001)), da.from_array(x, chunks=7_001))
+            ).result()
     with np.errstate(all="ignore"):
         np.testing.assert_array_equal(bits(result), bits(ref_backward(np.ones_like(x), x)))

@@ -6,15 +6,12 @@ The test command installs torch and sets RELUKIT_REQUIRE_OPTIONAL=1, so that a m
 torch fails there instead of skipping."""
 
 import io
-import os
 
 import numpy as np
 import pytest
+from conftest import optional
 
-if os.environ.get("RELUKIT_REQUIRE_OPTIONAL"):
-    import torch
-else:
-    torch = pytest.importorskip("torch")
+torch = optional("torch")
 
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
@@ -54,7 +51,9 @@ def test_forward_is_bit_exact_against_torch(dtype):
     # The documented difference: relu(-0.0) is +0.0 in relukit.
     not_negative_zero = ~((x == 0) & torch.signbit(x))
     assert_same_bits(rt.relu(x), torch.relu(x), not_negative_zero)
-    assert torch.equal(bits(rt.relu(x))[~not_negative_zero], bits(torch.zeros(1, dtype=dtype)).expand(int((~not_negative_zero).sum())))
+    assert torch.equal(
+        bits(rt.relu(x))[~not_negative_zero], bits(torch.zeros(1, dtype=dtype)).expand(int((~not_negative_zero).sum()))
+    )
     for slope in [0.01, 0.2, 0.0, -0.5, 3.0]:
         assert_same_bits(rt.leaky_relu(x, slope), F.leaky_relu(x, slope))
     w = torch.tensor([0.25, -0.7, 0.0], dtype=dtype)
@@ -149,7 +148,9 @@ def test_opcheck_accepts_every_op(x):
 
 def test_torch_compile_fullgraph_forward_and_backward():
     torch.manual_seed(3)
-    model = nn.Sequential(nn.Linear(8, 16), rt.ReLU(), nn.Linear(16, 16), rt.PReLU(16), nn.Linear(16, 8), rt.LeakyReLU(0.1))
+    model = nn.Sequential(
+        nn.Linear(8, 16), rt.ReLU(), nn.Linear(16, 16), rt.PReLU(16), nn.Linear(16, 8), rt.LeakyReLU(0.1)
+    )
     compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
     x = torch.randn(32, 8)
     expected = model(x)
@@ -167,7 +168,10 @@ def test_inplace_modules_write_the_input_and_differentiate():
     torch.manual_seed(4)
     inp = torch.randn(7, 6)
     lin = nn.Linear(6, 6)
-    for ours, theirs in [(rt.ReLU(inplace=True), nn.ReLU(inplace=True)), (rt.LeakyReLU(0.2, True), nn.LeakyReLU(0.2, True))]:
+    for ours, theirs in [
+        (rt.ReLU(inplace=True), nn.ReLU(inplace=True)),
+        (rt.LeakyReLU(0.2, True), nn.LeakyReLU(0.2, True)),
+    ]:
         lin.zero_grad()
         h = lin(inp)
         out = ours(h)
@@ -272,7 +276,15 @@ def direct_inactive(inputs, axis):
 
 def test_tracker_counts_against_a_direct_count_and_removes_its_hooks():
     torch.manual_seed(7)
-    conv = nn.Sequential(nn.Conv2d(1, 6, 3), nn.ReLU(), nn.Conv2d(6, 4, 3), nn.PReLU(4), nn.Flatten(), nn.Linear(4 * 4 * 4, 10), nn.LeakyReLU(0.0))
+    conv = nn.Sequential(
+        nn.Conv2d(1, 6, 3),
+        nn.ReLU(),
+        nn.Conv2d(6, 4, 3),
+        nn.PReLU(4),
+        nn.Flatten(),
+        nn.Linear(4 * 4 * 4, 10),
+        nn.LeakyReLU(0.0),
+    )
     with torch.no_grad():
         conv[0].bias[:3] = -100.0  # three dead channels
         conv[5].bias[:4] = -1000.0  # four dead units
@@ -493,14 +505,25 @@ def test_large_calls_split_over_torchs_threads_give_the_same_bits(dtype):
             inplace = x.clone()
             rt.rrelu_with_seed(inplace, 0.1, 0.3, True, 11)  # functional
             rt._autograd._rrelu_(inplace, 0.1, 0.3, True, 11)
-            results.append([
-                rt.relu(x), rt.leaky_relu(x, 0.1), rt.relu6(x), rt.threshold(x, 0.3, -1.0), rt.hardtanh(x, -0.5, 2.0),
-                rt.rrelu_with_seed(x, 0.1, 0.3, True, 11), rt.rrelu_backward(go, x, 0.1, 0.3, True, 11),
-                rt.relu_backward(go, x), rt.leaky_relu_backward(go, x, 0.1), rt.relu6_backward(go, x),
-                rt.hardtanh_backward(go, x, -0.5, 2.0),
-                rt.threshold_backward(go, x, 0.3), rt.prelu(xp, w), *rt.prelu_backward(go[: xp.numel()].reshape(xp.shape), xp, w),
-                inplace,
-            ])
+            results.append(
+                [
+                    rt.relu(x),
+                    rt.leaky_relu(x, 0.1),
+                    rt.relu6(x),
+                    rt.threshold(x, 0.3, -1.0),
+                    rt.hardtanh(x, -0.5, 2.0),
+                    rt.rrelu_with_seed(x, 0.1, 0.3, True, 11),
+                    rt.rrelu_backward(go, x, 0.1, 0.3, True, 11),
+                    rt.relu_backward(go, x),
+                    rt.leaky_relu_backward(go, x, 0.1),
+                    rt.relu6_backward(go, x),
+                    rt.hardtanh_backward(go, x, -0.5, 2.0),
+                    rt.threshold_backward(go, x, 0.3),
+                    rt.prelu(xp, w),
+                    *rt.prelu_backward(go[: xp.numel()].reshape(xp.shape), xp, w),
+                    inplace,
+                ]
+            )
     finally:
         torch.set_num_threads(before)
     for other in results[1:]:

@@ -16,14 +16,10 @@ The README's documented differences are applied by one explicit rule each
   ``RuntimeError``.
 """
 
-import os
-
 import pytest
+from conftest import optional
 
-if os.environ.get("RELUKIT_REQUIRE_OPTIONAL"):
-    import torch
-else:
-    torch = pytest.importorskip("torch")
+torch = optional("torch")
 
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
@@ -46,7 +42,13 @@ FUNCTIONS = {
     "nn.functional.threshold": rt.threshold,
     "nn.functional.rrelu": rt.rrelu,
 }
-MODULES = {nn.ReLU: rt.ReLU, nn.LeakyReLU: rt.LeakyReLU, nn.PReLU: rt.PReLU, nn.ReLU6: rt.ReLU6, nn.Threshold: rt.Threshold}
+MODULES = {
+    nn.ReLU: rt.ReLU,
+    nn.LeakyReLU: rt.LeakyReLU,
+    nn.PReLU: rt.PReLU,
+    nn.ReLU6: rt.ReLU6,
+    nn.Threshold: rt.Threshold,
+}
 MODULES[nn.Hardtanh] = rt.Hardtanh
 
 
@@ -127,7 +129,9 @@ def leaves(sample):
     """The sample's input and tensor arguments as fresh leaves (same values)."""
     x = sample.input.detach().clone().requires_grad_(sample.input.dtype.is_floating_point)
     args = [a.detach().clone().requires_grad_() if isinstance(a, torch.Tensor) else a for a in sample.args]
-    kwargs = {k: (v.detach().clone().requires_grad_() if isinstance(v, torch.Tensor) else v) for k, v in sample.kwargs.items()}
+    kwargs = {
+        k: (v.detach().clone().requires_grad_() if isinstance(v, torch.Tensor) else v) for k, v in sample.kwargs.items()
+    }
     return x, args, kwargs
 
 
@@ -143,7 +147,7 @@ def check_rrelu_training(x, y, lower, upper):
     negative = (x < 0) & torch.isfinite(x)
     assert torch.isnan(y[torch.isnan(x)]).all()
     if negative.any():
-        s = (y[negative].double() / x[negative].double())
+        s = y[negative].double() / x[negative].double()
         tolerance = 1e-2 if x.dtype in (torch.float16, torch.bfloat16) else 1e-6
         assert s.min() >= lower - tolerance and s.max() <= upper + tolerance
 
@@ -287,7 +291,9 @@ def test_torch_func_transforms_match_torch():
         assert torch.equal(func.jacfwd(ours)(x[0, 0]), func.jacfwd(theirs)(x[0, 0]))
         assert torch.equal(func.jacrev(ours)(x[0, 0]), func.jacrev(theirs)(x[0, 0]))
         assert torch.equal(func.grad(lambda a: ours(a).sum())(x), func.grad(lambda a: theirs(a).sum())(x))
-        assert torch.equal(func.vmap(func.grad(lambda a: ours(a).sum()))(x), func.vmap(func.grad(lambda a: theirs(a).sum()))(x))
+        assert torch.equal(
+            func.vmap(func.grad(lambda a: ours(a).sum()))(x), func.vmap(func.grad(lambda a: theirs(a).sum()))(x)
+        )
         assert torch.equal(func.vmap(ours)(x), func.vmap(theirs)(x))
         torch.testing.assert_close(
             func.hessian(lambda a: ours(a).pow(3).sum())(x[0]), func.hessian(lambda a: theirs(a).pow(3).sum())(x[0])
@@ -398,8 +404,14 @@ def test_inplace_modules_train_in_a_mobilenet_style_model_eager_and_compiled():
     def model():
         torch.manual_seed(1)
         return nn.Sequential(
-            nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU6(inplace=True), nn.Conv2d(8, 4, 3),
-            nn.Threshold(0.1, 0.0, inplace=True), nn.RReLU(inplace=True), nn.Flatten(), nn.Linear(64, 2),
+            nn.Conv2d(3, 8, 3),
+            nn.BatchNorm2d(8),
+            nn.ReLU6(inplace=True),
+            nn.Conv2d(8, 4, 3),
+            nn.Threshold(0.1, 0.0, inplace=True),
+            nn.RReLU(inplace=True),
+            nn.Flatten(),
+            nn.Linear(64, 2),
         )
 
     x = torch.randn(2, 3, 8, 8)
@@ -418,7 +430,14 @@ def test_inplace_modules_train_in_a_mobilenet_style_model_eager_and_compiled():
 
 @pytest.mark.parametrize(
     "function",
-    [rt.relu_, lambda t: rt.leaky_relu_(t, 0.1), rt.relu6_, lambda t: rt.hardtanh_(t, -2.0, 3.0), lambda t: rt.threshold_(t, 0.1, 2.0), rt.rrelu_],
+    [
+        rt.relu_,
+        lambda t: rt.leaky_relu_(t, 0.1),
+        rt.relu6_,
+        lambda t: rt.hardtanh_(t, -2.0, 3.0),
+        lambda t: rt.threshold_(t, 0.1, 2.0),
+        rt.rrelu_,
+    ],
     ids=["relu_", "leaky_relu_", "relu6_", "hardtanh_", "threshold_", "rrelu_"],
 )
 def test_inplace_functions_refuse_before_writing(function):

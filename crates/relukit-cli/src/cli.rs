@@ -47,8 +47,10 @@ enum Command {
     /// The dying-ReLU study (the default): every activation x condition x seed.
     #[command(
         long_about = "Trains an MLP 64 -> 128 -> 128 -> 128 -> 10 on the digits (80/20 stratified split, \
-features standardised with training statistics) with each activation under three conditions: \
-control (Adam, learning rate 1e-3), high_lr (Adam, 0.05) and negative_bias (hidden biases start at -3). \
+features standardised with training statistics) with each activation (by default ReLU, Leaky ReLU and PReLU; also very leaky ReLU and RReLU) under each \
+condition: by default control (Adam, learning rate 1e-3), high_lr (Adam, 0.05), negative_bias (hidden \
+biases start at -3) and high_lr_batch_norm (0.05 with batch normalisation before every hidden activation); \
+also high_lr_warmup (a linear warm-up to 0.05) and high_lr_rai (0.05 from Lu et al.'s RAI initialisation). \
 After every epoch it passes the whole training set through the network and counts, per hidden layer, \
 the dead units (never active on any training sample), the units that came back, and the share of zeros \
 in a minibatch (sparsity, which is not death). Writes report.md, PNG charts, results.json and CSV files."

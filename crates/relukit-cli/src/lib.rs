@@ -3,7 +3,9 @@
 //! fuzz target of the CSV reader.
 //!
 //! `relukit` (or `relukit study`) trains small networks on the 8x8 digits with ReLU,
-//! Leaky ReLU and PReLU under three conditions and reports how many units die;
+//! Leaky ReLU and PReLU (and, on request, very leaky ReLU and RReLU) under conditions that
+//! kill units (a high learning rate, negative biases) and ones that prevent it (warm-up,
+//! batch normalisation, RAI), and reports how many units die;
 //! `relukit born-dead` reproduces Lu et al.'s born-dead probabilities; `relukit plot`
 //! draws the functions; `relukit bench` measures the kernels.
 

@@ -43,8 +43,9 @@ Semantics are relukit's (see ``relukit``): they match PyTorch's bit for bit exce
 that ``relu(-0.0)`` and ``relu6(-0.0)`` are ``+0.0`` (and ``hardtanh`` of an input equal
 to a bound is the bound's bits), the backward functions are selects (an infinite or NaN
 ``grad_output`` where ``x <= 0`` gives 0, not NaN), a NaN ``x`` gives NaN in
-``hardtanh_backward`` (PyTorch's passes ``grad_output``), and NaN inputs keep their bits. The PReLU weight gradient is deterministic (the same bits at
-any thread count and memory layout).
+``hardtanh_backward`` (PyTorch's passes ``grad_output``), and NaN inputs keep their
+bits. The PReLU weight gradient is deterministic (the same bits at any thread count and
+memory layout).
 
 Modules: ``ReLU``, ``LeakyReLU``, ``PReLU``, ``ReLU6``, ``Hardtanh``, ``Threshold`` and
 ``RReLU`` are

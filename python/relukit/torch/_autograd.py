@@ -46,7 +46,9 @@ def _direct(*tensors: Tensor) -> bool:
     for t in tensors:
         if type(t) not in _PLAIN_TYPES or (grad and t.requires_grad) or not (t.is_cpu or t.is_cuda):
             return False
-    return not (_is_compiling() or _transforms_active() or _forward_ad._current_level >= 0 or _is_tracing() or _dispatch_modes())
+    return not (
+        _is_compiling() or _transforms_active() or _forward_ad._current_level >= 0 or _is_tracing() or _dispatch_modes()
+    )
 
 
 def _recorded(*tensors: Tensor) -> bool:
@@ -235,23 +237,48 @@ def _all_params(scalars: tuple) -> tuple:
 
 
 _relu, _relu_backward = _elementwise_rules(
-    "relu", K.relu, _ops.relu, K.relu_backward, _ops.relu_backward, _no_params,
+    "relu",
+    K.relu,
+    _ops.relu,
+    K.relu_backward,
+    _ops.relu_backward,
+    _no_params,
     (_unary_vmap(lambda x: relu(x)), _binary_vmap(lambda g, x: relu_backward(g, x))),
 )
 _leaky_relu, _leaky_relu_backward = _elementwise_rules(
-    "leaky_relu", K.leaky_relu, _ops.leaky_relu, K.leaky_relu_backward, _ops.leaky_relu_backward, _all_params,
+    "leaky_relu",
+    K.leaky_relu,
+    _ops.leaky_relu,
+    K.leaky_relu_backward,
+    _ops.leaky_relu_backward,
+    _all_params,
     (_unary_vmap(lambda x, a: leaky_relu(x, a)), _binary_vmap(lambda g, x, a: leaky_relu_backward(g, x, a))),
 )
 _relu6, _relu6_backward = _elementwise_rules(
-    "relu6", K.relu6, _ops.relu6, K.relu6_backward, _ops.relu6_backward, _no_params,
+    "relu6",
+    K.relu6,
+    _ops.relu6,
+    K.relu6_backward,
+    _ops.relu6_backward,
+    _no_params,
     (_unary_vmap(lambda x: relu6(x)), _binary_vmap(lambda g, x: relu6_backward(g, x))),
 )
 _hardtanh, _hardtanh_backward = _elementwise_rules(
-    "hardtanh", K.hardtanh, _ops.hardtanh, K.hardtanh_backward, _ops.hardtanh_backward, _all_params,
+    "hardtanh",
+    K.hardtanh,
+    _ops.hardtanh,
+    K.hardtanh_backward,
+    _ops.hardtanh_backward,
+    _all_params,
     (_unary_vmap(lambda x, a, b: hardtanh(x, a, b)), _binary_vmap(lambda g, x, a, b: hardtanh_backward(g, x, a, b))),
 )
 _threshold, _threshold_backward = _elementwise_rules(
-    "threshold", K.threshold, _ops.threshold, K.threshold_backward, _ops.threshold_backward, _first_param,
+    "threshold",
+    K.threshold,
+    _ops.threshold,
+    K.threshold_backward,
+    _ops.threshold_backward,
+    _first_param,
     (_unary_vmap(lambda x, t, v: threshold(x, t, v)), _binary_vmap(lambda g, x, t: threshold_backward(g, x, t))),
 )
 
@@ -269,10 +296,17 @@ def _rrelu_vmap(tensors: int, function: Callable[..., Tensor], elementwise: Call
 
 
 _rrelu, _rrelu_backward = _elementwise_rules(
-    "rrelu_with_seed", K.rrelu_with_seed, _ops.rrelu_with_seed, K.rrelu_backward, _ops.rrelu_backward, _all_params,
+    "rrelu_with_seed",
+    K.rrelu_with_seed,
+    _ops.rrelu_with_seed,
+    K.rrelu_backward,
+    _ops.rrelu_backward,
+    _all_params,
     (
         _rrelu_vmap(1, lambda x, *p: rrelu_with_seed(x, *p), _unary_vmap(lambda x, *p: rrelu_with_seed(x, *p))),
-        _rrelu_vmap(2, lambda g, x, *p: rrelu_backward(g, x, *p), _binary_vmap(lambda g, x, *p: rrelu_backward(g, x, *p))),
+        _rrelu_vmap(
+            2, lambda g, x, *p: rrelu_backward(g, x, *p), _binary_vmap(lambda g, x, *p: rrelu_backward(g, x, *p))
+        ),
     ),
 )
 
@@ -294,7 +328,9 @@ def _prelu_jvp(saved: tuple, scalars: tuple, tx: Optional[Tensor], tw: Optional[
     if tx is not None:
         out = torch.where(positive, tx, _ops.broadcast_weight(w, x) * tx)
     if tw is not None:
-        out = out + torch.where(positive, torch.zeros((), dtype=x.dtype, device=x.device), _ops.broadcast_weight(tw, x) * x)
+        out = out + torch.where(
+            positive, torch.zeros((), dtype=x.dtype, device=x.device), _ops.broadcast_weight(tw, x) * x
+        )
     return out
 
 
@@ -313,7 +349,9 @@ def _prelu_backward_backward(saved: tuple, scalars: tuple, needs: tuple, ggi: An
     return _ops.prelu_backward_backward(ggi, ggw, g, x, w, needs)
 
 
-def _prelu_backward_jvp(saved: tuple, scalars: tuple, tg: Optional[Tensor], tx: Optional[Tensor], tw: Optional[Tensor]) -> Any:
+def _prelu_backward_jvp(
+    saved: tuple, scalars: tuple, tg: Optional[Tensor], tx: Optional[Tensor], tw: Optional[Tensor]
+) -> Any:
     """The tangents of (gi, gw) = prelu_backward(g, x, w): gi = g (x > 0 ? 1 : w[c]) and
     gw[c] = sum of g x where x <= 0, differentiated in g, x and w (x only through gw:
     the masks are constant almost everywhere)."""
@@ -454,14 +492,19 @@ def check_inplace(name: str, x: Tensor) -> None:
         raise TypeError(f"relukit.torch.{name}: expected a tensor, got {type(x).__name__}")
     if torch.is_grad_enabled() and x.requires_grad:
         if x.is_leaf:
-            raise RuntimeError(f"relukit.torch.{name}: a leaf Variable that requires grad is being used in an in-place operation.")
+            raise RuntimeError(
+                f"relukit.torch.{name}: a leaf Variable that requires grad is being used in an in-place operation."
+            )
         base = x._base
         if base is not None and base.is_leaf and base.requires_grad:
             raise RuntimeError(
-                f"relukit.torch.{name}: a view of a leaf Variable that requires grad is being used in an in-place operation."
+                f"relukit.torch.{name}: a view of a leaf Variable that requires grad is being used in an "
+                "in-place operation."
             )
     if x.is_inference() and not torch.is_inference_mode_enabled():
-        raise RuntimeError(f"relukit.torch.{name}: Inplace update to inference tensor outside InferenceMode is not allowed.")
+        raise RuntimeError(
+            f"relukit.torch.{name}: Inplace update to inference tensor outside InferenceMode is not allowed."
+        )
     if any(stride == 0 and size > 1 for size, stride in zip(x.shape, x.stride())):  # PyTorch's "overlap: yes"
         raise RuntimeError(
             f"relukit.torch.{name}: unsupported operation: some elements of the input tensor and the written-to "
@@ -493,7 +536,9 @@ class _CompiledInplace(Function):
     ``jvp`` (Dynamo traces no Function that has one) and is what compiled code uses."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, rule: Any, inplace: Callable[..., None], keep_input: bool, *scalars: Any) -> Tensor:
+    def forward(
+        ctx: Any, x: Tensor, rule: Any, inplace: Callable[..., None], keep_input: bool, *scalars: Any
+    ) -> Tensor:
         return _inplace_forward(ctx, x, rule, inplace, keep_input, scalars, forward_ad=False)
 
     @staticmethod
@@ -507,7 +552,9 @@ class _EagerInplace(_CompiledInplace):
     """``_CompiledInplace`` with forward-mode AD, for eager code."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, rule: Any, inplace: Callable[..., None], keep_input: bool, *scalars: Any) -> Tensor:
+    def forward(
+        ctx: Any, x: Tensor, rule: Any, inplace: Callable[..., None], keep_input: bool, *scalars: Any
+    ) -> Tensor:
         return _inplace_forward(ctx, x, rule, inplace, keep_input, scalars, forward_ad=True)
 
     @staticmethod
@@ -593,7 +640,12 @@ _threshold_ = _Inplace(
     "threshold_", K.threshold_, _ops.threshold_, _threshold_backward, _first_param, threshold, lambda s: False
 )
 _rrelu_ = _Inplace(
-    "rrelu_with_seed_", K.rrelu_with_seed_, _ops.rrelu_with_seed_, _rrelu_backward, _all_params, rrelu_with_seed,
+    "rrelu_with_seed_",
+    K.rrelu_with_seed_,
+    _ops.rrelu_with_seed_,
+    _rrelu_backward,
+    _all_params,
+    rrelu_with_seed,
     _rrelu_from_output,
 )
 

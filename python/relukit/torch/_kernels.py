@@ -35,7 +35,12 @@ _np_threshold, _, _np_threshold_backward = _family.functions("threshold")
 
 DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 _NAMES = {torch.float32: "float32", torch.float64: "float64", torch.float16: "float16", torch.bfloat16: "bfloat16"}
-_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64, torch.float16: np.float16, torch.bfloat16: np.int16}
+_NUMPY_DTYPES = {
+    torch.float32: np.float32,
+    torch.float64: np.float64,
+    torch.float16: np.float16,
+    torch.bfloat16: np.int16,
+}
 # Bytes from which NumPy's allocation pays: below glibc's largest mmap threshold (32 MiB)
 # freed blocks are reused without page faults; above it every output is fresh memory,
 # where huge pages cut the faults (measured: 0.5x at 8 MiB, 1.2x at 16, 1.9x at 32 MiB).
@@ -45,9 +50,7 @@ _CUDA_OPS = ("relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "prel
 
 def check_dtype(name: str, t: Tensor) -> None:
     if t.dtype not in _NAMES:
-        raise TypeError(
-            f"relukit.torch.{name}: dtype {t.dtype}, not one of float32, float64, float16, bfloat16"
-        )
+        raise TypeError(f"relukit.torch.{name}: dtype {t.dtype}, not one of float32, float64, float16, bfloat16")
 
 
 def array(tensor: Tensor, name: str) -> np.ndarray:
@@ -154,7 +157,9 @@ def _unary_fast(operation: str, x: Tensor, params: tuple = (0.0, 0.0), seed: Opt
     return out
 
 
-def _binary_fast(operation: str, g: Tensor, x: Tensor, params: tuple = (0.0, 0.0), seed: Optional[int] = None) -> Optional[Tensor]:
+def _binary_fast(
+    operation: str, g: Tensor, x: Tensor, params: tuple = (0.0, 0.0), seed: Optional[int] = None
+) -> Optional[Tensor]:
     """``_unary_fast`` for a backward operation (grad_output, x) of one dtype."""
     name = _NAMES.get(x.dtype)
     if name is None or g.dtype != x.dtype or not (x.is_cpu and g.is_cpu and x.is_contiguous()) or g.shape != x.shape:
@@ -193,7 +198,9 @@ def _elementwise(
     return out
 
 
-def _cpu_inplace(operation: str, x: Tensor, params: tuple = (0.0, 0.0), seed: Optional[int] = None, c_order: bool = False) -> bool:
+def _cpu_inplace(
+    operation: str, x: Tensor, params: tuple = (0.0, 0.0), seed: Optional[int] = None, c_order: bool = False
+) -> bool:
     """Runs an elementwise operation over `x` in place if its memory is dense."""
     if x.is_contiguous() or (not c_order and _dense_layout(tuple(x.shape), x.stride())):
         _cpu(operation, x, [x, x], params=params, seed=seed)
@@ -344,7 +351,9 @@ def leaky_relu_backward(grad_output: Tensor, x: Tensor, negative_slope: float) -
     if out is None:
         out = empty_like(x)
         with np.errstate(over="ignore"):
-            _np_leaky_relu_backward(array(grad_output, "grad_output"), array(x, "x"), negative_slope, out=array(out, "out"))
+            _np_leaky_relu_backward(
+                array(grad_output, "grad_output"), array(x, "x"), negative_slope, out=array(out, "out")
+            )
     return out
 
 
@@ -381,11 +390,15 @@ def prelu_backward(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tens
         grad_input = torch.empty_like(x)
         layout = _prelu_layout(x)
         if layout is not None and grad_output.stride() == x.stride() and grad_input.stride() == x.stride():
-            _cuda("prelu_backward", x, [grad_output, x, w, grad_input, grad_weight], layout=layout, weight_len=w.numel())
+            _cuda(
+                "prelu_backward", x, [grad_output, x, w, grad_input, grad_weight], layout=layout, weight_len=w.numel()
+            )
         else:
             xc, gc = x.contiguous(), grad_output.contiguous()
             result = torch.empty_like(xc)
-            _cuda("prelu_backward", xc, [gc, xc, w, result, grad_weight], layout=_prelu_layout(xc), weight_len=w.numel())
+            _cuda(
+                "prelu_backward", xc, [gc, xc, w, result, grad_weight], layout=_prelu_layout(xc), weight_len=w.numel()
+            )
             grad_input.copy_(result)
         return grad_input, grad_weight
     grad_weight = torch.empty_like(weight, memory_format=torch.contiguous_format)
@@ -535,7 +548,12 @@ def rrelu_backward(grad_output: Tensor, x: Tensor, lower: float, upper: float, t
     if out is None:
         out = empty_like(x)
         _relukit.rrelu_backward(
-            array(grad_output, "grad_output"), array(x, "x"), lower, upper, training, _seed(training, seed),
+            array(grad_output, "grad_output"),
+            array(x, "x"),
+            lower,
+            upper,
+            training,
+            _seed(training, seed),
             out=array(out, "out"),
         )
     return out

@@ -228,7 +228,7 @@ def _register_elementwise(forward: Any, backward_op: Any, params: int) -> None:
 
     def forward_grad(ctx: Any, grad: Tensor) -> Any:
         (x,) = ctx.saved_tensors
-        return (backward_op(grad, x, *ctx.scalars[: backward_params]), *nones)
+        return (backward_op(grad, x, *ctx.scalars[:backward_params]), *nones)
 
     backward_params = _BACKWARD_PARAMS[backward_op]
 
@@ -242,7 +242,14 @@ def _register_elementwise(forward: Any, backward_op: Any, params: int) -> None:
 
 # How many of the forward's parameters each backward op takes (threshold's value is not
 # one of them).
-_BACKWARD_PARAMS = {relu_backward: 0, leaky_relu_backward: 1, relu6_backward: 0, hardtanh_backward: 2, threshold_backward: 1, rrelu_backward: 4}
+_BACKWARD_PARAMS = {
+    relu_backward: 0,
+    leaky_relu_backward: 1,
+    relu6_backward: 0,
+    hardtanh_backward: 2,
+    threshold_backward: 1,
+    rrelu_backward: 4,
+}
 _register_elementwise(relu, relu_backward, 0)
 _register_elementwise(leaky_relu, leaky_relu_backward, 1)
 _register_elementwise(relu6, relu6_backward, 0)

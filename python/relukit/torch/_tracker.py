@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from typing import IO, Any, Iterator, Optional, Union
 
 import numpy as np
-import torch
 from torch import Tensor, nn
 
 from .. import _relukit
