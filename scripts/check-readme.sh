@@ -64,6 +64,15 @@ for cmd in "${commands[@]}"; do
         (cd "$root" && $cmd --no-run --quiet) ;;
     "relukit" | "relukit study")
         echo "--- $cmd: the same program and arguments as \`cargo run --release\`, which ran" ;;
+    "cargo run --release -p relukit --example tour")
+        # Built by the test step in the test profile (opt-level 3): a release build would
+        # compile relukit's dev-dependency graph a second time for one example.
+        echo "--- $cmd (as: cargo run --profile test -p relukit --example tour)"
+        start=$SECONDS
+        (cd "$root" && cargo run --quiet --locked --profile test -p relukit --example tour) >"$work/out.txt" 2>&1 ||
+            { cat "$work/out.txt"; echo "README command failed: $cmd" >&2; exit 1; }
+        grep -q "relu" "$work/out.txt" || { cat "$work/out.txt"; echo "tour printed no table" >&2; exit 1; }
+        echo "    ok in $((SECONDS - start)) s" ;;
     "cargo run --release")
         # The default study takes minutes: the same program, every condition and
         # activation, at the smallest size (its full run belongs to the benchmarks).

@@ -53,19 +53,18 @@ fi
 RELUKIT_NVRTC_DIR=$("$tools/bin/python" -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13", "lib"))')
 export RELUKIT_NVRTC_DIR RELUKIT_REQUIRE_NVRTC=1
 
-step "Rust tests: unit, integration, examples built"
-cargo test --workspace --lib --bins --tests --examples --locked
+step "Rust tests: unit, integration and doc tests, examples built"
+# Cargo's default targets: every library's and program's unit tests, the integration
+# tests, the examples (built), the doc tests. Not `--lib`, which would also build
+# relukit-py's extension as a test binary (`test = false`: it has no tests, and it was
+# the largest unit of the test build).
+cargo test --workspace --locked
 
 step "Rust benchmarks: each measurement run once, its answer checked"
 # `--bench '*'`: the benchmark targets only (`--benches` would run the libraries' unit
 # tests a second time). Criterion prints two lines per measurement in this mode: kept
 # out of the log.
 cargo test --workspace --bench '*' --locked 2>&1 | { grep -v -E '^(Testing |Success$)' || true; }
-
-step "Rust doc tests"
-# The whole workspace, as above (relukit-py has no doc tests): excluding a member would
-# change the dependencies' unified features and rebuild them all (about 2 minutes).
-cargo test --workspace --doc --locked
 
 step "Every command the README shows"
 bash scripts/check-readme.sh
