@@ -16,6 +16,12 @@ use crate::kernel::{Elementwise, Modify, Stream, Update, Write};
 use crate::machine::Machine;
 use rayon::prelude::*;
 
+#[cfg(any(test, feature = "testing"))]
+thread_local! {
+    /// The configuration [`Exec::overriding`] set on this thread, if any.
+    static OVERRIDE: std::cell::Cell<Option<Exec>> = const { std::cell::Cell::new(None) };
+}
+
 /// How one call runs: the instruction set, the thresholds and the streaming style.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Exec {
@@ -33,13 +39,28 @@ pub(crate) struct Exec {
 
 impl Exec {
     /// How calls run: the machine's level and thresholds (or, in tests, what
-    /// [`testing::with`](crate::testing::with) set).
+    /// [`Exec::overriding`] set on this thread).
     pub(crate) fn current() -> Exec {
         #[cfg(any(test, feature = "testing"))]
-        if let Some(exec) = crate::testing::current() {
+        if let Some(exec) = OVERRIDE.with(std::cell::Cell::get) {
             return exec;
         }
         Exec::machine()
+    }
+
+    /// Runs `f` with every call made on this thread configured by `self` (for
+    /// [`testing::with`](crate::testing::with)); the previous configuration comes back
+    /// afterwards, even if `f` panics.
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn overriding<R>(self, f: impl FnOnce() -> R) -> R {
+        struct Restore(Option<Exec>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                OVERRIDE.with(|o| o.set(self.0));
+            }
+        }
+        let _restore = Restore(OVERRIDE.with(|o| o.replace(Some(self))));
+        f()
     }
 
     /// The machine's own configuration.

@@ -11,8 +11,6 @@
 //! # Ok::<(), relukit::Error>(())
 //! ```
 
-use std::cell::Cell;
-
 use crate::Isa;
 use crate::arch::Simd;
 use crate::exec::Exec;
@@ -29,10 +27,6 @@ pub struct Config {
     pub stream_min_bytes: usize,
 }
 
-thread_local! {
-    static OVERRIDE: Cell<Option<Exec>> = const { Cell::new(None) };
-}
-
 /// Runs `f` with every relukit call made on this thread configured by `config`.
 pub fn with<R>(config: Config, f: impl FnOnce() -> R) -> R {
     let exec = Exec {
@@ -45,25 +39,12 @@ pub fn with<R>(config: Config, f: impl FnOnce() -> R) -> R {
         plain_when_fresh: false,
         ..Exec::machine()
     };
-    /// Restores the previous override even if `f` panics.
-    struct Restore(Option<Exec>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            OVERRIDE.with(|o| o.set(self.0));
-        }
-    }
-    let _restore = Restore(OVERRIDE.with(|o| o.replace(Some(exec))));
-    f()
+    exec.overriding(f)
 }
 
 /// The instruction sets this CPU can run.
 pub fn supported_isas() -> Vec<Isa> {
     Simd::supported().into_iter().map(Simd::isa).collect()
-}
-
-/// The configuration set by [`with`] on this thread, if any.
-pub(crate) fn current() -> Option<Exec> {
-    OVERRIDE.with(Cell::get)
 }
 
 /// Every way a call can run on this machine: each instruction set, serial or threaded
