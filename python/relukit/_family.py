@@ -33,11 +33,14 @@ def dtype_of(operand: Any) -> np.dtype:
     return np.dtype(dtype) if dtype is not None else np.asarray(operand).dtype
 
 
+_ON_GPU = _relukit._cuda_operations()
+
+
 def no_gpu(function: str) -> TypeError:
     """The error for a CUDA array given to a function without GPU kernels."""
     return TypeError(
-        f"relukit.{function}: no GPU kernel for this function; relukit.cuda runs relu, relu_derivative, "
-        "relu_backward, leaky_relu, leaky_relu_backward, prelu and prelu_backward on CUDA arrays"
+        f"relukit.{function}: no GPU kernel for this function; relukit.cuda runs "
+        f"{', '.join(_ON_GPU[:-1])} and {_ON_GPU[-1]} on CUDA arrays"
     )
 
 

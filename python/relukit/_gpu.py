@@ -19,8 +19,9 @@ import numpy as np
 from . import _relukit
 from ._layout import DLPACK_CUDA, c_order, channel_axis, dense, is_cuda_array, kind, prelu_layout
 
-_DTYPES = ("float32", "float64", "float16", "bfloat16")
-_ITEMSIZE = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2}
+# The kernels' element types and their sizes: the extension's one list.
+_ITEMSIZE = dict(_relukit._dtypes())
+_DTYPES = tuple(_ITEMSIZE)
 
 
 # ---- the caller's library: its stream, its allocation ----

@@ -648,3 +648,13 @@ def test_torch_cuda_tensors_through_the_generic_path():
     assert torch.equal(d.cpu(), torch.from_numpy(relukit.relu_derivative(x.cpu().numpy())))
     out = torch.empty_like(x)
     assert rc.relu(x, out=out) is out and torch.equal(out, torch.relu(x))
+
+
+def test_the_gpu_operations_and_dtypes_are_one_list():
+    """relukit.cuda's functions, relukit.torch's CUDA routing and the error messages all
+    read the extension's lists (relukit-py's cuda.rs): they match what it runs."""
+    operations = ext._cuda_operations()
+    assert set(rc.__all__) - {"is_cuda_array"} == set(operations)
+    assert ext._dtypes() == [("float32", 4), ("float64", 8), ("float16", 2), ("bfloat16", 2)]
+    with pytest.raises(TypeError, match="relukit.cuda runs relu, .* and prelu_backward on CUDA arrays"):
+        relukit.clipped_relu(FakeInterface((2,)), 1.0)

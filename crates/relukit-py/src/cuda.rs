@@ -33,6 +33,32 @@ fn dtype(name: &str) -> PyResult<Dtype> {
         })
 }
 
+/// The operations `_cuda` runs, with how many pointers each takes: the one list the
+/// Python layers read (`_cuda_operations`), so a GPU operation is named in one place
+/// between relukit-cuda's `raw` functions and relukit.torch.
+const OPERATIONS: [(&str, usize); 7] = [
+    ("relu", 2),
+    ("relu_derivative", 2),
+    ("relu_backward", 3),
+    ("leaky_relu", 2),
+    ("leaky_relu_backward", 3),
+    ("prelu", 3),
+    ("prelu_backward", 5),
+];
+
+/// The names of the operations [`_cuda`] runs.
+#[pyfunction]
+pub fn _cuda_operations() -> Vec<&'static str> {
+    OPERATIONS.iter().map(|(name, _)| *name).collect()
+}
+
+/// The element types of the kernels, GPU and CPU tensor paths alike: `(NumPy name,
+/// bytes)` for each of `relukit_cuda::Dtype::ALL`, the one list the Python layers read.
+#[pyfunction]
+pub fn _dtypes() -> Vec<(&'static str, usize)> {
+    Dtype::ALL.iter().map(|d| (d.name(), d.size())).collect()
+}
+
 /// Runs `operation` on device `device` (its primary context, PyTorch's), on `stream`
 /// (a `CUstream` handle as an integer, 0 for the legacy default stream).
 ///
@@ -62,15 +88,10 @@ pub fn _cuda(
     weight_len: usize,
 ) -> PyResult<()> {
     let dtype = dtype(dtype_name)?;
-    let expected = match operation {
-        "relu" | "relu_derivative" | "leaky_relu" => 2,
-        "relu_backward" | "leaky_relu_backward" | "prelu" => 3,
-        "prelu_backward" => 5,
-        _ => {
-            return Err(PyValueError::new_err(format!(
-                "relukit CUDA backend: no operation named {operation:?}"
-            )));
-        }
+    let Some(&(_, expected)) = OPERATIONS.iter().find(|(name, _)| *name == operation) else {
+        return Err(PyValueError::new_err(format!(
+            "relukit CUDA backend: no operation named {operation:?}"
+        )));
     };
     if pointers.len() != expected {
         return Err(PyValueError::new_err(format!(
@@ -116,7 +137,7 @@ pub fn _cuda(
                     p[2],
                     stream,
                 ),
-                _ => raw::prelu_backward(
+                "prelu_backward" => raw::prelu_backward(
                     &gpu,
                     dtype,
                     p[0],
@@ -129,6 +150,7 @@ pub fn _cuda(
                     p[4],
                     stream,
                 ),
+                other => unreachable!("{other} is in OPERATIONS without an arm here"),
             }
         }
     })

@@ -117,6 +117,8 @@ fn _relukit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(torch::_torch_cpu, m)?)?;
     m.add_function(wrap_pyfunction!(torch::_torch_openmp, m)?)?;
     m.add_function(wrap_pyfunction!(cuda::_cuda, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda::_cuda_operations, m)?)?;
+    m.add_function(wrap_pyfunction!(cuda::_dtypes, m)?)?;
     m.add_function(wrap_pyfunction!(cuda::_cuda_wait, m)?)?;
     m.add_function(wrap_pyfunction!(cuda::_cuda_device_of, m)?)?;
     m.add_function(wrap_pyfunction!(cuda::_dlpack, m)?)?;

@@ -33,24 +33,22 @@ _np_hardtanh, _, _np_hardtanh_backward = _family.functions("hardtanh")
 _np_leaky_relu, _, _np_leaky_relu_backward = _family.functions("leaky_relu")
 _np_threshold, _, _np_threshold_backward = _family.functions("threshold")
 
-DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
-_NAMES = {torch.float32: "float32", torch.float64: "float64", torch.float16: "float16", torch.bfloat16: "bfloat16"}
-_NUMPY_DTYPES = {
-    torch.float32: np.float32,
-    torch.float64: np.float64,
-    torch.float16: np.float16,
-    torch.bfloat16: np.int16,
-}
+# The kernels' element types (the extension's one list, NumPy's names, torch's too) and
+# the NumPy type a tensor's memory is viewed as (bfloat16's bits as int16).
+_NAMES = {getattr(torch, name): name for name, _ in _relukit._dtypes()}
+DTYPES = tuple(_NAMES)
+_LISTED = ", ".join(_NAMES.values())
+_NUMPY_DTYPES = {t: np.int16 if name == "bfloat16" else np.dtype(name).type for t, name in _NAMES.items()}
 # Bytes from which NumPy's allocation pays: below glibc's largest mmap threshold (32 MiB)
 # freed blocks are reused without page faults; above it every output is fresh memory,
 # where huge pages cut the faults (measured: 0.5x at 8 MiB, 1.2x at 16, 1.9x at 32 MiB).
 _LARGE = 16 << 20
-_CUDA_OPS = ("relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "prelu", "prelu_backward")
+_CUDA_OPS = frozenset(_relukit._cuda_operations())  # what relukit-cuda runs, by name
 
 
 def check_dtype(name: str, t: Tensor) -> None:
     if t.dtype not in _NAMES:
-        raise TypeError(f"relukit.torch.{name}: dtype {t.dtype}, not one of float32, float64, float16, bfloat16")
+        raise TypeError(f"relukit.torch.{name}: dtype {t.dtype}, not one of {_LISTED}")
 
 
 def array(tensor: Tensor, name: str) -> np.ndarray:
@@ -62,9 +60,7 @@ def array(tensor: Tensor, name: str) -> np.ndarray:
             "torch.nn.functional on that device, or move the tensor with .cpu()"
         )
     if tensor.dtype not in _NAMES:
-        raise TypeError(
-            f"relukit.torch: `{name}` has dtype {tensor.dtype}, not one of float32, float64, float16, bfloat16"
-        )
+        raise TypeError(f"relukit.torch: `{name}` has dtype {tensor.dtype}, not one of {_LISTED}")
     tensor = tensor.detach()
     if tensor.dtype == torch.bfloat16:
         try:
