@@ -536,11 +536,11 @@ fn bench_cuda(args: &BenchArgs) -> Result<(), String> {
         .collect();
     charts::set_dpi(args.charts.dpi);
     let staging = Staging::new(&args.out, "bench", args.force)?;
-    let (gpu, rows) = relukit_cuda::bench::run(0, &sizes).map_err(|e| e.to_string())?;
+    let (gpu, rows) = crate::bench_cuda::run(0, &sizes).map_err(|e| e.to_string())?;
     let text = format!(
         "relukit {} on {gpu}\n\n{}",
         env!("CARGO_PKG_VERSION"),
-        relukit_cuda::bench::table(&rows)
+        crate::bench_cuda::table(&rows)
     );
     print!("{text}");
     std::fs::write(staging.path().join("bench-cuda.md"), &text)

@@ -10,6 +10,7 @@
 //! draws the functions; `relukit bench` measures the kernels.
 
 mod bench;
+mod bench_cuda;
 mod born_dead;
 mod charts;
 mod cli;

@@ -38,7 +38,6 @@
 //! device pointers and a stream handle, for memory owned by PyTorch, CuPy or DLPack
 //! ([`dlpack`] reads a DLPack tensor).
 
-pub mod bench;
 mod device;
 pub mod dlpack;
 mod element;

@@ -4,10 +4,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DeviceRepr, ValidAsZeroBits};
 use relukit::{ChannelLayout, bf16};
+use relukit_cuda::cudarc::driver::{
+    CudaContext, CudaSlice, CudaStream, DeviceRepr, ValidAsZeroBits,
+};
 
-use crate::{CudaFloat, Error, Gpu};
+use relukit_cuda::{CudaFloat, Error, Gpu};
 
 /// One measurement.
 #[derive(Debug, Clone)]
@@ -43,7 +45,7 @@ fn time(stream: &Arc<CudaStream>, reps: usize, mut f: impl FnMut()) -> Result<f6
         f();
     }
     stream.synchronize()?;
-    let flags = Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT);
+    let flags = Some(relukit_cuda::cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT);
     let start = stream.record_event(flags)?;
     let host = Instant::now();
     for _ in 0..reps {
@@ -106,19 +108,20 @@ fn run_type<T: CudaFloat + ValidAsZeroBits>(
         })
     };
     let t = time(stream, reps, || {
-        crate::relu(stream, &x, &mut y).expect("relu")
+        relukit_cuda::relu(stream, &x, &mut y).expect("relu")
     })?;
     push("relu".into(), 2, t);
     let t = time(stream, reps, || {
-        crate::leaky_relu(stream, &x, 0.01, &mut y).expect("leaky_relu")
+        relukit_cuda::leaky_relu(stream, &x, 0.01, &mut y).expect("leaky_relu")
     })?;
     push("leaky_relu".into(), 2, t);
     let t = time(stream, reps, || {
-        crate::relu_backward(stream, &g, &x, &mut y).expect("relu_backward")
+        relukit_cuda::relu_backward(stream, &g, &x, &mut y).expect("relu_backward")
     })?;
     push("relu_backward".into(), 3, t);
     let t = time(stream, reps, || {
-        crate::leaky_relu_backward(stream, &g, &x, 0.01, &mut y).expect("leaky_relu_backward")
+        relukit_cuda::leaky_relu_backward(stream, &g, &x, 0.01, &mut y)
+            .expect("leaky_relu_backward")
     })?;
     push("leaky_relu_backward".into(), 3, t);
     for (name, layout) in layouts(elements) {
@@ -126,11 +129,11 @@ fn run_type<T: CudaFloat + ValidAsZeroBits>(
         let w = stream.clone_htod(&vec![T::from_f64(0.25); channels])?;
         let mut gw = stream.alloc_zeros::<T>(channels)?;
         let t = time(stream, reps, || {
-            crate::prelu(stream, &x, &w, layout, &mut y).expect("prelu")
+            relukit_cuda::prelu(stream, &x, &w, layout, &mut y).expect("prelu")
         })?;
         push(format!("prelu {name}"), 2, t);
         let t = time(stream, reps, || {
-            crate::prelu_backward(stream, &g, &x, &w, layout, &mut y, &mut gw)
+            relukit_cuda::prelu_backward(stream, &g, &x, &w, layout, &mut y, &mut gw)
                 .expect("prelu_backward")
         })?;
         push(format!("prelu_backward {name}"), 3, t);
