@@ -79,7 +79,11 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/stamp" 2>/dev/null)" != "$stam
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin>=1.5,<2"
 rm -rf target/wheels
-"$venv/bin/maturin" build --release --quiet --out target/wheels
+# Through the package's own build backend, as `pip install .` builds it: maturin's, with
+# the program's release binary (built by the step above, in the same target folder)
+# bundled into the wheel.
+"$venv/bin/python" -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+    --wheel-dir target/wheels .
 wheel=$(ls target/wheels/relukit-*.whl)
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${wheel}[test]"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$wheel"

@@ -37,7 +37,6 @@ __all__ = [
     "_check_parameters",
     "_activations",
     "_register_bfloat16",
-    "_main",
     "_torch_cpu",
     "_torch_openmp",
     "_cuda",
@@ -141,7 +140,6 @@ class DeadUnitMonitor:
     def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
     def __eq__(self, value: object, /) -> bool: ...
 
-def _main(args: list[str]) -> int: ...
 def _torch_cpu(
     operation: str,
     dtype_name: str,

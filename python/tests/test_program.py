@@ -1,5 +1,6 @@
 """The `relukit` program from the Python package (`[project.scripts]`, and
-`python -m relukit`): the same program as the Rust binary, with its exit codes."""
+`python -m relukit`): the program's release binary bundled into the wheel
+(relukit/bin/relukit), run with its exit codes."""
 
 import os
 import shutil
@@ -8,6 +9,8 @@ import sys
 
 import pytest
 from conftest import REQUIRED
+
+from relukit import _cli
 
 
 def run(args, cwd):
@@ -39,3 +42,19 @@ def test_the_console_script_is_installed():
         pytest.skip("not installed with its scripts (an editable or source-tree import)")
     result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "study" in result.stdout
+
+
+def test_the_wheel_bundles_the_program():
+    if not _cli.PROGRAM.is_file() and not REQUIRED:
+        pytest.skip("a build without the program (maturin develop)")
+    assert os.access(_cli.PROGRAM, os.X_OK), _cli.PROGRAM
+    result = subprocess.run([str(_cli.PROGRAM), "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("relukit ")
+
+
+def test_a_build_without_the_program_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(_cli, "PROGRAM", tmp_path / "bin" / "relukit")
+    monkeypatch.setattr(sys, "argv", ["relukit", "--version"])
+    assert _cli.main() == 1
+    message = capsys.readouterr().err
+    assert "has no program" in message and "cargo run --release" in message

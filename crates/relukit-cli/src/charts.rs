@@ -580,11 +580,19 @@ fn draw_scatter<DB: DrawingBackend>(
 mod tests {
     use super::*;
 
+    /// A pixel's luma (Rec. 709 weights, as the image crate's `to_luma8`).
+    fn luma(pixel: resvg::tiny_skia::PremultipliedColorU8) -> u8 {
+        let c = pixel.demultiply();
+        let y = 2126 * u32::from(c.red()) + 7152 * u32::from(c.green()) + 722 * u32::from(c.blue());
+        (y / 10000) as u8
+    }
+
     /// Runs of blank columns between the first and the last inked column of an image.
     fn inner_gaps(path: &Path) -> Vec<usize> {
-        let image = image::open(path).unwrap().to_luma8();
+        // Decoded by tiny-skia, which wrote it (RGBA, premultiplied; the charts are opaque).
+        let image = resvg::tiny_skia::Pixmap::load_png(path).unwrap();
         let inked: Vec<bool> = (0..image.width())
-            .map(|x| (0..image.height()).any(|y| image.get_pixel(x, y).0[0] < 160))
+            .map(|x| (0..image.height()).any(|y| luma(image.pixel(x, y).unwrap()) < 160))
             .collect();
         let first = inked.iter().position(|&i| i).unwrap();
         let last = inked.iter().rposition(|&i| i).unwrap();

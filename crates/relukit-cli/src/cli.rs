@@ -277,9 +277,8 @@ where
     ExitCode::from(exit_status(args))
 }
 
-/// [`run`], with the exit code as a number: what the Python package's `relukit` command
-/// (the same program, inside the extension module) exits with.
-pub fn exit_status<I, T>(args: I) -> u8
+/// [`run`], with the exit code as a number.
+fn exit_status<I, T>(args: I) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,

@@ -24,4 +24,4 @@ mod staging;
 mod stats;
 mod study;
 
-pub use cli::{exit_status, run};
+pub use cli::run;

@@ -1,6 +1,7 @@
 //! The `relukit` program end to end: small runs of every subcommand, their files (the
 //! PNGs must decode), and clear errors with a non-zero exit for bad flags and files.
 
+use resvg::tiny_skia::Pixmap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -20,8 +21,8 @@ fn scratch(name: &str) -> PathBuf {
 
 #[track_caller]
 fn assert_png(path: &Path) {
-    let image = image::open(path)
-        .unwrap_or_else(|e| panic!("{} does not decode as an image: {e}", path.display()));
+    let image = Pixmap::load_png(path)
+        .unwrap_or_else(|e| panic!("{} does not decode as a PNG: {e}", path.display()));
     assert!(
         image.width() > 300 && image.height() > 200,
         "{}: {}x{}",
@@ -386,8 +387,8 @@ fn dpi_scales_the_pngs_and_is_checked() {
         "192",
     ]));
     let (a, b) = (
-        image::open(low.join("activations.png")).unwrap(),
-        image::open(high.join("activations.png")).unwrap(),
+        Pixmap::load_png(low.join("activations.png")).unwrap(),
+        Pixmap::load_png(high.join("activations.png")).unwrap(),
     );
     assert_eq!((b.width(), b.height()), (2 * a.width(), 2 * a.height()));
     // The SVG is the same drawing at any DPI.

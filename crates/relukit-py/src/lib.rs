@@ -84,13 +84,6 @@ fn active_isa() -> &'static str {
     relukit::active_isa().name()
 }
 
-/// Runs the `relukit` program (study, born-dead, plot, bench) with `args` (the first is
-/// the program's name), with the interpreter lock released; returns its exit code.
-#[pyfunction]
-fn _main(py: Python<'_>, args: Vec<std::ffi::OsString>) -> u8 {
-    py.detach(|| relukit_cli::exit_status(args))
-}
-
 #[pymodule]
 fn _relukit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -113,7 +106,6 @@ fn _relukit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(active_isa, m)?)?;
-    m.add_function(wrap_pyfunction!(_main, m)?)?;
     m.add_function(wrap_pyfunction!(torch::_torch_cpu, m)?)?;
     m.add_function(wrap_pyfunction!(torch::_torch_openmp, m)?)?;
     m.add_function(wrap_pyfunction!(cuda::_cuda, m)?)?;
