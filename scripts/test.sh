@@ -82,7 +82,8 @@ rm -rf target/wheels
 # Through the package's own build backend, as `pip install .` builds it: maturin's, with
 # the program's release binary (built by the step above, in the same target folder)
 # bundled into the wheel.
-"$venv/bin/python" -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+# (maturin's hooks run the `maturin` program found on PATH: the virtualenv's.)
+PATH="$venv/bin:$PATH" "$venv/bin/python" -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation \
     --wheel-dir target/wheels .
 wheel=$(ls target/wheels/relukit-*.whl)
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${wheel}[test]"

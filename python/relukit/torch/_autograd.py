@@ -189,13 +189,17 @@ def _elementwise_rules(
     backward_compute: Callable[..., Tensor],
     backward_op: Any,
     backward_params: Callable[[tuple], tuple],
-    vmaps: tuple[Callable[..., Any], Callable[..., Any]],
+    vmaps: Optional[tuple[Callable[..., Any], Callable[..., Any]]] = None,
 ) -> tuple[_Rule, _Rule]:
     """The rules of an elementwise activation f(x, *params) and of its backward
     b(grad, x, *params'), linear in grad: f's derivative is b applied to the incoming
     gradient (or tangent), b's is b again, and neither depends on x where it is
-    differentiable (so the gradient for x of b is zero, as PyTorch's)."""
+    differentiable (so the gradient for x of b is zero, as PyTorch's). The vmap rules
+    default to elementwise ones (f and b on the batched tensors as they are)."""
+    forward_rule: _Rule
     backward_rule: _Rule
+    if vmaps is None:
+        vmaps = (_unary_vmap(lambda *a: forward_rule(*a)), _binary_vmap(lambda *a: backward_rule(*a)))
 
     def f_backward(saved: tuple, scalars: tuple, needs: tuple, grad: Tensor) -> Any:
         (x,) = saved
@@ -224,63 +228,28 @@ def _elementwise_rules(
     return forward_rule, backward_rule
 
 
-def _no_params(scalars: tuple) -> tuple:
-    return ()
-
-
-def _first_param(scalars: tuple) -> tuple:
-    return scalars[:1]
-
-
 def _all_params(scalars: tuple) -> tuple:
     return tuple(scalars)
 
 
-_relu, _relu_backward = _elementwise_rules(
-    "relu",
-    K.relu,
-    _ops.relu,
-    K.relu_backward,
-    _ops.relu_backward,
-    _no_params,
-    (_unary_vmap(lambda x: relu(x)), _binary_vmap(lambda g, x: relu_backward(g, x))),
-)
-_leaky_relu, _leaky_relu_backward = _elementwise_rules(
-    "leaky_relu",
-    K.leaky_relu,
-    _ops.leaky_relu,
-    K.leaky_relu_backward,
-    _ops.leaky_relu_backward,
-    _all_params,
-    (_unary_vmap(lambda x, a: leaky_relu(x, a)), _binary_vmap(lambda g, x, a: leaky_relu_backward(g, x, a))),
-)
-_relu6, _relu6_backward = _elementwise_rules(
-    "relu6",
-    K.relu6,
-    _ops.relu6,
-    K.relu6_backward,
-    _ops.relu6_backward,
-    _no_params,
-    (_unary_vmap(lambda x: relu6(x)), _binary_vmap(lambda g, x: relu6_backward(g, x))),
-)
-_hardtanh, _hardtanh_backward = _elementwise_rules(
-    "hardtanh",
-    K.hardtanh,
-    _ops.hardtanh,
-    K.hardtanh_backward,
-    _ops.hardtanh_backward,
-    _all_params,
-    (_unary_vmap(lambda x, a, b: hardtanh(x, a, b)), _binary_vmap(lambda g, x, a, b: hardtanh_backward(g, x, a, b))),
-)
-_threshold, _threshold_backward = _elementwise_rules(
-    "threshold",
-    K.threshold,
-    _ops.threshold,
-    K.threshold_backward,
-    _ops.threshold_backward,
-    _first_param,
-    (_unary_vmap(lambda x, t, v: threshold(x, t, v)), _binary_vmap(lambda g, x, t: threshold_backward(g, x, t))),
-)
+def _family_rules(name: str) -> tuple[_Rule, _Rule]:
+    """The rules of a registry activation (``K.FAMILY``): its kernels and custom ops, the
+    backward taking the first ``gradient`` parameters."""
+    kernel = K.ELEMENTWISE[name]
+    gradient = kernel.gradient
+    return _elementwise_rules(
+        name,
+        kernel.forward,
+        _ops.FORWARD[name],
+        kernel.backward,
+        _ops.BACKWARD[name],
+        lambda scalars: tuple(scalars[:gradient]),
+    )
+
+
+_RULES = {name: _family_rules(name) for name in K.FAMILY}
+_FORWARD = {name: rules[0] for name, rules in _RULES.items()}
+_BACKWARD = {name: rules[1] for name, rules in _RULES.items()}
 
 
 def _rrelu_vmap(tensors: int, function: Callable[..., Tensor], elementwise: Callable[..., Any]) -> Callable[..., Any]:
@@ -390,23 +359,23 @@ _prelu_backward = _Rule(
 
 def relu(x: Tensor) -> Tensor:
     """ReLU, ``max(0, x)``: ``x`` for ``x > 0``, ``+0`` otherwise; NaN stays NaN."""
-    return _relu(x)
+    return _FORWARD["relu"](x)
 
 
 def relu_backward(grad_output: Tensor, x: Tensor) -> Tensor:
     """``grad_output`` where ``x > 0``, ``+0`` where ``x <= 0``, NaN where ``x`` is NaN
     (differentiable: its gradient for ``grad_output`` is itself)."""
-    return _relu_backward(grad_output, x)
+    return _BACKWARD["relu"](grad_output, x)
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """Leaky ReLU: ``x`` for ``x > 0``, ``negative_slope * x`` otherwise; NaN stays NaN."""
-    return _leaky_relu(x, negative_slope)
+    return _FORWARD["leaky_relu"](x, negative_slope)
 
 
 def leaky_relu_backward(grad_output: Tensor, x: Tensor, negative_slope: float) -> Tensor:
     """``grad_output`` where ``x > 0``, ``negative_slope * grad_output`` where ``x <= 0``."""
-    return _leaky_relu_backward(grad_output, x, negative_slope)
+    return _BACKWARD["leaky_relu"](grad_output, x, negative_slope)
 
 
 def prelu(x: Tensor, weight: Tensor) -> Tensor:
@@ -424,12 +393,12 @@ def prelu_backward(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tens
 
 def relu6(x: Tensor) -> Tensor:
     """ReLU6, ``min(max(0, x), 6)``: ``+0`` for ``x <= 0``, NaN stays NaN."""
-    return _relu6(x)
+    return _FORWARD["relu6"](x)
 
 
 def relu6_backward(grad_output: Tensor, x: Tensor) -> Tensor:
     """``grad_output`` for ``0 < x < 6``, ``+0`` elsewhere (a select), NaN where ``x`` is NaN."""
-    return _relu6_backward(grad_output, x)
+    return _BACKWARD["relu6"](grad_output, x)
 
 
 def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
@@ -437,24 +406,24 @@ def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     ``max_val`` from it up, ``min_val`` from it down (the bound's own bits: ``-0.0`` at a
     bound of ``0`` gives ``+0.0``); the bounds in the tensor's dtype. ``min_val > max_val``
     or a NaN bound raises ``ValueError``."""
-    return _hardtanh(x, min_val, max_val)
+    return _FORWARD["hardtanh"](x, min_val, max_val)
 
 
 def hardtanh_backward(grad_output: Tensor, x: Tensor, min_val: float, max_val: float) -> Tensor:
     """``grad_output`` where ``min_val < x < max_val``, ``+0`` elsewhere (a select, zero at
     both kinks), NaN where ``x`` is NaN (PyTorch's passes ``grad_output`` there)."""
-    return _hardtanh_backward(grad_output, x, min_val, max_val)
+    return _BACKWARD["hardtanh"](grad_output, x, min_val, max_val)
 
 
 def threshold(x: Tensor, threshold: float, value: float) -> Tensor:
     """PyTorch's ``threshold``: ``x`` where ``x > threshold`` (NaN stays NaN), ``value``
     elsewhere; 16-bit inputs are compared with the threshold in float32, as PyTorch's."""
-    return _threshold(x, threshold, value)
+    return _FORWARD["threshold"](x, threshold, value)
 
 
 def threshold_backward(grad_output: Tensor, x: Tensor, threshold: float) -> Tensor:
     """``grad_output`` where ``x > threshold``, ``+0`` elsewhere (a select), NaN where ``x`` is NaN."""
-    return _threshold_backward(grad_output, x, threshold)
+    return _BACKWARD["threshold"](grad_output, x, threshold)
 
 
 def rrelu_with_seed(x: Tensor, lower: float, upper: float, training: bool, seed: int) -> Tensor:
@@ -630,15 +599,31 @@ def _rrelu_from_output(scalars: tuple) -> bool:
     return True
 
 
-_relu_ = _Inplace("relu_", K.relu_, _ops.relu_, _relu_backward, _no_params, relu, _always)
-_leaky_relu_ = _Inplace(
-    "leaky_relu_", K.leaky_relu_, _ops.leaky_relu_, _leaky_relu_backward, _all_params, leaky_relu, _leaky_from_output
-)
-_relu6_ = _Inplace("relu6_", K.relu6_, _ops.relu6_, _relu6_backward, _no_params, relu6, _always)
-_hardtanh_ = _Inplace("hardtanh_", K.hardtanh_, _ops.hardtanh_, _hardtanh_backward, _all_params, hardtanh, _always)
-_threshold_ = _Inplace(
-    "threshold_", K.threshold_, _ops.threshold_, _threshold_backward, _first_param, threshold, lambda s: False
-)
+def _keeps_input(scalars: tuple) -> bool:
+    return False
+
+
+# Whether an in-place form's backward may read its output (where the derivative's regions
+# can be told from it); otherwise a copy of the input is kept (always correct).
+_FROM_OUTPUT = {"relu": _always, "relu6": _always, "hardtanh": _always, "leaky_relu": _leaky_from_output}
+
+
+def _family_inplace(name: str) -> _Inplace:
+    kernel = K.ELEMENTWISE[name]
+    gradient = kernel.gradient
+    forward, backward = _RULES[name]
+    return _Inplace(
+        f"{name}_",
+        kernel.forward_,
+        _ops.INPLACE[name],
+        backward,
+        lambda scalars: tuple(scalars[:gradient]),
+        forward,
+        _FROM_OUTPUT.get(name, _keeps_input),
+    )
+
+
+_INPLACE = {name: _family_inplace(name) for name in K.FAMILY}
 _rrelu_ = _Inplace(
     "rrelu_with_seed_",
     K.rrelu_with_seed_,
@@ -652,29 +637,29 @@ _rrelu_ = _Inplace(
 
 def relu_(x: Tensor) -> Tensor:
     """ReLU in place; returns ``x``. Differentiable (the backward reads the output)."""
-    return _relu_(x)
+    return _INPLACE["relu"](x)
 
 
 def leaky_relu_(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """Leaky ReLU in place; returns ``x``. Differentiable for ``negative_slope >= 0``."""
-    return _leaky_relu_(x, negative_slope)
+    return _INPLACE["leaky_relu"](x, negative_slope)
 
 
 def relu6_(x: Tensor) -> Tensor:
     """ReLU6 in place; returns ``x``. Differentiable (the backward reads the output)."""
-    return _relu6_(x)
+    return _INPLACE["relu6"](x)
 
 
 def hardtanh_(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     """Hardtanh in place; returns ``x``. Differentiable (the backward reads the output:
     it lies strictly between the bounds exactly where the input did)."""
-    return _hardtanh_(x, min_val, max_val)
+    return _INPLACE["hardtanh"](x, min_val, max_val)
 
 
 def threshold_(x: Tensor, threshold: float, value: float) -> Tensor:
     """Threshold in place; returns ``x``. Differentiable: as PyTorch's ``threshold_``, a
     copy of the input is kept for the backward pass when a gradient is needed."""
-    return _threshold_(x, threshold, value)
+    return _INPLACE["threshold"](x, threshold, value)
 
 
 def rrelu_(x: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:

@@ -27,12 +27,6 @@ from .._gpu import find_nvrtc
 from .._layout import dense as _dense_layout
 from .._layout import prelu_layout as _memory_layout
 
-# The NumPy functions that strided and non-native tensors go through (their parameters
-# checked first, as relukit's NumPy functions check them).
-_np_hardtanh, _, _np_hardtanh_backward = _family.functions("hardtanh")
-_np_leaky_relu, _, _np_leaky_relu_backward = _family.functions("leaky_relu")
-_np_threshold, _, _np_threshold_backward = _family.functions("threshold")
-
 # The kernels' element types (the extension's one list, NumPy's names, torch's too) and
 # the NumPy type a tensor's memory is viewed as (bfloat16's bits as int16).
 _NAMES = {getattr(torch, name): name for name, _ in _relukit._dtypes()}
@@ -274,83 +268,79 @@ def _prelu_layout(x: Tensor) -> Optional[tuple]:
 # ---- the operations ----
 
 
-def relu(x: Tensor) -> Tensor:
-    fast = _unary_fast("relu", x)
-    if fast is not None:
-        return fast
-    if on_cuda("relu", x):
-        return _cuda_elementwise("relu", [x])
-    out = _elementwise("relu", (x,))
-    if out is None:
-        out = empty_like(x)
-        _relukit.relu(array(x, "x"), out=array(out, "out"))
-    return out
+#: The element-by-element activations of relukit.torch, each one row of the extension's
+#: registry (``_family.REGISTRY``: parameters, how many the backward takes): their
+#: kernels, custom ops, autograd rules and in-place forms are all derived from the row.
+FAMILY = ("relu", "leaky_relu", "relu6", "hardtanh", "threshold")
 
 
-def relu_(x: Tensor) -> None:
-    if on_cuda("relu_", x):
-        if _dense(x):
-            _cuda("relu", x, [x, x])  # the kernel may write its input
+# The parameters padded to the two floats `_torch_cpu` takes, by how many there are.
+_PAD = ((0.0, 0.0), (0.0,), ())
+
+
+class Elementwise:
+    """The kernels of a registry activation ``f(x, *parameters)``: ``forward``,
+    ``forward_`` (in place) and ``backward(grad_output, x, *parameters[:gradient])``.
+
+    Dense CPU memory goes to relukit's slice functions (the parameters as the two floats
+    ``_torch_cpu`` takes), other layouts through the registry's NumPy functions (which
+    check the parameters first), CUDA tensors to relukit-cuda where it has the operation
+    (the parameters by name)."""
+
+    def __init__(self, name: str) -> None:
+        parameters, gradient, _ = _family.REGISTRY[name]
+        self.name = name
+        self.parameters = tuple(p for p, _ in parameters)
+        self.gradient = gradient
+        if parameters:
+            self._np_forward, _, self._np_backward = _family.functions(name)
         else:
-            x.copy_(_cuda_elementwise("relu", [x]))
-    elif not _cpu_inplace("relu", x):
-        a = array(x, "x")
-        _relukit.relu(a, out=a)
+            self._np_forward, self._np_backward = getattr(_relukit, name), getattr(_relukit, f"{name}_backward")
+        self._backward_name = f"{name}_backward"
+        self._inplace_name = f"{name}_"
+
+    def forward(self, x: Tensor, *params: float) -> Tensor:
+        padded = params + _PAD[len(params)]
+        fast = _unary_fast(self.name, x, padded)
+        if fast is not None:
+            return fast
+        if on_cuda(self.name, x):
+            return _cuda_elementwise(self.name, [x], **dict(zip(self.parameters, params)))
+        out = _elementwise(self.name, (x,), padded)
+        if out is None:
+            out = empty_like(x)
+            with np.errstate(over="ignore"):  # slope * x may overflow to inf, silently as in PyTorch
+                self._np_forward(array(x, "x"), *params, out=array(out, "out"))
+        return out
+
+    def forward_(self, x: Tensor, *params: float) -> None:
+        if on_cuda(self._inplace_name, x):
+            options = dict(zip(self.parameters, params))
+            if _dense(x):
+                _cuda(self.name, x, [x, x], **options)  # the kernel may write its input
+            else:
+                x.copy_(_cuda_elementwise(self.name, [x], **options))
+        elif not _cpu_inplace(self.name, x, params + _PAD[len(params)]):
+            a = array(x, "x")
+            with np.errstate(over="ignore"):
+                self._np_forward(a, *params, out=a)
+
+    def backward(self, grad_output: Tensor, x: Tensor, *params: float) -> Tensor:
+        padded = params + _PAD[len(params)]
+        fast = _binary_fast(self._backward_name, grad_output, x, padded)
+        if fast is not None:
+            return fast
+        if on_cuda(self._backward_name, grad_output, x):
+            return _cuda_elementwise(self._backward_name, [grad_output, x], **dict(zip(self.parameters, params)))
+        out = _elementwise(self._backward_name, (grad_output, x), padded)
+        if out is None:
+            out = empty_like(x)
+            with np.errstate(over="ignore"):
+                self._np_backward(array(grad_output, "grad_output"), array(x, "x"), *params, out=array(out, "out"))
+        return out
 
 
-def relu_backward(grad_output: Tensor, x: Tensor) -> Tensor:
-    fast = _binary_fast("relu_backward", grad_output, x)
-    if fast is not None:
-        return fast
-    if on_cuda("relu_backward", grad_output, x):
-        return _cuda_elementwise("relu_backward", [grad_output, x])
-    out = _elementwise("relu_backward", (grad_output, x))
-    if out is None:
-        out = empty_like(x)
-        _relukit.relu_backward(array(grad_output, "grad_output"), array(x, "x"), out=array(out, "out"))
-    return out
-
-
-def leaky_relu(x: Tensor, negative_slope: float) -> Tensor:
-    fast = _unary_fast("leaky_relu", x, (negative_slope, 0.0))
-    if fast is not None:
-        return fast
-    if on_cuda("leaky_relu", x):
-        return _cuda_elementwise("leaky_relu", [x], negative_slope=negative_slope)
-    out = _elementwise("leaky_relu", (x,), (negative_slope, 0.0))
-    if out is None:
-        out = empty_like(x)
-        with np.errstate(over="ignore"):  # slope * x may overflow to inf, silently as in PyTorch
-            _np_leaky_relu(array(x, "x"), negative_slope, out=array(out, "out"))
-    return out
-
-
-def leaky_relu_(x: Tensor, negative_slope: float) -> None:
-    if on_cuda("leaky_relu_", x):
-        if _dense(x):
-            _cuda("leaky_relu", x, [x, x], negative_slope=negative_slope)
-        else:
-            x.copy_(_cuda_elementwise("leaky_relu", [x], negative_slope=negative_slope))
-    elif not _cpu_inplace("leaky_relu", x, (negative_slope, 0.0)):
-        a = array(x, "x")
-        with np.errstate(over="ignore"):
-            _np_leaky_relu(a, negative_slope, out=a)
-
-
-def leaky_relu_backward(grad_output: Tensor, x: Tensor, negative_slope: float) -> Tensor:
-    fast = _binary_fast("leaky_relu_backward", grad_output, x, (negative_slope, 0.0))
-    if fast is not None:
-        return fast
-    if on_cuda("leaky_relu_backward", grad_output, x):
-        return _cuda_elementwise("leaky_relu_backward", [grad_output, x], negative_slope=negative_slope)
-    out = _elementwise("leaky_relu_backward", (grad_output, x), (negative_slope, 0.0))
-    if out is None:
-        out = empty_like(x)
-        with np.errstate(over="ignore"):
-            _np_leaky_relu_backward(
-                array(grad_output, "grad_output"), array(x, "x"), negative_slope, out=array(out, "out")
-            )
-    return out
+ELEMENTWISE = {name: Elementwise(name) for name in FAMILY}
 
 
 def prelu(x: Tensor, weight: Tensor) -> Tensor:
@@ -416,99 +406,6 @@ def prelu_backward(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tens
         out=(array(grad_input, "grad_input"), array(grad_weight, "grad_weight")),
     )
     return grad_input, grad_weight
-
-
-def relu6(x: Tensor) -> Tensor:
-    fast = _unary_fast("relu6", x)
-    if fast is not None:
-        return fast
-    on_cuda("relu6", x)
-    out = _elementwise("relu6", (x,))
-    if out is None:
-        out = empty_like(x)
-        _relukit.relu6(array(x, "x"), out=array(out, "out"))
-    return out
-
-
-def relu6_(x: Tensor) -> None:
-    on_cuda("relu6_", x)
-    if not _cpu_inplace("relu6", x):
-        a = array(x, "x")
-        _relukit.relu6(a, out=a)
-
-
-def relu6_backward(grad_output: Tensor, x: Tensor) -> Tensor:
-    fast = _binary_fast("relu6_backward", grad_output, x)
-    if fast is not None:
-        return fast
-    on_cuda("relu6_backward", grad_output, x)
-    out = _elementwise("relu6_backward", (grad_output, x))
-    if out is None:
-        out = empty_like(x)
-        _relukit.relu6_backward(array(grad_output, "grad_output"), array(x, "x"), out=array(out, "out"))
-    return out
-
-
-def threshold(x: Tensor, threshold: float, value: float) -> Tensor:
-    fast = _unary_fast("threshold", x, (threshold, value))
-    if fast is not None:
-        return fast
-    on_cuda("threshold", x)
-    out = _elementwise("threshold", (x,), (threshold, value))
-    if out is None:
-        out = empty_like(x)
-        _np_threshold(array(x, "x"), threshold, value, out=array(out, "out"))
-    return out
-
-
-def threshold_(x: Tensor, threshold: float, value: float) -> None:
-    on_cuda("threshold_", x)
-    if not _cpu_inplace("threshold", x, (threshold, value)):
-        a = array(x, "x")
-        _np_threshold(a, threshold, value, out=a)
-
-
-def threshold_backward(grad_output: Tensor, x: Tensor, threshold: float) -> Tensor:
-    fast = _binary_fast("threshold_backward", grad_output, x, (threshold, 0.0))
-    if fast is not None:
-        return fast
-    on_cuda("threshold_backward", grad_output, x)
-    out = _elementwise("threshold_backward", (grad_output, x), (threshold, 0.0))
-    if out is None:
-        out = empty_like(x)
-        _np_threshold_backward(array(grad_output, "grad_output"), array(x, "x"), threshold, out=array(out, "out"))
-    return out
-
-
-def hardtanh(x: Tensor, min_val: float, max_val: float) -> Tensor:
-    fast = _unary_fast("hardtanh", x, (min_val, max_val))
-    if fast is not None:
-        return fast
-    on_cuda("hardtanh", x)
-    out = _elementwise("hardtanh", (x,), (min_val, max_val))
-    if out is None:
-        out = empty_like(x)
-        _np_hardtanh(array(x, "x"), min_val, max_val, out=array(out, "out"))
-    return out
-
-
-def hardtanh_(x: Tensor, min_val: float, max_val: float) -> None:
-    on_cuda("hardtanh_", x)
-    if not _cpu_inplace("hardtanh", x, (min_val, max_val)):
-        a = array(x, "x")
-        _np_hardtanh(a, min_val, max_val, out=a)
-
-
-def hardtanh_backward(grad_output: Tensor, x: Tensor, min_val: float, max_val: float) -> Tensor:
-    fast = _binary_fast("hardtanh_backward", grad_output, x, (min_val, max_val))
-    if fast is not None:
-        return fast
-    on_cuda("hardtanh_backward", grad_output, x)
-    out = _elementwise("hardtanh_backward", (grad_output, x), (min_val, max_val))
-    if out is None:
-        out = empty_like(x)
-        _np_hardtanh_backward(array(grad_output, "grad_output"), array(x, "x"), min_val, max_val, out=array(out, "out"))
-    return out
 
 
 def _seed(training: bool, seed: int) -> Optional[int]:

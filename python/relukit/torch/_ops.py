@@ -16,36 +16,65 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
+from .. import _family
 from . import _kernels as K
 
 ops = torch.ops.relukit
 
 
-# ---- the functional ops ----
+# ---- the element-by-element family, from the registry (``K.FAMILY``) ----
 
 
-@torch.library.custom_op("relukit::relu", mutates_args=())
-def relu(x: Tensor) -> Tensor:
-    """ReLU, ``max(0, x)``: ``x`` for ``x > 0``, ``+0`` otherwise; NaN stays NaN."""
-    return K.relu(x)
+def _custom_op(name: str, signature: str, returns: str, call: str, compute: Any, mutates: Any, doc: str) -> Any:
+    """``torch.library.custom_op`` over ``compute``, for a function built with a real,
+    annotated signature (the schema is inferred from it, as for the ops written out)."""
+    source = f"def {name}({signature}) -> {returns}:\n    return compute({call})\n"
+    namespace: dict[str, Any] = {"Tensor": Tensor, "compute": compute}
+    exec(source, namespace)  # a real signature, as namedtuple and dataclasses build theirs
+    namespace[name].__doc__ = doc
+    return torch.library.custom_op(f"relukit::{name}", namespace[name], mutates_args=mutates)
 
 
-@torch.library.custom_op("relukit::relu_backward", mutates_args=())
-def relu_backward(grad_output: Tensor, x: Tensor) -> Tensor:
-    """``grad_output`` where ``x > 0``, ``+0`` where ``x <= 0``, NaN where ``x`` is NaN."""
-    return K.relu_backward(grad_output, x)
+def _family_ops(name: str) -> tuple[Any, Any, Any]:
+    """``relukit::name(x, *parameters)`` (the registry's defaults), ``name_backward(grad_output,
+    x, *parameters[:gradient])`` and ``name_(x, *parameters)``, mutating ``x``."""
+    kernel = K.ELEMENTWISE[name]
+    parameters, gradient, docs = _family.REGISTRY[name]
+    with_defaults = [f"{p}: float" if d is None else f"{p}: float = {d!r}" for p, d in parameters]
+    plain = [f"{p}: float" for p, _ in parameters]
+    names = [p for p, _ in parameters]
+    forward = _custom_op(
+        name, ", ".join(["x: Tensor", *with_defaults]), "Tensor", ", ".join(["x", *names]), kernel.forward, (), docs[0]
+    )
+    backward = _custom_op(
+        f"{name}_backward",
+        ", ".join(["grad_output: Tensor", "x: Tensor", *plain[:gradient]]),
+        "Tensor",
+        ", ".join(["grad_output", "x", *names[:gradient]]),
+        kernel.backward,
+        (),
+        docs[2],
+    )
+    inplace = _custom_op(
+        f"{name}_",
+        ", ".join(["x: Tensor", *plain]),
+        "None",
+        ", ".join(["x", *names]),
+        kernel.forward_,
+        {"x"},
+        f"``{name}`` in place, into ``x``.",
+    )
+    return forward, backward, inplace
 
 
-@torch.library.custom_op("relukit::leaky_relu", mutates_args=())
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
-    """Leaky ReLU: ``x`` for ``x > 0``, ``negative_slope * x`` otherwise; NaN stays NaN."""
-    return K.leaky_relu(x, negative_slope)
+_BUILT = {name: _family_ops(name) for name in K.FAMILY}
+#: name -> the functional op, its backward op, its in-place op.
+FORWARD = {name: ops[0] for name, ops in _BUILT.items()}
+BACKWARD = {name: ops[1] for name, ops in _BUILT.items()}
+INPLACE = {name: ops[2] for name, ops in _BUILT.items()}
 
 
-@torch.library.custom_op("relukit::leaky_relu_backward", mutates_args=())
-def leaky_relu_backward(grad_output: Tensor, x: Tensor, negative_slope: float) -> Tensor:
-    """``grad_output`` where ``x > 0``, ``negative_slope * grad_output`` where ``x <= 0``."""
-    return K.leaky_relu_backward(grad_output, x, negative_slope)
+# ---- the functional ops written out (PReLU's weight, RReLU's seed) ----
 
 
 @torch.library.custom_op("relukit::prelu", mutates_args=())
@@ -60,42 +89,6 @@ def prelu_backward(grad_output: Tensor, x: Tensor, weight: Tensor) -> tuple[Tens
     ``weight[c] * grad_output`` elsewhere; ``grad_weight[c]`` sums ``grad_output * x``
     where ``x <= 0`` over channel ``c``, in a fixed order (deterministic)."""
     return K.prelu_backward(grad_output, x, weight)
-
-
-@torch.library.custom_op("relukit::relu6", mutates_args=())
-def relu6(x: Tensor) -> Tensor:
-    """ReLU6, ``min(max(0, x), 6)``: ``+0`` for ``x <= 0``, NaN stays NaN."""
-    return K.relu6(x)
-
-
-@torch.library.custom_op("relukit::relu6_backward", mutates_args=())
-def relu6_backward(grad_output: Tensor, x: Tensor) -> Tensor:
-    """``grad_output`` for ``0 < x < 6``, ``+0`` elsewhere (a select), NaN where ``x`` is NaN."""
-    return K.relu6_backward(grad_output, x)
-
-
-@torch.library.custom_op("relukit::hardtanh", mutates_args=())
-def hardtanh(x: Tensor, min_val: float, max_val: float) -> Tensor:
-    """``x`` strictly between the bounds (NaN stays NaN), ``max_val`` from it up, ``min_val`` below."""
-    return K.hardtanh(x, min_val, max_val)
-
-
-@torch.library.custom_op("relukit::hardtanh_backward", mutates_args=())
-def hardtanh_backward(grad_output: Tensor, x: Tensor, min_val: float, max_val: float) -> Tensor:
-    """``grad_output`` strictly between the bounds, ``+0`` elsewhere (a select), NaN where ``x`` is NaN."""
-    return K.hardtanh_backward(grad_output, x, min_val, max_val)
-
-
-@torch.library.custom_op("relukit::threshold", mutates_args=())
-def threshold(x: Tensor, threshold: float, value: float) -> Tensor:
-    """PyTorch's ``threshold``: ``x`` where ``x > threshold`` (NaN stays NaN), ``value`` elsewhere."""
-    return K.threshold(x, threshold, value)
-
-
-@torch.library.custom_op("relukit::threshold_backward", mutates_args=())
-def threshold_backward(grad_output: Tensor, x: Tensor, threshold: float) -> Tensor:
-    """``grad_output`` where ``x > threshold``, ``+0`` elsewhere (a select), NaN where ``x`` is NaN."""
-    return K.threshold_backward(grad_output, x, threshold)
 
 
 @torch.library.custom_op("relukit::rrelu_with_seed", mutates_args=())
@@ -117,31 +110,6 @@ def rrelu_backward(grad_output: Tensor, x: Tensor, lower: float, upper: float, t
 # save what their backward needs around them) ----
 
 
-@torch.library.custom_op("relukit::relu_", mutates_args={"x"})
-def relu_(x: Tensor) -> None:
-    K.relu_(x)
-
-
-@torch.library.custom_op("relukit::leaky_relu_", mutates_args={"x"})
-def leaky_relu_(x: Tensor, negative_slope: float) -> None:
-    K.leaky_relu_(x, negative_slope)
-
-
-@torch.library.custom_op("relukit::relu6_", mutates_args={"x"})
-def relu6_(x: Tensor) -> None:
-    K.relu6_(x)
-
-
-@torch.library.custom_op("relukit::hardtanh_", mutates_args={"x"})
-def hardtanh_(x: Tensor, min_val: float, max_val: float) -> None:
-    K.hardtanh_(x, min_val, max_val)
-
-
-@torch.library.custom_op("relukit::threshold_", mutates_args={"x"})
-def threshold_(x: Tensor, threshold: float, value: float) -> None:
-    K.threshold_(x, threshold, value)
-
-
 @torch.library.custom_op("relukit::rrelu_with_seed_", mutates_args={"x"})
 def rrelu_with_seed_(x: Tensor, lower: float, upper: float, training: bool, seed: int) -> None:
     K.rrelu_with_seed_(x, lower, upper, training, seed)
@@ -158,11 +126,11 @@ def _nothing(*args: Any) -> None:
     return None
 
 
-for _op in (relu, leaky_relu, relu6, hardtanh, threshold, rrelu_with_seed, prelu):
+for _op in (*FORWARD.values(), rrelu_with_seed, prelu):
     _op.register_fake(lambda x, *rest: torch.empty_like(x))
-for _op in (relu_backward, leaky_relu_backward, relu6_backward, hardtanh_backward, threshold_backward, rrelu_backward):
+for _op in (*BACKWARD.values(), rrelu_backward):
     _op.register_fake(lambda grad_output, x, *rest: torch.empty_like(x))
-for _op in (relu_, leaky_relu_, relu6_, hardtanh_, threshold_, rrelu_with_seed_):
+for _op in (*INPLACE.values(), rrelu_with_seed_):
     _op.register_fake(_nothing)
 
 
@@ -220,17 +188,15 @@ def _save(ctx: Any, inputs: tuple, output: Any) -> None:
     ctx.scalars = [i for i in inputs if not isinstance(i, Tensor)]
 
 
-def _register_elementwise(forward: Any, backward_op: Any, params: int) -> None:
-    """A forward op f(x, *params) whose gradient is backward_op(grad, x, *params'), and
-    that backward op, linear in its grad: its own gradient is itself applied to the
+def _register_elementwise(forward: Any, backward_op: Any, params: int, backward_params: int) -> None:
+    """A forward op f(x, *params) whose gradient is backward_op(grad, x, *params[:backward_params]),
+    and that backward op, linear in its grad: its own gradient is itself applied to the
     incoming gradient (and none for x: zero almost everywhere)."""
     nones = (None,) * params
 
     def forward_grad(ctx: Any, grad: Tensor) -> Any:
         (x,) = ctx.saved_tensors
         return (backward_op(grad, x, *ctx.scalars[:backward_params]), *nones)
-
-    backward_params = _BACKWARD_PARAMS[backward_op]
 
     def backward_grad(ctx: Any, grad: Tensor) -> Any:
         _, x = ctx.saved_tensors
@@ -240,22 +206,10 @@ def _register_elementwise(forward: Any, backward_op: Any, params: int) -> None:
     backward_op.register_autograd(backward_grad, setup_context=_save)
 
 
-# How many of the forward's parameters each backward op takes (threshold's value is not
-# one of them).
-_BACKWARD_PARAMS = {
-    relu_backward: 0,
-    leaky_relu_backward: 1,
-    relu6_backward: 0,
-    hardtanh_backward: 2,
-    threshold_backward: 1,
-    rrelu_backward: 4,
-}
-_register_elementwise(relu, relu_backward, 0)
-_register_elementwise(leaky_relu, leaky_relu_backward, 1)
-_register_elementwise(relu6, relu6_backward, 0)
-_register_elementwise(hardtanh, hardtanh_backward, 2)
-_register_elementwise(threshold, threshold_backward, 2)
-_register_elementwise(rrelu_with_seed, rrelu_backward, 4)
+for _name in K.FAMILY:
+    _kernel = K.ELEMENTWISE[_name]
+    _register_elementwise(FORWARD[_name], BACKWARD[_name], len(_kernel.parameters), _kernel.gradient)
+_register_elementwise(rrelu_with_seed, rrelu_backward, 4, 4)
 
 
 def _prelu_grad(ctx: Any, grad: Tensor) -> tuple[Optional[Tensor], Optional[Tensor]]:
