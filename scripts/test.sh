@@ -101,6 +101,7 @@ export MYPY_CACHE_DIR="$scratch/mypy-cache"
 export RELUKIT_REQUIRE_OPTIONAL=1
 "$venv/bin/python" -c "import relukit; assert 'site-packages' in relukit.__file__, relukit.__file__; print('testing', relukit.__file__)"
 "$venv/bin/python" -m pytest -q -p no:cacheprovider "$root/python/tests"
-"$venv/bin/python" -m mypy.stubtest relukit
+"$venv/bin/python" -m mypy.stubtest --mypy-config-file "$root/pyproject.toml" \
+    --allowlist "$root/python/stubtest-allowlist.txt" relukit
 cd "$root"
 finish

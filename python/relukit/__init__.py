@@ -28,11 +28,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _family, _relukit
+from . import _relukit
 from ._dispatch import (  # the non-ufunc functions, each routed by its arguments' kind
     clipped_relu,
     clipped_relu_backward,
     clipped_relu_derivative,
+    hardtanh,
+    hardtanh_backward,
+    hardtanh_derivative,
     leaky_relu,
     leaky_relu_backward,
     leaky_relu_derivative,
@@ -125,8 +128,3 @@ except ImportError:  # pragma: no cover - depends on the environment
     _ml_dtypes = None
 else:
     _register_bfloat16({name: u for name, u in vars(_relukit).items() if isinstance(u, np.ufunc)})
-
-
-# Hardtanh's functions come from the extension's registry whole: signature, defaults,
-# docstring (see ``_family``).
-hardtanh, hardtanh_derivative, hardtanh_backward = _family.functions("hardtanh")

@@ -14,17 +14,35 @@ but the extension and ``_layout``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
 from . import _relukit
 from ._layout import is_cuda_array
 
-#: name -> (parameters with defaults, how many the gradients take, the forms' docs).
-REGISTRY: dict[str, tuple[list[tuple[str, float | None]], int, list[str]]] = {
-    name: (list(parameters), gradient, list(docs)) for name, parameters, gradient, docs in _relukit._activations()
+
+class Row(NamedTuple):
+    """One activation of the registry."""
+
+    #: Its parameters in order, with PyTorch's defaults (None: required).
+    parameters: list[tuple[str, Optional[float]]]
+    #: How many of them (the first) the derivative and backward take.
+    gradient: int
+    #: One line of doc per form (forward, derivative, backward).
+    docs: list[str]
+    #: One doctest example per form ("" where the row has none).
+    examples: list[str]
+
+
+#: name -> its row.
+REGISTRY: dict[str, Row] = {
+    name: Row(list(parameters), gradient, list(docs), list(examples))
+    for name, parameters, gradient, docs, examples in _relukit._activations()
 }
+
+#: Routes a function of the registry to the GPU: ``(function, inputs, parameters, out)``.
+GpuRoute = Callable[[str, tuple, tuple, Any], Any]
 
 
 def dtype_of(operand: Any) -> np.dtype:
@@ -76,37 +94,56 @@ _FORMS = (("", ("x",)), ("_derivative", ("x",)), ("_backward", ("grad_output", "
 
 
 def _docstring(
-    name: str, form: str, data: tuple[str, ...], parameters: list[tuple[str, float | None]], line: str
+    name: str, form: str, data: tuple[str, ...], parameters: list[tuple[str, Optional[float]]], line: str, example: str
 ) -> str:
     lines = [line, "", "Parameters", "----------", f"{', '.join(data)} : array_like"]
+    lines += [
+        "    Of any real dtype (float16/32/64, bfloat16 with ml_dtypes; integers and bools",
+        "    compute in float64)"
+        + ("; broadcast together." if len(data) > 1 else ".")
+        + " Dask arrays stay lazy, as for any ufunc.",
+    ]
     for parameter, default in parameters:
         lines.append(f"{parameter} : float or array_like" + ("" if default is None else f", default {default!r}"))
     lines.append("    Parameters broadcast against the data; compared and multiplied in its compute type.")
-    lines += ["out : ndarray, optional", "", "Returns", "-------", "ndarray", "", "Raises", "------"]
+    lines += ["out : ndarray, optional", "    Where to write (``same_kind`` casting); may be an input itself."]
+    lines += ["", "Returns", "-------", "ndarray", "    The broadcast shape, the data's dtype.", ""]
+    lines += ["Raises", "------"]
     lines += [
         "ValueError",
-        f"    A parameter ``{name}`` refuses (NaN, or out of its range), before anything is computed.",
+        f"    A parameter value ``{name}`` refuses (NaN, or out of its range), before anything is computed.",
         "TypeError",
-        "    A CUDA array (no GPU kernel), a non-real parameter.",
+        "    A non-real parameter or input; a CUDA array where relukit-cuda has no kernel.",
     ]
+    if example:
+        lines += ["", "Examples", "--------", ">>> import numpy as np, relukit", *example.splitlines()]
     return "\n".join(lines)
 
 
-def functions(name: str) -> tuple[Callable[..., Any], ...]:
-    """``name``, ``name_derivative`` and ``name_backward`` for a registry row with parameters."""
-    parameters, gradient, docs = REGISTRY[name]
+def functions(name: str, gpu: Optional[GpuRoute] = None) -> tuple[Callable[..., Any], ...]:
+    """``name``, ``name_derivative`` and ``name_backward`` for a registry row with
+    parameters: each checks its parameters and calls its ufunc; given ``gpu``, CUDA arrays
+    go to it for the forms relukit-cuda runs (``_relukit._cuda_operations()``)."""
+    row = REGISTRY[name]
     built = []
-    for (form, data), line in zip(_FORMS, docs):
-        own = parameters if form == "" else parameters[:gradient]
+    for (form, data), line, example in zip(_FORMS, row.docs, row.examples):
+        own = row.parameters if form == "" else row.parameters[: row.gradient]
         function = f"{name}{form}"
         ufunc = getattr(_relukit, f"{function}_ufunc")
         signature = ", ".join([*data, *(p if d is None else f"{p}={d!r}" for p, d in own), "out=None"])
         values = "{" + ", ".join(f"{p!r}: {p}" for p, _ in own) + "}"
-        source = f"def {function}({signature}):\n    return call(ufunc, ({', '.join(data)},), {values}, out)\n"
-        namespace: dict[str, Any] = {"call": call, "ufunc": ufunc}
+        source = f"def {function}({signature}):\n"
+        if gpu is not None and function in _ON_GPU:
+            source += (
+                f"    if is_cuda_array({data[-1]}):\n"
+                f"        return gpu({function!r}, ({', '.join(data)},), ({''.join(f'{p}, ' for p, _ in own)}), out)\n"
+            )
+        source += f"    return call(ufunc, ({', '.join(data)},), {values}, out)\n"
+        namespace: dict[str, Any] = {"call": call, "ufunc": ufunc, "gpu": gpu, "is_cuda_array": is_cuda_array}
         exec(source, namespace)  # a real signature, as namedtuple and dataclasses build theirs
         made = namespace[function]
         made.__module__ = "relukit"
-        made.__doc__ = _docstring(name, form, data, own, line)
+        made.__qualname__ = function
+        made.__doc__ = _docstring(name, form, data, own, line, example)
         built.append(made)
     return tuple(built)

@@ -381,14 +381,13 @@ def _elementwise(function: str, operation: str, inputs: dict, out: Any, **option
     return result
 
 
-def slope(function: str, negative_slope: Any) -> float:
-    if type(negative_slope) is float or type(negative_slope) is int:
-        return float(negative_slope)
-    if np.ndim(negative_slope) != 0 or np.asarray(negative_slope).dtype.kind not in "biuf":
-        raise TypeError(
-            f"relukit.cuda.{function}: on the GPU `negative_slope` is one real number, got {negative_slope!r}"
-        )
-    return float(negative_slope)
+def scalar(function: str, value: Any) -> float:
+    """A parameter as the GPU kernels take it: one real number."""
+    if type(value) is float or type(value) is int:
+        return float(value)
+    if np.ndim(value) != 0 or np.asarray(value).dtype.kind not in "biuf":
+        raise TypeError(f"relukit.cuda.{function}: on the GPU each parameter is one real number, got {value!r}")
+    return float(value)
 
 
 # ---- the operations (CUDA arrays only) ----

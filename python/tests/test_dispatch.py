@@ -10,6 +10,7 @@ from conftest import optional
 
 import relukit
 import relukit._dispatch
+import relukit._family
 
 
 def test_the_articles_example_and_the_one_channel_rule():
@@ -100,6 +101,27 @@ def test_torch_tensors_come_back_as_tensors():
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
+
+
+def test_the_registry_functions_examples_run():
+    """The NumPy functions built from the extension's registry (``relukit._family``) carry
+    one example each from their row, which ``doctest.testmod`` does not collect (their
+    globals are not the module's): run here, every one."""
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    names = [
+        f"{name}{form}"
+        for name, row in relukit._family.REGISTRY.items()
+        if row.parameters
+        for form in ("", "_derivative", "_backward")
+    ]
+    assert len(names) >= 12
+    for name in names:
+        tests = finder.find(getattr(relukit, name), name, globs={})
+        assert sum(len(t.examples) for t in tests) == 2, name  # the import, and the call
+        for test in tests:
+            runner.run(test)
+    assert runner.failures == 0
 
 
 def test_relukit_torch_docstring_examples_run():

@@ -27,6 +27,10 @@ pub trait Exposed: Activation + 'static {
     const FORWARD_UFUNC: bool = true;
     /// One line each for the forward, derivative and backward ufuncs' docs.
     const DOCS: [&'static str; 3];
+    /// For activations with parameters, whose Python functions `relukit._family` builds:
+    /// one doctest example per form (`>>> ` lines and their output, with `np` and
+    /// `relukit` imported), run by the Python tests.
+    const EXAMPLES: [&'static str; 3] = ["", "", ""];
     /// The activation with parameter values `p` (in [`PARAMETERS`](Self::PARAMETERS)'
     /// order; unused ones are 0).
     fn from_parameters(p: [f64; 2]) -> Self;
@@ -64,6 +68,11 @@ impl Exposed for LeakyRelu {
         "1 for x > 0, the slope for x <= 0, NaN stays NaN.",
         "grad_output for x > 0, negative_slope * grad_output for x <= 0, NaN where x is NaN.",
     ];
+    const EXAMPLES: [&'static str; 3] = [
+        ">>> relukit.leaky_relu(np.array([-2.0, 0.0, 3.0]), 0.1)\narray([-0.2,  0. ,  3. ])",
+        ">>> relukit.leaky_relu_derivative(np.array([-2.0, 0.0, 3.0]), 0.1)\narray([0.1, 0.1, 1. ])",
+        ">>> relukit.leaky_relu_backward(np.ones(3), np.array([-2.0, 0.0, 3.0]), 0.1)\narray([0.1, 0.1, 1. ])",
+    ];
     fn from_parameters(p: [f64; 2]) -> Self {
         LeakyRelu {
             negative_slope: p[0],
@@ -78,6 +87,11 @@ impl Exposed for ClippedRelu {
         "1 for 0 < x < ceiling, 0 elsewhere, NaN stays NaN.",
         "grad_output for 0 < x < ceiling, +0 elsewhere (a select), NaN where x is NaN.",
     ];
+    const EXAMPLES: [&'static str; 3] = [
+        ">>> relukit.clipped_relu(np.array([-1.0, 2.0, 9.0]), 3.0)\narray([0., 2., 3.])",
+        ">>> relukit.clipped_relu_derivative(np.array([0.0, 2.0, 3.0]), 3.0)\narray([0., 1., 0.])",
+        ">>> relukit.clipped_relu_backward(np.full(3, 5.0), np.array([0.0, 2.0, 3.0]), 3.0)\narray([0., 5., 0.])",
+    ];
     fn from_parameters(p: [f64; 2]) -> Self {
         ClippedRelu { ceiling: p[0] }
     }
@@ -91,6 +105,11 @@ impl Exposed for Threshold {
         "x where x > threshold (and NaN), value elsewhere.",
         "1 where x > threshold, 0 elsewhere, NaN stays NaN.",
         "grad_output where x > threshold, +0 elsewhere (a select), NaN where x is NaN.",
+    ];
+    const EXAMPLES: [&'static str; 3] = [
+        ">>> relukit.threshold(np.array([-1.0, 0.5, 2.0]), 1.0, 20.0)\narray([20., 20.,  2.])",
+        ">>> relukit.threshold_derivative(np.array([-1.0, 0.5, 2.0]), 1.0)\narray([0., 0., 1.])",
+        ">>> relukit.threshold_backward(np.full(3, 4.0), np.array([-1.0, 0.5, 2.0]), 1.0)\narray([0., 0., 4.])",
     ];
     fn from_parameters(p: [f64; 2]) -> Self {
         Threshold {
@@ -107,6 +126,11 @@ impl Exposed for Hardtanh {
         "x clamped to [min_val, max_val]: max_val for x >= max_val, min_val for x <= min_val; NaN stays NaN.",
         "1 for min_val < x < max_val, 0 elsewhere (both kinks included), NaN stays NaN.",
         "grad_output for min_val < x < max_val, +0 elsewhere (a select), NaN where x is NaN.",
+    ];
+    const EXAMPLES: [&'static str; 3] = [
+        ">>> relukit.hardtanh(np.array([-3.0, 0.5, 2.0]))\narray([-1. ,  0.5,  1. ])",
+        ">>> relukit.hardtanh_derivative(np.array([-1.0, 0.5, 1.0]), -1.0, 1.0)\narray([0., 1., 0.])",
+        ">>> relukit.hardtanh_backward(np.full(3, 2.0), np.array([-3.0, 0.5, 2.0]), 0.0, 1.0)\narray([0., 2., 0.])",
     ];
     fn from_parameters(p: [f64; 2]) -> Self {
         Hardtanh {
@@ -168,11 +192,12 @@ fn forms<A: Exposed>() -> Vec<FamilyUfunc> {
     ufuncs
 }
 
-/// One row of [`_activations`]: name, parameters, gradient parameters, docs.
+/// One row of [`_activations`]: name, parameters, gradient parameters, docs, examples.
 type Row = (
     &'static str,
     Vec<(&'static str, Option<f64>)>,
     usize,
+    [&'static str; 3],
     [&'static str; 3],
 );
 
@@ -187,6 +212,7 @@ fn registry() -> &'static (Vec<Row>, Vec<FamilyUfunc>) {
                 A::PARAMETERS.to_vec(),
                 A::GRADIENT_PARAMETERS,
                 A::DOCS,
+                A::EXAMPLES,
             ));
             ufuncs.extend(forms::<A>());
         }
@@ -207,7 +233,7 @@ pub fn ufuncs() -> &'static [FamilyUfunc] {
 
 /// The registry as the Python package reads it: per activation its name, its parameters
 /// with PyTorch's defaults (`None`: required), how many of them the derivative and
-/// backward pass take, and the forms' one-line docs.
+/// backward pass take, the forms' one-line docs and their examples.
 #[pyfunction]
 pub fn _activations() -> Vec<Row> {
     registry().0.clone()

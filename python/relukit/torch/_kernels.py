@@ -288,7 +288,8 @@ class Elementwise:
     (the parameters by name)."""
 
     def __init__(self, name: str) -> None:
-        parameters, gradient, _ = _family.REGISTRY[name]
+        row = _family.REGISTRY[name]
+        parameters, gradient = row.parameters, row.gradient
         self.name = name
         self.parameters = tuple(p for p, _ in parameters)
         self.gradient = gradient

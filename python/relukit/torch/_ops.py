@@ -39,7 +39,8 @@ def _family_ops(name: str) -> tuple[Any, Any, Any]:
     """``relukit::name(x, *parameters)`` (the registry's defaults), ``name_backward(grad_output,
     x, *parameters[:gradient])`` and ``name_(x, *parameters)``, mutating ``x``."""
     kernel = K.ELEMENTWISE[name]
-    parameters, gradient, docs = _family.REGISTRY[name]
+    row = _family.REGISTRY[name]
+    parameters, gradient, docs = row.parameters, row.gradient, row.docs
     with_defaults = [f"{p}: float" if d is None else f"{p}: float = {d!r}" for p, d in parameters]
     plain = [f"{p}: float" for p, _ in parameters]
     names = [p for p, _ in parameters]
