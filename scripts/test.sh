@@ -53,6 +53,36 @@ fi
 RELUKIT_NVRTC_DIR=$("$tools/bin/python" -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13", "lib"))')
 export RELUKIT_NVRTC_DIR RELUKIT_REQUIRE_NVRTC=1
 
+# The test virtualenv and the test extra's dependencies (PyTorch with its CUDA libraries:
+# mostly unpacking, on one core) are installed in the background while cargo builds and
+# runs the Rust tests; the wheel step waits for it. Its output is shown if it fails.
+venv="$root/target/test-venv"
+stamp="$(python3 --version) $(sha256sum pyproject.toml | cut -c1-16)"
+test_deps() {
+    if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/stamp" 2>/dev/null)" != "$stamp" ]; then
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        echo "$stamp" >"$venv/stamp"
+    fi
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin>=1.5,<2"
+    # The `test` extra as pyproject.toml lists it (tomllib: Python 3.11+; on older ones
+    # the wheel step installs them, as it always checks).
+    local extra
+    extra=$("$venv/bin/python" -c 'import sys, tomllib; print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["optional-dependencies"]["test"]))' pyproject.toml 2>/dev/null) || return 0
+    mapfile -t extra <<<"$extra"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${extra[@]}"
+}
+test_deps >"$scratch/test-deps.log" 2>&1 &
+test_deps_pid=$!
+trap 'kill "$test_deps_pid" 2>/dev/null || true; rm -rf "$scratch"' EXIT
+wait_for_test_deps() {
+    if ! wait "$test_deps_pid"; then
+        cat "$scratch/test-deps.log"
+        echo "installing the test dependencies failed (output above)" >&2
+        exit 1
+    fi
+}
+
 step "Rust tests: unit, integration and doc tests, examples built"
 # Cargo's default targets: every library's and program's unit tests, the integration
 # tests, the examples (built), the doc tests. Not `--lib`, which would also build
@@ -70,14 +100,7 @@ step "Every command the README shows"
 bash scripts/check-readme.sh
 
 step "Python: build the wheel, install it with the test dependencies into target/test-venv"
-venv="$root/target/test-venv"
-stamp="$(python3 --version) $(sha256sum pyproject.toml | cut -c1-16)"
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/stamp" 2>/dev/null)" != "$stamp" ]; then
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    echo "$stamp" >"$venv/stamp"
-fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin>=1.5,<2"
+wait_for_test_deps
 rm -rf target/wheels
 # Through the package's own build backend, as `pip install .` builds it: maturin's, with
 # the program's release binary (built by the step above, in the same target folder)
