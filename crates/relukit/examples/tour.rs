@@ -2,13 +2,12 @@
 //! semantics on the special values, and a short throughput table against a copy of
 //! the same bytes, measured now on this machine.
 //!
-//! Run it with `cargo run --release --example tour` (the README's main command until the
-//! `relukit` program exists).
+//! Run it with `cargo run --release -p relukit --example tour`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use relukit::{ChannelLayout, bf16, f16};
+use relukit::{ChannelLayout, RreluMode, bf16, f16};
 
 fn main() -> Result<(), relukit::Error> {
     let x = [-2.0f32, -1.0, 0.0, 1.0, 2.0];
@@ -45,6 +44,22 @@ fn main() -> Result<(), relukit::Error> {
         "{:<44} {:?}",
         "                              grad_weight", grad_weight
     );
+    relukit::rrelu(&x, 0.125, 0.375, RreluMode::Evaluation, &mut y)?;
+    println!("{:<44} {:?}", "rrelu(x, 1/8, 3/8), evaluation", y);
+    relukit::rrelu(&x, 0.125, 0.375, RreluMode::Training { seed: 7 }, &mut y)?;
+    println!("{:<44} {:?}", "rrelu(x, 1/8, 3/8), training, seed 7", y);
+    let x2 = x.map(|v| 4.0 * v);
+    println!("{:<44} {:?}", "x2 = 4x", x2);
+    relukit::relu6(&x2, &mut y)?;
+    println!("{:<44} {:?}", "relu6(x2)", y);
+    relukit::clipped_relu(&x2, 5.0, &mut y)?;
+    println!("{:<44} {:?}", "clipped_relu(x2, 5)", y);
+    relukit::hardtanh(&x, -1.5, 1.5, &mut y)?;
+    println!("{:<44} {:?}", "hardtanh(x, -1.5, 1.5)", y);
+    relukit::hardtanh_derivative(&x, -1.5, 1.5, &mut y)?;
+    println!("{:<44} {:?}", "hardtanh_derivative(x, -1.5, 1.5)", y);
+    relukit::threshold(&x, 0.5, -1.0, &mut y)?;
+    println!("{:<44} {:?}", "threshold(x, 0.5, -1)", y);
 
     println!("\nSpecial values (relu, relu_derivative, relu_backward with grad_output = inf):");
     let specials = [
