@@ -36,9 +36,8 @@ DATA = ROOT / "relukit._relukit.data"
 BUNDLED = DATA / "platlib" / "relukit" / "bin"
 
 
-def bundle_program() -> Path:
-    """Builds the program's release binary and copies it into maturin's data folder;
-    returns the copy's path."""
+def bundle_program() -> None:
+    """Builds the program's release binary and copies it into maturin's data folder."""
     exe = "relukit.exe" if os.name == "nt" else "relukit"
     cargo = os.environ.get("CARGO", "cargo")
     manifest = str(ROOT / "Cargo.toml")
@@ -55,9 +54,7 @@ def bundle_program() -> Path:
     built = Path(json.loads(metadata.stdout)["target_directory"]) / "release" / exe
     shutil.rmtree(DATA, ignore_errors=True)
     BUNDLED.mkdir(parents=True)
-    copy = BUNDLED / exe
-    shutil.copy2(built, copy)
-    return copy
+    shutil.copy2(built, BUNDLED / exe)
 
 
 def build_wheel(

@@ -236,14 +236,8 @@ def _family_rules(name: str) -> tuple[_Rule, _Rule]:
     """The rules of a registry activation (``K.FAMILY``): its kernels and custom ops, the
     backward taking the first ``gradient`` parameters."""
     kernel = K.ELEMENTWISE[name]
-    gradient = kernel.gradient
     return _elementwise_rules(
-        name,
-        kernel.forward,
-        _ops.FORWARD[name],
-        kernel.backward,
-        _ops.BACKWARD[name],
-        lambda scalars: tuple(scalars[:gradient]),
+        name, kernel.forward, _ops.FORWARD[name], kernel.backward, _ops.BACKWARD[name], kernel.gradient_parameters
     )
 
 
@@ -610,14 +604,13 @@ _FROM_OUTPUT = {"relu": _always, "relu6": _always, "hardtanh": _always, "leaky_r
 
 def _family_inplace(name: str) -> _Inplace:
     kernel = K.ELEMENTWISE[name]
-    gradient = kernel.gradient
     forward, backward = _RULES[name]
     return _Inplace(
         f"{name}_",
         kernel.forward_,
         _ops.INPLACE[name],
         backward,
-        lambda scalars: tuple(scalars[:gradient]),
+        kernel.gradient_parameters,
         forward,
         _FROM_OUTPUT.get(name, _keeps_input),
     )

@@ -300,6 +300,10 @@ class Elementwise:
         self._backward_name = f"{name}_backward"
         self._inplace_name = f"{name}_"
 
+    def gradient_parameters(self, params: tuple) -> tuple:
+        """Of the forward's parameters, those the backward takes (the first ``gradient``)."""
+        return tuple(params[: self.gradient])
+
     def forward(self, x: Tensor, *params: float) -> Tensor:
         padded = params + _PAD[len(params)]
         fast = _unary_fast(self.name, x, padded)
