@@ -50,6 +50,7 @@ from ._dispatch import (  # the non-ufunc functions, each routed by its argument
     threshold_backward,
     threshold_derivative,
 )
+from ._metrics import effective_rank
 from ._relukit import (
     DeadUnitMonitor,
     _register_bfloat16,
@@ -85,6 +86,7 @@ __all__ = [
     "clipped_relu_derivative",
     "clipped_relu_derivative_ufunc",
     "clipped_relu_ufunc",
+    "effective_rank",
     "get_num_threads",
     "hardtanh",
     "hardtanh_backward",

@@ -89,6 +89,7 @@ __all__ = [
     "clipped_relu_derivative",
     "clipped_relu_derivative_ufunc",
     "clipped_relu_ufunc",
+    "effective_rank",
     "get_num_threads",
     "leaky_relu",
     "leaky_relu_backward",
@@ -243,6 +244,7 @@ def prelu_backward(grad_output: Any, x: Any, weight: Any, axis: _Axis = None, ou
 def prelu_derivative(x: NDArray[_Float], weight: ArrayLike, axis: _Axis = None) -> NDArray[_Float]: ...
 @overload
 def prelu_derivative(x: Any, weight: Any, axis: _Axis = None) -> Any: ...
+def effective_rank(features: Any, axis: int = 1) -> float: ...
 @overload
 def relu_observed(
     x: NDArray[_Float], monitor: DeadUnitMonitor, axis: _Axis = None, out: None = None

@@ -105,10 +105,11 @@ def prelu_backward(grad_output: Any, x: Any, weight: Any, axis: Optional[int]) -
     return gi, gw
 
 
-def observe(x: Any, units: int, axis: Optional[int]) -> Any:
-    """A monitor of ``units`` that observed every block of ``x``: the array is computed
-    now, block by block (the unit axis in one chunk), each block into a monitor of its
-    own, merged in a tree."""
+def observe(x: Any, units: int, axis: Optional[int], outputs: Any = None, magnitudes: bool = True) -> Any:
+    """A monitor of ``units`` that observed every block of ``x`` (with the matching block
+    of ``outputs``, if given): the array is computed now, block by block (the unit axis
+    in one chunk), each block into a monitor of its own, merged in a tree in block
+    order."""
     import dask
     import dask.array as da
 
@@ -117,10 +118,17 @@ def observe(x: Any, units: int, axis: Optional[int]) -> Any:
     if x.ndim >= 1:
         unit = 1 if (axis is None and x.ndim >= 2) else (0 if axis is None else int(axis) % x.ndim)
         x = x.rechunk({unit: -1})
+    if outputs is not None:
+        outputs = da.asarray(outputs)
+        if outputs.shape != x.shape:
+            raise ValueError(
+                f"DeadUnitMonitor.observe: `outputs` has shape {outputs.shape}, but `pre_activations` has {x.shape}"
+            )
+        outputs = outputs.rechunk(x.chunks)
 
-    def block(b: np.ndarray) -> Any:
-        m = _relukit.DeadUnitMonitor(units)
-        m.observe(b, axis=axis)
+    def block(b: np.ndarray, h: Optional[np.ndarray]) -> Any:
+        m = _relukit.DeadUnitMonitor(units, magnitudes=magnitudes)
+        m.observe(b, axis=axis, outputs=h)
         return m
 
     def merge(monitors: list) -> Any:
@@ -129,7 +137,9 @@ def observe(x: Any, units: int, axis: Optional[int]) -> Any:
             total.merge(m)
         return total
 
-    monitors = [dask.delayed(block)(b) for b in x.to_delayed().reshape(-1)]
+    blocks = x.to_delayed().reshape(-1)
+    hs = [None] * len(blocks) if outputs is None else list(outputs.to_delayed().reshape(-1))
+    monitors = [dask.delayed(block)(b, h) for b, h in zip(blocks, hs)]
     while len(monitors) > 1:
         monitors = [dask.delayed(merge)(monitors[i : i + 8]) for i in range(0, len(monitors), 8)]
     (result,) = dask.compute(monitors[0])

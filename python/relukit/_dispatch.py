@@ -44,19 +44,20 @@ def on_gpu(function: str, inputs: tuple, parameters: tuple, out: Any) -> Any:
     return getattr(_gpu, function)(*inputs, *parameters, out=out)
 
 
-def observe(x: Any, units: int, axis: Optional[int]) -> Any:
-    """For ``DeadUnitMonitor.observe``: a filled monitor for dask arrays and tensors (the
-    extension merges it), or None for what NumPy converts."""
+def observe(x: Any, units: int, axis: Optional[int], outputs: Any = None, magnitudes: bool = True) -> Any:
+    """For ``DeadUnitMonitor.observe``: a filled monitor (summing magnitudes or not, as
+    the one it is merged into) for dask arrays and tensors (the extension merges it), or
+    None for what NumPy converts."""
     k = kind(x)
     if k == "dask":
-        return _dask.observe(x, units, axis)
+        return _dask.observe(x, units, axis, outputs, magnitudes)
     if k == "cuda":
         raise TypeError(
             "DeadUnitMonitor.observe: a CUDA array; the monitor counts on the CPU (relukit.torch.DeadUnitTracker "
             "counts CUDA tensors on the GPU): copy it to the host first"
         )
     if k == "torch":
-        return _torch().observe(x, units, axis)
+        return _torch().observe(x, units, axis, outputs, magnitudes)
     return None
 
 

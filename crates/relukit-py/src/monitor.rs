@@ -1,7 +1,10 @@
 //! `DeadUnitMonitor` and `relu_observed`: the Rust monitor as a Python class that copies,
 //! pickles and merges, fed through `relukit::ndarray`.
 
-use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{
+    PyArray1, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray,
+    PyUntypedArrayMethods,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyType};
@@ -24,29 +27,44 @@ fn unit_axis(function: &str, axis: Option<&Bound<'_, PyAny>>, ndim: usize) -> Py
     }
 }
 
-/// Finds dead units: units never active (pre-activation > 0) over a window of batches.
+/// Finds dead, low-firing and dormant units of a layer over a window of batches.
 ///
-/// Dead is not sparse: `batch_zero_fraction` is the share of zero ReLU outputs in the
-/// last batch (sparsity), `inactive_units` the units that never fired over the window
-/// (call `reset()` at each epoch). Under ReLU those are dead (`dead_units`, the same
-/// set); under Leaky ReLU or PReLU an inactive unit still passes `slope * gradient`.
-/// NaN pre-activations count as not active. Monitors copy (`copy.copy` is
-/// independent), pickle (fill them in worker processes) and `merge`. A monitor may be
-/// shared between threads (``DataParallel``-style workers, hooks called from several
-/// threads): calls on it are serialised by a lock, so every batch observed from any
-/// thread is counted exactly once.
+/// Per unit it counts the samples where the unit was active (pre-activation > 0) and
+/// sums the magnitude of its output ``|h|`` (float64, in an order fixed by the batch's
+/// logical layout: the same bits on any thread count and memory layout), so that the
+/// metrics of the literature sit side by side:
+///
+/// - ``inactive_units`` / ``dead_units``: never active in the window (Lu et al. 2020;
+///   Dohare et al. 2024). Under ReLU those are dead; under Leaky ReLU or PReLU an
+///   inactive unit still passes ``slope * gradient``.
+/// - ``low_firing_units(rate)``: active on fewer than ``rate`` of the samples (Dohare et
+///   al. 2024: 0.01).
+/// - ``dormant_units(tau)``: Sokar et al.'s (2023) score ``E|h_i| / mean_k E|h_k|`` is
+///   ``<= tau`` (0.025 or 0.1); ``scores()`` gives the scores.
+/// - ``batch_zero_fraction``: the share of zero outputs in the last batch (sparsity,
+///   which is not death: Mirzadeh et al. 2023).
+///
+/// ``h`` is ReLU's output unless ``observe`` is given the layer's ``outputs`` (Leaky
+/// ReLU, PReLU, RReLU: their negative side counts). NaN pre-activations count as not
+/// active; NaN outputs add nothing to the sums. Call ``reset()`` at each epoch. Monitors
+/// copy (``copy.copy`` is independent), pickle (fill them in worker processes) and
+/// ``merge``. A monitor may be shared between threads: calls on it are serialised by a
+/// lock, so every batch observed from any thread is counted exactly once.
 ///
 /// Parameters
 /// ----------
 /// units : int
 ///     The number of units (at least 1).
+/// magnitudes : bool, default True
+///     Sum the outputs' magnitudes (24 bytes per unit); False counts only (16 bytes,
+///     the fastest ``relu_observed``, no ``scores`` or ``dormant_units``).
 ///
 /// Raises
 /// ------
 /// TypeError, ValueError
 ///     A non-integer or non-positive `units`.
 /// MemoryError
-///     Counts for `units` units (16 bytes each) that cannot be allocated.
+///     Counts for `units` units that cannot be allocated.
 ///
 /// Examples
 /// --------
@@ -55,6 +73,10 @@ fn unit_axis(function: &str, axis: Option<&Bound<'_, PyAny>>, ndim: usize) -> Py
 /// >>> monitor.observe(np.array([[1.0, -1.0, 0.0], [2.0, -3.0, 0.5]]))
 /// >>> monitor.inactive_units, monitor.samples
 /// ([1], 2)
+/// >>> monitor.scores()  # mean |h| per unit 1.5, 0, 0.25; the layer's mean 7/12
+/// array([2.57142857, 0.        , 0.42857143])
+/// >>> monitor.dormant_units(0.5), monitor.low_firing_units(0.75)
+/// ([1, 2], [1, 2])
 #[pyclass(module = "relukit", name = "DeadUnitMonitor", frozen)]
 pub struct Monitor {
     inner: Mutex<relukit::DeadUnitMonitor>,
@@ -82,7 +104,8 @@ impl Monitor {
 #[pymethods]
 impl Monitor {
     #[new]
-    fn new(units: &Bound<'_, PyAny>) -> PyResult<Self> {
+    #[pyo3(signature = (units, magnitudes=true))]
+    fn new(units: &Bound<'_, PyAny>, magnitudes: bool) -> PyResult<Self> {
         let rule = "units must be a positive integer (the number of units of the layer)";
         let units: i128 = units
             .call_method0("__index__")
@@ -94,6 +117,11 @@ impl Monitor {
                 ))
             })?;
         match usize::try_from(units) {
+            Ok(units) if units >= 1 && !magnitudes => {
+                relukit::DeadUnitMonitor::try_counts_only(units)
+                    .map(Monitor::wrap)
+                    .map_err(to_py)
+            }
             Ok(units) if units >= 1 => relukit::DeadUnitMonitor::try_new(units)
                 .map(Monitor::wrap)
                 .map_err(to_py),
@@ -102,22 +130,32 @@ impl Monitor {
     }
 
     /// Adds a batch of pre-activations; `axis` is the axis of the units (default: 1, as
-    /// PReLU's channels: `[batch, units]` and NCHW; the only axis of a 1-D input). Dask
-    /// arrays are computed block by block into monitors merged here; CPU torch tensors
-    /// are read in place.
-    #[pyo3(signature = (pre_activations, axis=None))]
+    /// PReLU's channels: `[batch, units]` and NCHW; the only axis of a 1-D input).
+    /// `outputs`, the layer's outputs of the same shape and dtype, give the magnitudes
+    /// `|h|` (else `relu(pre_activations)`). Dask arrays are computed block by block
+    /// into monitors merged here (their sums in block order); CPU torch tensors are read
+    /// in place.
+    #[pyo3(signature = (pre_activations, axis=None, outputs=None))]
     fn observe(
         &self,
         pre_activations: &Bound<'_, PyAny>,
         axis: Option<&Bound<'_, PyAny>>,
+        outputs: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        let outputs = outputs.filter(|o| !o.is_none());
         if !pre_activations.is_instance_of::<PyUntypedArray>() {
             // Dask arrays and torch tensors: filled by the Python layer, merged here.
-            let units = self.lock().units();
+            let (units, magnitudes) = {
+                let inner = self.lock();
+                (inner.units(), inner.has_magnitudes())
+            };
             let filled = pre_activations
                 .py()
                 .import("relukit._dispatch")?
-                .call_method1("observe", (pre_activations, units, axis))?;
+                .call_method1(
+                    "observe",
+                    (pre_activations, units, axis, outputs, magnitudes),
+                )?;
             if let Ok(other) = filled.cast::<Monitor>() {
                 let other = other.get().snapshot();
                 return self.lock().merge(&other).map_err(to_py);
@@ -125,7 +163,75 @@ impl Monitor {
         }
         let data = arrays::float_array("observe", "pre_activations", pre_activations)?;
         let channels = unit_axis("observe", axis, data.ndim())?;
-        by_dtype!(Dtype::of(&data), observe_typed(self, &data, channels))
+        let Some(outputs) = outputs else {
+            return by_dtype!(Dtype::of(&data), observe_typed(self, &data, None, channels));
+        };
+        let outputs = arrays::float_array("observe", "outputs", outputs)?;
+        if !outputs.dtype().is_equiv_to(&data.dtype()) {
+            return Err(crate::errors::type_error(
+                "DeadUnitMonitor.observe",
+                "outputs",
+                format!(
+                    "has dtype {}, but `pre_activations` has {}: give both in one dtype",
+                    outputs.dtype(),
+                    data.dtype()
+                ),
+            ));
+        }
+        by_dtype!(
+            Dtype::of(&data),
+            observe_typed(self, &data, Some(&outputs), channels)
+        )
+    }
+
+    /// Whether the monitor sums magnitudes (False for `magnitudes=False`, or a monitor
+    /// read from a version 1 file).
+    #[getter]
+    fn has_magnitudes(&self) -> bool {
+        self.lock().has_magnitudes()
+    }
+    /// Per unit, the sum of `|h|` over the window (float64), or None without magnitudes.
+    #[getter]
+    fn magnitude_sums<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArray1<f64>>> {
+        self.lock()
+            .magnitude_sums()
+            .map(|sums| PyArray1::from_slice(py, sums))
+    }
+    /// Per unit, the share of samples of the window where it was active (as
+    /// `activation_rate`).
+    fn firing_rates<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        PyArray1::from_vec(py, self.lock().firing_rates())
+    }
+    /// Per unit, Sokar et al.'s score `E|h_i| / mean_k E|h_k|` (all 0 where every
+    /// unit's mean is 0). ValueError for a monitor that counts only.
+    fn scores<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        // One lock: the error comes from the same state as the missing scores.
+        let inner = self.lock();
+        match inner.scores() {
+            Some(scores) => Ok(PyArray1::from_vec(py, scores)),
+            None => Err(to_py(inner.dormant_units(1.0).unwrap_err())),
+        }
+    }
+    /// The τ-dormant units: score `<= tau`, `tau` in (0, 1] (Sokar et al.: 0.025, 0.1).
+    #[pyo3(signature = (tau=0.1))]
+    fn dormant_units(&self, tau: f64) -> PyResult<Vec<usize>> {
+        self.lock().dormant_units(tau).map_err(to_py)
+    }
+    /// The share of τ-dormant units.
+    #[pyo3(signature = (tau=0.1))]
+    fn dormant_fraction(&self, tau: f64) -> PyResult<f64> {
+        self.lock().dormant_fraction(tau).map_err(to_py)
+    }
+    /// The units active on fewer than `rate` of the samples, `rate` in [0, 1] (Dohare
+    /// et al.: 0.01).
+    #[pyo3(signature = (rate=0.01))]
+    fn low_firing_units(&self, rate: f64) -> PyResult<Vec<usize>> {
+        self.lock().low_firing_units(rate).map_err(to_py)
+    }
+    /// The share of low-firing units.
+    #[pyo3(signature = (rate=0.01))]
+    fn low_firing_fraction(&self, rate: f64) -> PyResult<f64> {
+        self.lock().low_firing_fraction(rate).map_err(to_py)
     }
 
     /// The number of units.
@@ -247,16 +353,27 @@ impl Monitor {
 fn observe_typed<T: Float + numpy::Element>(
     monitor: &Monitor,
     data: &Bound<'_, PyUntypedArray>,
+    outputs: Option<&Bound<'_, PyUntypedArray>>,
     channels: Channels,
 ) -> PyResult<()> {
     let py = data.py();
     let data = data.cast::<PyArrayDyn<T>>()?.try_readonly()?;
+    let outputs = match outputs {
+        Some(h) => Some(h.cast::<PyArrayDyn<T>>()?.try_readonly()?),
+        None => None,
+    };
     let len = data.len();
     let (view, axis) = shaped(data.as_array(), channels);
+    let h = outputs.as_ref().map(|h| shaped(h.as_array(), channels).0);
     // The lock is taken without the interpreter's: a thread waiting for it never blocks
     // the one that holds it.
-    py.detach(|| pool::run::<T, _>(len, || monitor.lock().observe(&view, axis)))
-        .map_err(to_py)
+    py.detach(|| {
+        pool::run::<T, _>(len, || match &h {
+            None => monitor.lock().observe(&view, axis),
+            Some(h) => monitor.lock().observe_outputs(&view, h, axis),
+        })
+    })
+    .map_err(to_py)
 }
 
 /// ReLU of `x` while `monitor` observes it (units along `axis`: default 1, or the only

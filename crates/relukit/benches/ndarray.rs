@@ -1,6 +1,6 @@
 //! The ndarray adapter against the slice API, allocating `.relu()` against a copy into
-//! a new array, and the fused ReLU + dead-unit count against plain ReLU, measured in the
-//! same run on one thread. Each benchmark checks its answer before it is timed. Ratios are printed at the end and written to
+//! a new array, and the fused ReLU + dead-unit monitor (counts and magnitude sums, and
+//! counts only) against plain ReLU, measured in the same run on one thread. Each benchmark checks its answer before it is timed. Ratios are printed at the end and written to
 //! `target/criterion/relukit-ndarray-summary.md`.
 
 mod common;
@@ -10,12 +10,19 @@ use std::time::Duration;
 
 use common::{criterion_dir, median_ns};
 use criterion::{BenchmarkId, Criterion, Throughput};
-use ndarray::{Array2, Array4, Axis, s};
+use ndarray::{Array2, Array4, ArrayD, Axis, s};
 use relukit::DeadUnitMonitor;
 use relukit::ndarray::{ReluExt, relu_into, relu_observed_into};
 
-/// `[rows, columns]` of the f32 matrices: 1 MiB (in cache) and 64 MiB.
-const SHAPES: [(usize, usize); 2] = [(1024, 256), (4096, 4096)];
+/// `[rows, columns]` of the f32 matrices: 64 KiB and 1 MiB (in cache), 64 MiB.
+const SHAPES: [(usize, usize); 3] = [(64, 256), (1024, 256), (4096, 4096)];
+
+/// NCHW convolution outputs (units along axis 1): 64 KiB, 6.1 MiB, 64 MiB of f32.
+const NCHW: [[usize; 4]; 3] = [[4, 16, 16, 16], [32, 64, 28, 28], [16, 64, 128, 128]];
+
+fn nchw_label(shape: [usize; 4]) -> String {
+    format!("nchw{}x{}x{}x{}", shape[0], shape[1], shape[2], shape[3])
+}
 
 fn label(rows: usize, columns: usize) -> String {
     format!("{rows}x{columns}")
@@ -66,31 +73,45 @@ fn adapter(c: &mut Criterion) {
         });
 
         // [batch, units] pre-activations: ReLU alone, and ReLU with the monitor.
-        let mut monitor = DeadUnitMonitor::new(columns);
-        relu_observed_into(&x, out.view_mut(), &mut monitor, Axis(1)).unwrap();
+        observed(&mut group, &label(rows, columns), &x.into_dyn(), false);
+    }
+    for shape in NCHW {
+        let conv = Array4::from_shape_fn(shape, |(n, c, h, w)| {
+            ((n + 3 * c + 5 * h + 7 * w) % 13) as f32 - 6.0
+        });
+        group.throughput(Throughput::Bytes((8 * conv.len()) as u64));
+        observed(&mut group, &nchw_label(shape), &conv.into_dyn(), true);
+    }
+    group.finish();
+}
+
+/// `relu_observed` on `x` (units along axis 1) with a monitor that sums magnitudes and
+/// with one that counts only, and (when `baseline`) ReLU alone.
+fn observed(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    shape: &str,
+    x: &ArrayD<f32>,
+    baseline: bool,
+) {
+    let mut out = ArrayD::<f32>::zeros(x.raw_dim());
+    if baseline {
+        group.bench_function(BenchmarkId::new("array_relu", shape), |b| {
+            b.iter(|| relu_into(black_box(x), out.view_mut()).unwrap())
+        });
+    }
+    let units = x.shape()[1];
+    for (name, mut monitor) in [
+        ("relu_observed", DeadUnitMonitor::new(units)),
+        ("relu_observed_counts", DeadUnitMonitor::counts_only(units)),
+    ] {
+        relu_observed_into(x, out.view_mut(), &mut monitor, Axis(1)).unwrap();
         assert_eq!(out, x.relu());
-        group.bench_function(id("relu_observed"), |b| {
+        group.bench_function(BenchmarkId::new(name, shape), |b| {
             b.iter(|| {
-                relu_observed_into(black_box(&x), out.view_mut(), &mut monitor, Axis(1)).unwrap()
+                relu_observed_into(black_box(x), out.view_mut(), &mut monitor, Axis(1)).unwrap()
             })
         });
     }
-    // NCHW activations of a convolution: 32 x 64 x 28 x 28 (6.1 MiB), units along axis 1.
-    let conv = Array4::from_shape_fn((32, 64, 28, 28), |(n, c, h, w)| {
-        ((n + 3 * c + 5 * h + 7 * w) % 13) as f32 - 6.0
-    });
-    let mut out = Array4::<f32>::zeros(conv.raw_dim());
-    let mut monitor = DeadUnitMonitor::new(64);
-    group.throughput(Throughput::Bytes((8 * conv.len()) as u64));
-    group.bench_function(BenchmarkId::new("array_relu", "nchw"), |b| {
-        b.iter(|| relu_into(black_box(&conv), out.view_mut()).unwrap())
-    });
-    group.bench_function(BenchmarkId::new("relu_observed", "nchw"), |b| {
-        b.iter(|| {
-            relu_observed_into(black_box(&conv), out.view_mut(), &mut monitor, Axis(1)).unwrap()
-        })
-    });
-    group.finish();
 }
 
 fn summary() {
@@ -115,8 +136,13 @@ fn summary() {
         row(&shape, "relu_alloc", "to_owned", 1.0);
         row(&shape, "strided_view_relu", "array_relu", 1.0);
         row(&shape, "relu_observed", "array_relu", 1.0);
+        row(&shape, "relu_observed_counts", "array_relu", 1.0);
     }
-    row("nchw", "relu_observed", "array_relu", 1.0);
+    for shape in NCHW {
+        let shape = nchw_label(shape);
+        row(&shape, "relu_observed", "array_relu", 1.0);
+        row(&shape, "relu_observed_counts", "array_relu", 1.0);
+    }
     println!("\n{table}");
     let _ = std::fs::write(criterion_dir().join("relukit-ndarray-summary.md"), table);
 }

@@ -25,7 +25,8 @@ pub enum ErrorKind {
     UnitMismatch,
     /// A count or parameter is outside its allowed range: a thread count above
     /// [`threads::max_threads`](crate::threads::max_threads), a negative or NaN
-    /// `ceiling`, a NaN `threshold`, an RReLU `lower` above `upper`.
+    /// `ceiling`, a NaN `threshold`, an RReLU `lower` above `upper`, a monitor's `tau`
+    /// outside `(0, 1]` or `rate` outside `[0, 1]`.
     OutOfRange,
     /// Bytes given to [`DeadUnitMonitor::from_bytes`](crate::DeadUnitMonitor::from_bytes)
     /// are not a monitor written by [`to_bytes`](crate::DeadUnitMonitor::to_bytes):
@@ -34,6 +35,11 @@ pub enum ErrorKind {
     /// Memory for a result whose size comes from an argument (a monitor's units) cannot
     /// be allocated.
     AllocationFailed,
+    /// A dead-unit monitor that counts only (made by
+    /// [`DeadUnitMonitor::counts_only`](crate::DeadUnitMonitor::counts_only) or read
+    /// from a version 1 file) was asked for what needs the outputs' magnitudes
+    /// (dormant units), or given a monitor without them to merge into one with them.
+    NoMagnitudes,
 }
 
 /// An argument that does not fit the others. The message names the argument and

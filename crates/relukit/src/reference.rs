@@ -452,3 +452,80 @@ impl NeumaierSum {
         }
     }
 }
+
+/// One batch's magnitude sums, as a [`DeadUnitMonitor`](crate::DeadUnitMonitor) adds
+/// them to an empty window: per unit of `layout` (`[outer, units, inner]`, logical C
+/// order), the sum of `|h|` with `h` the given `outputs`, or `relu(pre_activations)`
+/// when there are none; NaN adds nothing. The order of the sum is part of the contract
+/// (so that the bits never depend on threads or memory layout):
+/// - `inner >= 256`: each run of `inner` samples (one row `o`, one unit) in 32 lanes
+///   (sample `i` to lane `i % 32`, each lane in order from `+0.0`), the lanes pairwise
+///   (`lanes[k] += lanes[k + w]` for `w` = 16, 8, 4, 2, 1); the runs added in row order;
+/// - otherwise, rows in blocks of 256 from the first; in a block, each position
+///   `(unit, i)` summed over whole groups of four rows (`((a + b) + (c + d))` added in
+///   group order) and then the block's last rows one by
+///   one; the unit's positions added in order from `+0.0`; the blocks added in order.
+///
+/// # Panics
+/// If `layout` does not describe `pre_activations`, or `outputs` is not as long.
+pub fn magnitude_sums<T: Float>(
+    pre_activations: &[T],
+    outputs: Option<&[T]>,
+    layout: ChannelLayout,
+) -> Vec<f64> {
+    or_panic(layout.check("pre_activations", pre_activations.len()));
+    let (outer, units, inner) = (layout.outer(), layout.channels(), layout.inner());
+    let magnitude = |index: usize| -> f64 {
+        let h = match outputs {
+            Some(h) => h[index],
+            None => relu(pre_activations[index]),
+        };
+        if h.ref_is_nan() {
+            0.0
+        } else {
+            h.ref_to_f64().abs()
+        }
+    };
+    let at = |o: usize, unit: usize, i: usize| (o * units + unit) * inner + i;
+    let mut sums = vec![0.0f64; units];
+    if inner >= 256 {
+        for o in 0..outer {
+            for (unit, sum) in sums.iter_mut().enumerate() {
+                let mut lanes = [0.0f64; 32];
+                for i in 0..inner {
+                    lanes[i % 32] += magnitude(at(o, unit, i));
+                }
+                let mut width = 16;
+                while width > 0 {
+                    for k in 0..width {
+                        lanes[k] += lanes[k + width];
+                    }
+                    width /= 2;
+                }
+                *sum += lanes[0];
+            }
+        }
+        return sums;
+    }
+    let rows_per_block = 256;
+    for start in (0..outer).step_by(rows_per_block) {
+        let end = outer.min(start + rows_per_block);
+        let groups_end = start + (end - start) / 4 * 4;
+        for (unit, sum) in sums.iter_mut().enumerate() {
+            let mut piece = 0.0f64;
+            for i in 0..inner {
+                let m = |o: usize| magnitude(at(o, unit, i));
+                let mut position = 0.0f64;
+                for o in (start..groups_end).step_by(4) {
+                    position += (m(o) + m(o + 1)) + (m(o + 2) + m(o + 3));
+                }
+                for o in groups_end..end {
+                    position += m(o);
+                }
+                piece += position;
+            }
+            *sum += piece;
+        }
+    }
+    sums
+}

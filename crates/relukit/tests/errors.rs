@@ -403,9 +403,108 @@ fn monitors_round_trip_through_bytes_and_reject_corruption() {
         }
     }
     let mut future = bytes.clone();
-    future[4] = 2;
+    future[4] = 3;
     let err = DeadUnitMonitor::from_bytes(&future).unwrap_err();
-    assert!(err.to_string().contains("format version 2"), "{err}");
+    assert!(err.to_string().contains("format version 3"), "{err}");
+    // Counts only: a shorter form of the same version, read back as counting only.
+    let mut counting = DeadUnitMonitor::counts_only(3);
+    counting
+        .observe_slice(&data, ChannelLayout::new(2, 3, 1))
+        .unwrap();
+    let short = counting.to_bytes();
+    assert_eq!(short.len() + 24, bytes.len());
+    assert_eq!(DeadUnitMonitor::from_bytes(&short).unwrap(), counting);
+}
+
+/// FNV-1a, as the format's checksum.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+#[test]
+fn monitors_read_format_version_1_as_counting_only() {
+    use relukit::DeadUnitMonitor;
+    // Version 1, as relukit 0.1's monitors wrote it: 2 units, 3 samples, a last batch
+    // of 6 elements and 4 zeros, active counts [2, 0], NaN counts [0, 1].
+    let mut v1 = b"RKDM\x01".to_vec();
+    for value in [2u64, 3] {
+        v1.extend_from_slice(&value.to_le_bytes());
+    }
+    v1.push(1);
+    for value in [6u64, 4, 2, 0, 0, 1] {
+        v1.extend_from_slice(&value.to_le_bytes());
+    }
+    v1.extend_from_slice(&fnv1a(&v1).to_le_bytes());
+    let monitor = DeadUnitMonitor::from_bytes(&v1).unwrap();
+    assert_eq!(
+        (monitor.units(), monitor.samples(), monitor.active_counts()),
+        (2, 3, &[2u64, 0][..])
+    );
+    assert_eq!(monitor.nan_counts(), &[0, 1]);
+    assert_eq!(monitor.batch_zero_fraction(), Some(4.0 / 6.0));
+    assert_eq!(monitor.inactive_units(), vec![1]);
+    assert!(!monitor.has_magnitudes());
+    let err = monitor.dormant_units(0.1).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoMagnitudes, "{err}");
+    assert!(err.to_string().contains("version 1"), "{err}");
+    // Written again, it is version 2, and reads back equal.
+    let v2 = monitor.to_bytes();
+    assert_eq!(v2[4], 2);
+    assert_eq!(DeadUnitMonitor::from_bytes(&v2).unwrap(), monitor);
+}
+
+#[test]
+fn monitors_refuse_impossible_magnitude_sums() {
+    use relukit::DeadUnitMonitor;
+    let mut monitor = DeadUnitMonitor::new(2);
+    monitor
+        .observe_slice(&[1.0f32, 2.0], ChannelLayout::new(1, 2, 1))
+        .unwrap();
+    let bytes = monitor.to_bytes();
+    let sums_at = bytes.len() - 8 - 16;
+    for bad in [-1.0f64, -0.0, f64::NAN] {
+        let mut forged = bytes[..bytes.len() - 8].to_vec();
+        forged[sums_at..sums_at + 8].copy_from_slice(&bad.to_bits().to_le_bytes());
+        let sum = fnv1a(&forged);
+        forged.extend_from_slice(&sum.to_le_bytes());
+        let err = DeadUnitMonitor::from_bytes(&forged).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidData, "{bad}: {err}");
+        assert!(err.to_string().contains("magnitude"), "{err}");
+    }
+}
+
+#[test]
+fn monitor_metrics_refuse_parameters_out_of_range() {
+    use relukit::DeadUnitMonitor;
+    let mut monitor = DeadUnitMonitor::new(2);
+    monitor
+        .observe_slice(&[1.0f32, -2.0], ChannelLayout::new(1, 2, 1))
+        .unwrap();
+    for tau in [0.0, -0.1, 1.5, f64::NAN, f64::INFINITY] {
+        let err = monitor.dormant_units(tau).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::OutOfRange, "{tau}");
+        assert!(err.to_string().contains("`tau`"), "{err}");
+    }
+    for rate in [-0.01, 1.01, f64::NAN] {
+        let err = monitor.low_firing_units(rate).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::OutOfRange, "{rate}");
+        assert!(err.to_string().contains("`rate`"), "{err}");
+    }
+    assert_eq!(monitor.dormant_units(1.0).unwrap(), vec![1]); // scores 2 and 0
+    assert_eq!(monitor.low_firing_units(0.0).unwrap(), Vec::<usize>::new());
+    assert_eq!(monitor.low_firing_units(1.0).unwrap(), vec![1]);
+    // Merging a counting monitor into a summing one would make its sums wrong.
+    let before = monitor.clone();
+    let err = monitor.merge(&DeadUnitMonitor::counts_only(2)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoMagnitudes, "{err}");
+    assert_eq!(monitor, before, "the monitor changed");
+    // The other way round, the sums are dropped.
+    let mut counting = DeadUnitMonitor::counts_only(2);
+    counting.merge(&monitor).unwrap();
+    assert_eq!(counting.active_counts(), monitor.active_counts());
+    assert_eq!(counting.magnitude_sums(), None);
 }
 
 #[test]

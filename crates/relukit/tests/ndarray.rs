@@ -674,8 +674,57 @@ fn monitor_counts_are_exact_in_every_layout() {
             let mut into = DeadUnitMonitor::new(units);
             relu_observed_into(&x, out.view_mut(), &mut into, Axis(axis)).unwrap();
             assert_eq!(into, monitor, "relu_observed_into counts {what}");
+
+            // The magnitude sums have the bits of the reference on the data in logical
+            // order, whatever the memory layout; with outputs given, of |h|.
+            let standard = x.as_standard_layout();
+            let (logical, _) = logical_split(x.shape(), axis);
+            let data = standard.as_slice().unwrap();
+            let expected = reference::magnitude_sums(data, None, logical);
+            let sum_bits = |m: &DeadUnitMonitor| -> Vec<u64> {
+                m.magnitude_sums()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect()
+            };
+            let expected_bits: Vec<u64> = expected.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(sum_bits(&monitor), expected_bits, "sums {what}");
+            let h = x.mapv(|v| reference::leaky_relu(v, 0.5));
+            let h_standard = h.as_standard_layout();
+            let leaky = reference::magnitude_sums(data, h_standard.as_slice(), logical);
+            let mut outputs = DeadUnitMonitor::new(units);
+            outputs.observe_outputs(&x, &h, Axis(axis)).unwrap();
+            let leaky_bits: Vec<u64> = leaky.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(sum_bits(&outputs), leaky_bits, "leaky sums {what}");
+            assert_eq!(
+                outputs.active_counts(),
+                &active[..],
+                "outputs' counts {what}"
+            );
         }
     }
+}
+
+/// `[outer, units, inner]` of a shape around `axis`, in logical order.
+fn logical_split(shape: &[usize], axis: usize) -> (relukit::ChannelLayout, usize) {
+    let outer = shape[..axis].iter().product();
+    let inner = shape[axis + 1..].iter().product();
+    (
+        relukit::ChannelLayout::new(outer, shape[axis], inner),
+        inner,
+    )
+}
+
+#[test]
+fn observe_outputs_refuses_outputs_of_another_shape() {
+    let x = array![[1.0f32, -1.0], [2.0, -3.0]];
+    let mut monitor = DeadUnitMonitor::new(2);
+    let err = monitor
+        .observe_outputs(&x, &array![[1.0f32, -1.0]], Axis(1))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ShapeMismatch, "{err}");
+    assert_eq!(monitor, DeadUnitMonitor::new(2), "the monitor changed");
 }
 
 #[test]

@@ -62,8 +62,11 @@ def prelu_derivative(x: Tensor, weight: Any, axis: Optional[int] = None) -> Tens
     return torch.from_numpy(_relukit.prelu_derivative(view(x), np.asarray(weight), axis=axis))
 
 
-def observe(x: Tensor, units: int, axis: Optional[int]) -> Any:
-    """A monitor of ``units`` that observed ``x`` (a CPU tensor, read in place)."""
-    m = _relukit.DeadUnitMonitor(units)
-    m.observe(view(x), axis=axis)
+def observe(x: Tensor, units: int, axis: Optional[int], outputs: Any = None, magnitudes: bool = True) -> Any:
+    """A monitor of ``units`` that observed ``x`` (a CPU tensor, read in place), with the
+    layer's ``outputs`` (a tensor or array) if given."""
+    m = _relukit.DeadUnitMonitor(units, magnitudes=magnitudes)
+    if isinstance(outputs, torch.Tensor):
+        outputs = view(outputs)
+    m.observe(view(x), axis=axis, outputs=outputs)
     return m

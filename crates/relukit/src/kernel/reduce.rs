@@ -459,3 +459,83 @@ where
         total + map(&x[head + body..], tail_out)
     }
 }
+
+/// Accumulators of a run's sum in [`RUN_LANES`] lanes: element `i` of the run goes to
+/// lane `i % RUN_LANES`, each lane summed in order from `+0.0`. The run may come in
+/// pieces of any length: `next` is the lane of the next element.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunLanes {
+    sums: [f64; RUN_LANES],
+    next: usize,
+}
+
+/// Lanes of [`RunLanes`]: enough independent additions (four AVX-512 registers of
+/// `f64`) to hide an addition's latency, the same on every level.
+pub(crate) const RUN_LANES: usize = 32;
+
+impl RunLanes {
+    pub(crate) fn new() -> Self {
+        RunLanes {
+            sums: [0.0; RUN_LANES],
+            next: 0,
+        }
+    }
+
+    /// The run's total: the lanes summed pairwise in a fixed tree.
+    pub(crate) fn total(self) -> f64 {
+        let mut lanes = self.sums;
+        let mut width = RUN_LANES / 2;
+        while width > 0 {
+            for k in 0..width {
+                lanes[k] += lanes[k + width];
+            }
+            width /= 2;
+        }
+        lanes[0]
+    }
+}
+
+/// Adds `f(x[i])` for a piece `x` of a run to its [`RunLanes`].
+pub(crate) struct LaneSum<'a, T, F> {
+    pub(crate) x: &'a [T],
+    pub(crate) lanes: &'a mut RunLanes,
+    pub(crate) f: F,
+}
+
+impl<T: Copy, F: Fn(T) -> f64> Kernel for LaneSum<'_, T, F> {
+    type Output = ();
+    #[inline(always)]
+    fn run<L: Level>(self, _: L) {
+        let LaneSum { x, lanes, f } = self;
+        // Up to the next lane 0, one at a time; then whole rounds of the lanes, in a
+        // local copy (registers: the compiler vectorises the round).
+        let lead = ((RUN_LANES - lanes.next) % RUN_LANES).min(x.len());
+        let (head, rest) = x.split_at(lead);
+        for &v in head {
+            lanes.sums[lanes.next] += f(v);
+            lanes.next = (lanes.next + 1) % RUN_LANES;
+        }
+        if rest.is_empty() {
+            return;
+        }
+        let mut sums = lanes.sums;
+        let mut rounds = rest.chunks_exact(RUN_LANES);
+        for round in &mut rounds {
+            // The terms first, then the additions: two simple steps the compiler
+            // vectorises (one, with the conversion inside, it leaves scalar).
+            let mut terms = [0.0f64; RUN_LANES];
+            for k in 0..RUN_LANES {
+                terms[k] = f(round[k]);
+            }
+            for k in 0..RUN_LANES {
+                sums[k] += terms[k];
+            }
+        }
+        let tail = rounds.remainder();
+        for (k, &v) in tail.iter().enumerate() {
+            sums[k] += f(v);
+        }
+        lanes.sums = sums;
+        lanes.next = tail.len();
+    }
+}

@@ -45,7 +45,7 @@ use ndarray::{
     Dimension, Ix1, RawData,
 };
 
-pub use monitor::{observe, relu_observed, relu_observed_into};
+pub use monitor::{observe, observe_outputs, relu_observed, relu_observed_into};
 
 use crate::activation::{Activation, ClippedRelu, LeakyRelu, Relu, Relu6, Rrelu, Threshold};
 use crate::exec::Exec;
