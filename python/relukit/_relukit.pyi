@@ -38,6 +38,7 @@ __all__ = [
     "_activations",
     "_register_bfloat16",
     "_torch_cpu",
+    "_torch_observe",
     "_torch_openmp",
     "_cuda",
     "_cuda_device_of",
@@ -145,6 +146,14 @@ class DeadUnitMonitor:
     def to_bytes(self) -> bytes: ...
     @classmethod
     def from_bytes(cls, data: bytes) -> DeadUnitMonitor: ...
+    @classmethod
+    def from_counts(
+        cls,
+        active_counts: Any,
+        samples: int,
+        magnitude_sums: Any = None,
+        nan_counts: Any = None,
+    ) -> DeadUnitMonitor: ...
     def __copy__(self) -> DeadUnitMonitor: ...
     def __deepcopy__(self, memo: Any) -> DeadUnitMonitor: ...
     def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
@@ -160,6 +169,15 @@ def _torch_cpu(
     seed: Optional[int] = None,
     layout: Optional[tuple[int, int, int]] = None,
     weight_len: int = 0,
+) -> None: ...
+def _torch_observe(
+    monitor: DeadUnitMonitor,
+    dtype_name: str,
+    pre: int,
+    outputs: int,
+    len: int,
+    layout: tuple[int, int, int],
+    threads: int,
 ) -> None: ...
 def _torch_openmp(path: str) -> bool: ...
 def _cuda(

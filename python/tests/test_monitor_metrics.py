@@ -195,3 +195,28 @@ def test_effective_rank_of_a_tensor_with_grad():
     torch = pytest.importorskip("torch")
     t = torch.eye(3, requires_grad=True)
     assert relukit.effective_rank(t) == pytest.approx(3.0)
+
+
+def test_from_counts_holds_a_window_counted_elsewhere_and_refuses_impossible_counts():
+    monitor = relukit.DeadUnitMonitor(3)
+    monitor.observe(np.array([[1.0, -2.0, np.nan], [0.5, -1.0, 3.0]], np.float32))
+    rebuilt = relukit.DeadUnitMonitor.from_counts(
+        monitor.active_counts, monitor.samples, monitor.magnitude_sums, nan_counts=[0, 0, 1]
+    )
+    assert rebuilt.nan_count == 1 and rebuilt.batch_zero_fraction is None  # no last batch
+    assert np.array_equal(rebuilt.magnitude_sums.view(np.uint64), monitor.magnitude_sums.view(np.uint64))
+    assert rebuilt.dormant_units() == monitor.dormant_units() and rebuilt.inactive_units == [1]
+    assert not relukit.DeadUnitMonitor.from_counts([1, 0], 1).has_magnitudes
+    for args, words in [
+        (([], 1), "empty"),
+        (([-1], 1), "active_counts must be counts"),
+        (([1], -1), "samples must be counts"),
+        (([2], 1), r"counted 2 \+ 0 times"),
+        (([1], 1, [-1.0]), "magnitude sum"),
+        (([1, 1], 1, [1.0]), "2 units"),
+        (([1], 1, None, [1]), r"counted 1 \+ 1"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            relukit.DeadUnitMonitor.from_counts(*args)
+    with pytest.raises(TypeError):
+        relukit.DeadUnitMonitor.from_counts([0.5], 1)

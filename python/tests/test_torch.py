@@ -1,11 +1,9 @@
 """relukit.torch against PyTorch itself: forward bits, autograd gradients, gradcheck,
 torch.compile, in-place modules, strided and channels_last tensors, state_dict round
-trips, convert(), and the DeadUnitTracker's counts against a direct count.
+trips and convert() (the DeadUnitTracker: test_tracker.py).
 
 The test command installs torch and sets RELUKIT_REQUIRE_OPTIONAL=1, so that a missing
 torch fails there instead of skipping."""
-
-import io
 
 import numpy as np
 import pytest
@@ -264,96 +262,6 @@ def test_other_devices_and_dtypes_are_clear_errors():
         rt.leaky_relu(torch.zeros(3), float("nan"))
 
 
-def direct_inactive(inputs, axis):
-    """Per unit, whether no input was positive: the count the tracker must give."""
-    active = None
-    for x in inputs:
-        dims = [d for d in range(x.dim()) if d != axis]
-        a = (x > 0).sum(dim=dims) if dims else (x > 0).long()
-        active = a if active is None else active + a
-    return active == 0
-
-
-def test_tracker_counts_against_a_direct_count_and_removes_its_hooks():
-    torch.manual_seed(7)
-    conv = nn.Sequential(
-        nn.Conv2d(1, 6, 3),
-        nn.ReLU(),
-        nn.Conv2d(6, 4, 3),
-        nn.PReLU(4),
-        nn.Flatten(),
-        nn.Linear(4 * 4 * 4, 10),
-        nn.LeakyReLU(0.0),
-    )
-    with torch.no_grad():
-        conv[0].bias[:3] = -100.0  # three dead channels
-        conv[5].bias[:4] = -1000.0  # four dead units
-        conv[3].weight[1] = 0.0
-    seen = {1: [], 3: [], 6: []}
-    hooks = [conv[i].register_forward_pre_hook(lambda m, a, i=i: seen[i].append(a[0].detach().clone())) for i in seen]
-    tracker = rt.DeadUnitTracker(conv)
-    assert tracker.layers == ["1", "3", "6"]
-    conv(torch.randn(2, 1, 8, 8))  # outside a window: not counted
-    for i in seen:
-        seen[i].clear()
-    with tracker.epoch():
-        conv.train()
-        conv(torch.randn(5, 1, 8, 8))
-        conv.eval()
-        conv(torch.randn(3, 1, 8, 8))
-    report = tracker.report()
-    for record, i in zip(report, seen):
-        inactive = direct_inactive(seen[i], 1)
-        assert record["units"] == inactive.numel()
-        assert record["inactive"] == int(inactive.sum())
-        assert record["samples"] == sum(x.numel() // x.shape[1] for x in seen[i])
-    assert report[0]["inactive"] >= 3 and report[0]["dead"] == report[0]["inactive"]
-    assert report[2]["inactive"] >= 4 and report[2]["dead"] == report[2]["inactive"]  # slope 0
-    prelu_inactive = direct_inactive(seen[3], 1)
-    assert report[1]["dead"] == int(prelu_inactive[1])  # only a zero slope can be dead
-    assert len(tracker.history) == 1 and tracker.to_records() == report
-    text = tracker.to_csv()
-    assert text.splitlines()[0].startswith("window,layer,kind,units") and len(text.splitlines()) == 4
-    buffer = io.StringIO()
-    tracker.to_csv(buffer)
-    assert buffer.getvalue() == text
-    assert "inactive" in tracker.table()
-    tracker.start_epoch()
-    conv(torch.randn(2, 1, 8, 8))
-    second = tracker.end_epoch()
-    assert second[0]["window"] == 1 and second[0]["samples"] == 2 * 6 * 6
-    tracker.remove()
-    for h in hooks:
-        h.remove()
-    assert all(not m._forward_pre_hooks for m in conv.modules())
-    tracker.start_epoch()
-    conv(torch.randn(2, 1, 8, 8))
-    assert all(r["samples"] == 0 for r in tracker.end_epoch())
-
-
-def test_tracker_refuses_misuse():
-    with pytest.raises(ValueError, match="no ReLU-family"):
-        rt.DeadUnitTracker(nn.Linear(2, 2))
-    relu = nn.ReLU()
-    model = nn.Sequential(nn.Linear(2, 3), relu, nn.Linear(3, 4), relu)
-    tracker = rt.DeadUnitTracker(model)
-    with pytest.raises(RuntimeError, match="no window"):
-        tracker.end_epoch()
-    tracker.start_epoch()
-    with pytest.raises(RuntimeError, match="already open"):
-        tracker.start_epoch()
-    with pytest.raises(ValueError, match="several places"):
-        model(torch.randn(2, 2))
-
-
-def test_one_dimensional_inputs_have_one_unit_per_element():
-    tracker = rt.DeadUnitTracker(nn.ReLU())
-    with tracker:
-        tracker_input = torch.tensor([-1.0, 2.0, 0.0])
-        tracker._layers[0].module(tracker_input)
-    assert tracker.report()[0]["units"] == 3 and tracker.report()[0]["inactive"] == 2
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_the_rest_of_the_family_matches_torch(dtype):
     x = special(dtype)
@@ -415,58 +323,6 @@ def test_relu6_threshold_rrelu_and_hardtanh_modules_match_torch_nn():
     assert (model[3].min_val, model[3].max_val) == (-3.0, 2.0)
     inplace = x.clone()
     assert rt.ReLU6(inplace=True)(inplace) is inplace and torch.equal(inplace, F.relu6(x))
-
-
-def test_tracker_counts_every_batch_of_concurrent_forward_passes_once():
-    import threading
-
-    torch.manual_seed(12)
-    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 16), rt.LeakyReLU(0.1))
-    tracker = rt.DeadUnitTracker(model)
-    batches = [torch.randn(16, 8) for _ in range(240)]
-    errors = []
-
-    def work(part):
-        try:
-            with torch.no_grad():
-                for b in part:
-                    model(b)
-        except BaseException as error:  # noqa: BLE001
-            errors.append(error)
-
-    with tracker.epoch():
-        threads = [threading.Thread(target=work, args=(batches[i::8],)) for i in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    assert not errors, errors
-    report = tracker.report()
-    assert [r["samples"] for r in report] == [240 * 16, 240 * 16]
-    with torch.no_grad():
-        hidden = torch.cat([model[0](b) for b in batches])
-    assert report[0]["inactive"] == int(direct_inactive([hidden], 1).sum())
-    tracker.remove()
-
-
-def test_tracker_takes_integer_and_meta_inputs_paths_and_removal_inside_a_window(tmp_path):
-    import pathlib
-
-    relu = nn.ReLU()
-    tracker = rt.DeadUnitTracker(relu)
-    with tracker.epoch():
-        relu(torch.tensor([[-1, 2, 0], [3, -4, 0]], dtype=torch.int64))  # nn.ReLU takes integers
-        relu(torch.empty(2, 3, device="meta"))  # no values: not counted
-    record = tracker.report()[0]
-    assert record["units"] == 3 and record["samples"] == 2 and record["inactive"] == 1
-    with tracker.epoch():
-        relu(torch.tensor([[1.0, -1.0, -1.0]]))
-        tracker.remove()  # the window stays open and closes normally
-        relu(torch.tensor([[1.0, 1.0, 1.0]]))  # not counted: the hooks are gone
-    assert tracker.report()[0]["samples"] == 1 and tracker.report()[0]["inactive"] == 2
-    path = pathlib.Path(tmp_path) / "tracker.csv"
-    text = tracker.to_csv(path)
-    assert path.read_text(encoding="utf-8") == text and text.count("\n") == 3
 
 
 def test_the_torch_benchmark_checks_its_answers():

@@ -107,6 +107,7 @@ fn _relukit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(active_isa, m)?)?;
     m.add_function(wrap_pyfunction!(torch::_torch_cpu, m)?)?;
+    m.add_function(wrap_pyfunction!(torch::_torch_observe, m)?)?;
     m.add_function(wrap_pyfunction!(torch::_torch_openmp, m)?)?;
     m.add_function(wrap_pyfunction!(cuda::_cuda, m)?)?;
     m.add_function(wrap_pyfunction!(cuda::_cuda_operations, m)?)?;

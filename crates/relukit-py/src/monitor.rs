@@ -91,7 +91,7 @@ impl Monitor {
 
     /// The monitor, locked. A panic while it was held cannot leave it half updated
     /// (every update is computed first, then applied), so a poisoned lock is taken over.
-    fn lock(&self) -> MutexGuard<'_, relukit::DeadUnitMonitor> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, relukit::DeadUnitMonitor> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -314,6 +314,48 @@ impl Monitor {
             ));
         }
         Ok(Monitor::wrap(inner))
+    }
+
+    /// A monitor holding a window counted elsewhere (on a GPU, or reduced across
+    /// processes): per unit the positive and the NaN samples, the samples per unit and
+    /// the sums of `|h|` (None: a monitor that counts only). ValueError for counts that
+    /// observing data cannot give (a unit counted more than `samples` times, a negative
+    /// or NaN sum, lengths that differ, no unit).
+    #[classmethod]
+    #[pyo3(signature = (active_counts, samples, magnitude_sums=None, nan_counts=None))]
+    fn from_counts(
+        _cls: &Bound<'_, PyType>,
+        active_counts: Vec<i128>,
+        samples: i128,
+        magnitude_sums: Option<Vec<f64>>,
+        nan_counts: Option<Vec<i128>>,
+    ) -> PyResult<Self> {
+        let counts = |name: &str, values: Vec<i128>| -> PyResult<Vec<u64>> {
+            values
+                .into_iter()
+                .map(|v| {
+                    u64::try_from(v).map_err(|_| {
+                        PyValueError::new_err(format!(
+                            "DeadUnitMonitor.from_counts: {name} must be counts from 0 to 2**64 - 1, got {v}"
+                        ))
+                    })
+                })
+                .collect()
+        };
+        let active = counts("active_counts", active_counts)?;
+        if active.is_empty() {
+            return Err(PyValueError::new_err(
+                "DeadUnitMonitor.from_counts: active_counts is empty; a monitor has at least one unit",
+            ));
+        }
+        let nan = match nan_counts {
+            Some(nan) => counts("nan_counts", nan)?,
+            None => vec![0; active.len()],
+        };
+        let samples = counts("samples", vec![samples])?[0];
+        relukit::DeadUnitMonitor::from_counts(active, nan, samples, magnitude_sums)
+            .map(Monitor::wrap)
+            .map_err(to_py)
     }
 
     fn __copy__(&self) -> Self {

@@ -117,6 +117,11 @@ extern "C" fn run_part(data: *mut c_void) {
     failure.get_or_insert(error);
 }
 
+/// Whether relukit.torch runs on PyTorch's OpenMP team (a runtime is attached).
+pub fn attached() -> bool {
+    RUNTIME.get().is_some()
+}
+
 /// Runs `part` over `0..len` split into `threads` ranges (multiples of `align` elements
 /// but the last) on the attached OpenMP team; `None` if no team is attached.
 pub fn split(

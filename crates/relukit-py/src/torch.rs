@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use relukit::{ChannelLayout, Error, Float, RreluMode, bf16, f16};
 
 use crate::errors::to_py;
+use crate::monitor::Monitor;
 use crate::ufunc::FamilyUfunc;
 use crate::{family, openmp, pool};
 
@@ -114,6 +115,83 @@ pub fn _torch_cpu(
             "relukit.torch: no CPU kernels for dtype {dtype_name}"
         ))),
     }
+}
+
+/// Adds a batch of dense CPU memory to `monitor` (the `DeadUnitTracker`'s path): `len`
+/// pre-activations of `dtype_name` at `pre` under `layout` `(outer, units, inner)`,
+/// with the layer's outputs at `outputs` (0: the magnitudes are `relu(pre)`). From
+/// PyTorch's grain up the rows are split over PyTorch's OpenMP team (`threads` of them),
+/// which is awake after the layer's own op; the counts and sums have the bits of one call.
+///
+/// # Safety (for the Python caller)
+/// As [`_torch_cpu`]: each pointer is the data of a live, dense CPU tensor of
+/// `dtype_name` holding `len` elements, which nothing writes during the call.
+#[pyfunction]
+#[pyo3(signature = (monitor, dtype_name, pre, outputs, len, layout, threads))]
+#[allow(clippy::too_many_arguments)]
+pub fn _torch_observe(
+    py: Python<'_>,
+    monitor: &Bound<'_, Monitor>,
+    dtype_name: &str,
+    pre: usize,
+    outputs: usize,
+    len: usize,
+    layout: (usize, usize, usize),
+    threads: usize,
+) -> PyResult<()> {
+    let monitor = monitor.get();
+    let layout = ChannelLayout::new(layout.0, layout.1, layout.2);
+    match dtype_name {
+        "float16" => py.detach(|| observe::<f16>(monitor, pre, outputs, len, layout, threads)),
+        "bfloat16" => py.detach(|| observe::<bf16>(monitor, pre, outputs, len, layout, threads)),
+        "float32" => py.detach(|| observe::<f32>(monitor, pre, outputs, len, layout, threads)),
+        "float64" => py.detach(|| observe::<f64>(monitor, pre, outputs, len, layout, threads)),
+        _ => Err(PyValueError::new_err(format!(
+            "relukit.torch: no monitor kernels for dtype {dtype_name}"
+        ))),
+    }
+}
+
+fn observe<T: Float>(
+    monitor: &Monitor,
+    pre: usize,
+    outputs: usize,
+    len: usize,
+    layout: ChannelLayout,
+    threads: usize,
+) -> PyResult<()> {
+    let slice = |address: usize| {
+        let address = if len == 0 {
+            std::ptr::NonNull::<T>::dangling().as_ptr()
+        } else {
+            address as *const T
+        };
+        // SAFETY: the caller guarantees the address is the data of a live tensor of `T`
+        // holding `len` elements, which nothing writes during the call (a dangling,
+        // aligned pointer stands in for an empty tensor's, which may be null).
+        unsafe { std::slice::from_raw_parts(address, len) }
+    };
+    let x = slice(pre);
+    let h = (outputs != 0).then(|| slice(outputs));
+    let mut monitor = monitor.lock();
+    let on_team = threads > 1 && len >= GRAIN && openmp::attached();
+    let result = if on_team {
+        monitor.observe_split(x, h, layout, &|rows, align, part| {
+            let ran = openmp::split(threads, rows, align, &|first, last| {
+                part(first, last);
+                Ok(())
+            });
+            if ran.is_none() {
+                part(0, rows);
+            }
+        })
+    } else {
+        match h {
+            Some(h) => monitor.observe_outputs_slice(x, h, layout),
+            None => monitor.observe_slice(x, layout),
+        }
+    };
+    result.map_err(to_py)
 }
 
 /// An out-of-place elementwise slice function and its in-place form.

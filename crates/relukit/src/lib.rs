@@ -109,7 +109,7 @@ pub use element::{Element, Float};
 pub use error::{Error, ErrorKind};
 pub use half::{bf16, f16};
 pub use layout::ChannelLayout;
-pub use monitor::DeadUnitMonitor;
+pub use monitor::{DeadUnitMonitor, SplitPart};
 pub use ops::clipped::{
     clipped_relu, clipped_relu_backward, clipped_relu_backward_inplace, clipped_relu_derivative,
     clipped_relu_inplace, relu6, relu6_backward, relu6_backward_inplace, relu6_derivative,

@@ -476,6 +476,102 @@ fn monitors_refuse_impossible_magnitude_sums() {
 }
 
 #[test]
+fn monitors_from_counts_hold_the_window_and_refuse_counts_no_data_gives() {
+    use relukit::DeadUnitMonitor;
+    let mut observed = DeadUnitMonitor::new(3);
+    observed
+        .observe_slice(
+            &[1.0f32, -2.0, f32::NAN, 0.5, -1.0, 3.0],
+            ChannelLayout::new(2, 3, 1),
+        )
+        .unwrap();
+    let sums = observed.magnitude_sums().map(<[f64]>::to_vec);
+    let rebuilt = DeadUnitMonitor::from_counts(
+        observed.active_counts().to_vec(),
+        observed.nan_counts().to_vec(),
+        observed.samples(),
+        sums.clone(),
+    )
+    .unwrap();
+    // Everything but the last batch, which counts made elsewhere do not carry.
+    assert_eq!(rebuilt.batch_zero_fraction(), None);
+    assert_eq!(rebuilt.magnitude_sums(), observed.magnitude_sums());
+    assert_eq!(rebuilt.nan_count(), 1);
+    assert_eq!(rebuilt.dormant_units(0.1), observed.dormant_units(0.1));
+    assert_eq!(rebuilt.firing_rates(), observed.firing_rates());
+    let counts_only = DeadUnitMonitor::from_counts(vec![1, 0], vec![0, 0], 1, None).unwrap();
+    assert_eq!(counts_only.dead_units(), vec![1]);
+    assert!(!counts_only.has_magnitudes());
+    type Case = (
+        Vec<u64>,
+        Vec<u64>,
+        u64,
+        Option<Vec<f64>>,
+        ErrorKind,
+        &'static str,
+    );
+    let cases: [Case; 6] = [
+        (
+            vec![0, 0],
+            vec![0],
+            1,
+            None,
+            ErrorKind::LengthMismatch,
+            "2 units",
+        ),
+        (
+            vec![0, 0],
+            vec![0, 0],
+            1,
+            Some(vec![0.0]),
+            ErrorKind::LengthMismatch,
+            "2 units",
+        ),
+        (
+            vec![2, 0],
+            vec![0, 0],
+            1,
+            None,
+            ErrorKind::OutOfRange,
+            "unit 0 is counted 2 + 0",
+        ),
+        (
+            vec![1, 1],
+            vec![0, 1],
+            1,
+            None,
+            ErrorKind::OutOfRange,
+            "unit 1 is counted 1 + 1",
+        ),
+        (
+            vec![u64::MAX, 0],
+            vec![1, 0],
+            u64::MAX,
+            None,
+            ErrorKind::OutOfRange,
+            "unit 0",
+        ),
+        (
+            vec![0],
+            vec![0],
+            1,
+            Some(vec![-0.0]),
+            ErrorKind::OutOfRange,
+            "magnitude",
+        ),
+    ];
+    for (active, nan, samples, sums, kind, words) in cases {
+        let err = DeadUnitMonitor::from_counts(active, nan, samples, sums).unwrap_err();
+        assert_eq!(err.kind(), kind, "{err}");
+        assert!(err.to_string().contains(words), "{err}");
+    }
+    for bad in [-1.0, f64::NAN] {
+        let err = DeadUnitMonitor::from_counts(vec![0], vec![0], 1, Some(vec![bad])).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::OutOfRange, "{bad}: {err}");
+    }
+}
+
+#[test]
 fn monitor_metrics_refuse_parameters_out_of_range() {
     use relukit::DeadUnitMonitor;
     let mut monitor = DeadUnitMonitor::new(2);

@@ -45,6 +45,11 @@ def check_dtype(name: str, t: Tensor) -> None:
         raise TypeError(f"relukit.torch.{name}: dtype {t.dtype}, not one of {_LISTED}")
 
 
+def dtype_name(tensor: Tensor) -> str:
+    """relukit's name of a tensor's dtype (``float32``, ``bfloat16``...), one of DTYPES."""
+    return _NAMES[tensor.dtype]
+
+
 def array(tensor: Tensor, name: str) -> np.ndarray:
     """A NumPy view of a CPU tensor's memory (same strides, no copy)."""
     if tensor.device.type != "cpu":

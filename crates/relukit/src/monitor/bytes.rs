@@ -6,7 +6,7 @@
 //! when the flag is 1), and an FNV-1a checksum of everything before it. Version 1 (no
 //! magnitudes) is still read, as a monitor that counts only.
 
-use super::{BatchCounts, DeadUnitMonitor};
+use super::{BatchCounts, DeadUnitMonitor, inconsistency};
 use crate::{Error, ErrorKind};
 
 /// The first bytes of every serialised monitor.
@@ -158,20 +158,8 @@ impl DeadUnitMonitor {
         if has_last > 1 || zeros > elements || (has_last == 0 && (elements, zeros) != (0, 0)) {
             return invalid("the last batch's counts are inconsistent".into());
         }
-        if let Some(u) =
-            (0..units).find(|&u| active[u].checked_add(nan[u]).is_none_or(|n| n > samples))
-        {
-            return invalid(format!(
-                "unit {u} is counted {} + {} times in a window of {samples} samples",
-                active[u], nan[u]
-            ));
-        }
-        // Sums of magnitudes: never negative or NaN (NaN outputs add nothing).
-        if let Some(u) = magnitudes
-            .as_ref()
-            .and_then(|m| m.iter().position(|s| s.is_nan() || s.is_sign_negative()))
-        {
-            return invalid(format!("unit {u}'s magnitude sum is negative or NaN"));
+        if let Some(why) = inconsistency(&active, &nan, samples, magnitudes.as_deref()) {
+            return invalid(why);
         }
         Ok(DeadUnitMonitor {
             active,

@@ -74,7 +74,7 @@ pub(super) struct Batch {
 }
 
 impl Batch {
-    fn empty(units: usize) -> Self {
+    pub(super) fn empty(units: usize) -> Self {
         Batch {
             counts: Counts::zeros(units),
             pieces: Vec::new(),
@@ -82,7 +82,7 @@ impl Batch {
     }
 
     /// `self` followed by `next` (the batch's next rows).
-    fn then(mut self, next: Batch) -> Batch {
+    pub(super) fn then(mut self, next: Batch) -> Batch {
         for (a, b) in self.counts.active.iter_mut().zip(next.counts.active) {
             *a += b;
         }
@@ -149,6 +149,61 @@ pub(super) fn tally<T: Float>(
     }
 }
 
+/// The rows a caller's split of a batch must start at a multiple of (see
+/// [`DeadUnitMonitor::observe_split`](super::DeadUnitMonitor::observe_split)): whole
+/// blocks when summing interleaved units, else any row.
+pub(super) fn split_align(summing: bool, inner: usize) -> usize {
+    if summing && inner < RUN_MIN {
+        BLOCK_ROWS
+    } else {
+        1
+    }
+}
+
+/// [`tally`] of rows `first..last` of `data` (rows of `units * inner`), on this thread.
+pub(super) fn tally_rows<T: Float>(
+    data: &[T],
+    units: usize,
+    inner: usize,
+    magnitudes: Magnitudes<'_, T>,
+    first: usize,
+    last: usize,
+) -> Batch {
+    let simd = Exec::current().simd;
+    let period = units * inner;
+    let (start, end) = (first * period, last * period);
+    let part = &data[start..end];
+    match magnitudes {
+        Magnitudes::Skip => rows(
+            simd,
+            part,
+            None,
+            units,
+            inner,
+            None,
+            None::<(&[T], fn(T) -> f64)>,
+        ),
+        Magnitudes::OfRelu => rows(
+            simd,
+            part,
+            None,
+            units,
+            inner,
+            None,
+            Some((part, relu_magnitude)),
+        ),
+        Magnitudes::Of(h) => rows(
+            simd,
+            part,
+            None,
+            units,
+            inner,
+            None,
+            Some((&h[start..end], magnitude)),
+        ),
+    }
+}
+
 /// [`tally`] with the magnitudes `m(source[i])`, split over threads.
 fn split<T: Float, M: Fn(T) -> f64 + Copy + Sync>(
     exec: &Exec,
@@ -166,10 +221,7 @@ fn split<T: Float, M: Fn(T) -> f64 + Copy + Sync>(
         Some(out) if exec.streams(out) => Some(exec.wide_stores),
         _ => None,
     };
-    let block = match sums {
-        Some(_) if inner < RUN_MIN => BLOCK_ROWS,
-        _ => 1,
-    };
+    let block = split_align(sums.is_some(), inner);
     let rows_per_task = exec
         .chunk_len(data.len(), size_of::<T>())
         .map(|chunk| chunk.div_ceil(period).max(1).next_multiple_of(block));

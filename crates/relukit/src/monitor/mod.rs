@@ -5,7 +5,7 @@ mod count;
 
 use crate::exec::Exec;
 use crate::{ChannelLayout, Error, ErrorKind, Float};
-use count::{Batch, Magnitudes, tally};
+use count::{Batch, Magnitudes, split_align, tally, tally_rows};
 
 /// Counts, per unit, over a window of batches, how often the unit was active
 /// (pre-activation `> 0`) and sums the magnitude `|h|` of its output, to find the units
@@ -120,6 +120,32 @@ fn try_zeros<T: Clone + Default>(units: usize, bytes_per_unit: usize) -> Result<
     Ok(values)
 }
 
+/// One part of an observation split by its caller
+/// ([`DeadUnitMonitor::observe_split`]): `part(first, last)` counts rows `first..last`
+/// of the batch, on the thread that calls it.
+pub type SplitPart<'a> = dyn Fn(usize, usize) + Sync + 'a;
+
+/// Why per-unit counts and sums cannot come from observing data, if they cannot: a
+/// unit counted more than `samples` times, or a sum that is negative, `-0.0` or NaN
+/// (NaN outputs add nothing). Lengths are the caller's to check.
+fn inconsistency(
+    active: &[u64],
+    nan: &[u64],
+    samples: u64,
+    sums: Option<&[f64]>,
+) -> Option<String> {
+    if let Some(u) =
+        (0..active.len()).find(|&u| active[u].checked_add(nan[u]).is_none_or(|n| n > samples))
+    {
+        return Some(format!(
+            "unit {u} is counted {} + {} times in a window of {samples} samples",
+            active[u], nan[u]
+        ));
+    }
+    sums.and_then(|m| m.iter().position(|s| s.is_nan() || s.is_sign_negative()))
+        .map(|u| format!("unit {u}'s magnitude sum is negative or NaN"))
+}
+
 impl DeadUnitMonitor {
     /// A monitor for a layer of `units` units, with an empty window: counts and
     /// magnitude sums (24 bytes per unit).
@@ -186,6 +212,51 @@ impl DeadUnitMonitor {
         })
     }
 
+    /// A monitor holding a window counted elsewhere: per unit the samples that were
+    /// positive (`active`) and NaN (`nan`), the samples per unit, and the sums of `|h|`
+    /// (`None` for a monitor that counts only). This is how counts made on a GPU, or
+    /// reduced across processes, come back to the metrics; the last batch is unknown
+    /// ([`batch_zero_fraction`](Self::batch_zero_fraction) is `None`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::LengthMismatch`] if `nan` or `magnitudes` is not as long as
+    /// `active`; [`ErrorKind::OutOfRange`] if a unit is counted more than `samples`
+    /// times (active and NaN together), or a sum is negative, `-0.0` or NaN (sums of
+    /// magnitudes never are).
+    ///
+    /// ```
+    /// let monitor = relukit::DeadUnitMonitor::from_counts(vec![0, 3], vec![0, 0], 4, Some(vec![0.0, 6.0]))?;
+    /// assert_eq!((monitor.dead_units(), monitor.firing_rates()), (vec![0], vec![0.0, 0.75]));
+    /// # Ok::<(), relukit::Error>(())
+    /// ```
+    pub fn from_counts(
+        active: Vec<u64>,
+        nan: Vec<u64>,
+        samples: u64,
+        magnitudes: Option<Vec<f64>>,
+    ) -> Result<Self, Error> {
+        let lengths = [Some(nan.len()), magnitudes.as_ref().map(Vec::len)];
+        if let Some(n) = lengths.into_iter().flatten().find(|&n| n != active.len()) {
+            return Err(Error::new(
+                ErrorKind::LengthMismatch,
+                format!(
+                    "a monitor of {} units (active counts) got {n} NaN counts or sums",
+                    active.len()
+                ),
+            ));
+        }
+        if let Some(why) = inconsistency(&active, &nan, samples, magnitudes.as_deref()) {
+            return Err(Error::new(ErrorKind::OutOfRange, why));
+        }
+        Ok(DeadUnitMonitor {
+            active,
+            nan,
+            magnitudes,
+            samples,
+            last_batch: None,
+        })
+    }
+
     /// The number of units.
     pub fn units(&self) -> usize {
         self.active.len()
@@ -244,6 +315,97 @@ impl DeadUnitMonitor {
             pre_activations.len(),
         )?;
         self.observe_layout(pre_activations, Some(outputs), layout, false)
+    }
+
+    /// [`observe_outputs_slice`](Self::observe_outputs_slice) (or
+    /// [`observe_slice`](Self::observe_slice), with `outputs` None) on the caller's
+    /// threads: `split(rows, align, part)` must call `part(first, last)` on ranges of
+    /// rows (the `outer` axis of `layout`) that cover `0..rows` once each, every `first` a
+    /// multiple of `align`, on any threads, in any order, and return when all are done.
+    /// The parts come back together in row order: the counts and the sums have the bits
+    /// of one call on any split. This is how a caller runs the monitor on a thread team
+    /// it already has (PyTorch's OpenMP team, for relukit.torch's tracker).
+    ///
+    /// # Errors
+    /// As [`observe_outputs_slice`](Self::observe_outputs_slice), and
+    /// [`ErrorKind::LayoutMismatch`] if the parts did not cover the rows once each (the
+    /// monitor is unchanged then).
+    ///
+    /// ```
+    /// use relukit::{ChannelLayout, DeadUnitMonitor};
+    /// let x: Vec<f32> = (0..600).map(|i| (i % 7) as f32 - 3.0).collect(); // [300, 2]
+    /// let layout = ChannelLayout::new(300, 2, 1);
+    /// let (mut whole, mut split) = (DeadUnitMonitor::new(2), DeadUnitMonitor::new(2));
+    /// whole.observe_slice(&x, layout)?;
+    /// split.observe_split(&x, None, layout, &|rows, align, part| {
+    ///     let middle = (rows / 2).next_multiple_of(align).min(rows);
+    ///     std::thread::scope(|s| {
+    ///         s.spawn(|| part(middle, rows));
+    ///         part(0, middle);
+    ///     });
+    /// })?;
+    /// assert_eq!(split, whole);
+    /// # Ok::<(), relukit::Error>(())
+    /// ```
+    pub fn observe_split<T: Float>(
+        &mut self,
+        pre_activations: &[T],
+        outputs: Option<&[T]>,
+        layout: ChannelLayout,
+        split: &dyn Fn(usize, usize, &SplitPart<'_>),
+    ) -> Result<(), Error> {
+        layout.check("pre_activations", pre_activations.len())?;
+        self.check_units(layout.channels())?;
+        if let Some(outputs) = outputs {
+            Error::check_len(
+                "outputs",
+                outputs.len(),
+                "pre_activations",
+                pre_activations.len(),
+            )?;
+        }
+        let samples = self.check_samples(layout)?;
+        let (units, inner, rows) = (layout.channels(), layout.inner(), layout.outer());
+        let magnitudes = self.magnitudes_of(outputs);
+        let align = split_align(self.magnitudes.is_some(), inner);
+        let parts = std::sync::Mutex::new(Vec::new());
+        let bad = std::sync::atomic::AtomicBool::new(false);
+        let part = |first: usize, last: usize| {
+            if first > last || last > rows || !first.is_multiple_of(align) {
+                bad.store(true, std::sync::atomic::Ordering::Relaxed);
+                return;
+            }
+            let batch = tally_rows(pre_activations, units, inner, magnitudes, first, last);
+            let mut parts = parts.lock().unwrap_or_else(|p| p.into_inner());
+            parts.push((first, last, batch));
+        };
+        if units * inner == 0 || rows == 0 {
+            part(0, rows);
+        } else {
+            split(rows, align, &part);
+        }
+        let mut parts = parts.into_inner().unwrap_or_else(|p| p.into_inner());
+        parts.sort_by_key(|&(first, last, _)| (first, last));
+        let mut next = 0;
+        let mut batch = Batch::empty(units);
+        for (first, last, part) in parts {
+            if first != next {
+                bad.store(true, std::sync::atomic::Ordering::Relaxed);
+                break;
+            }
+            next = last;
+            batch = batch.then(part);
+        }
+        if bad.into_inner() || next != rows {
+            return Err(Error::new(
+                ErrorKind::LayoutMismatch,
+                format!(
+                    "observe_split: the parts did not cover rows 0..{rows} once each, starting at multiples of {align}"
+                ),
+            ));
+        }
+        self.add_batch(batch, layout, samples, false);
+        Ok(())
     }
 
     /// The samples a batch under `layout` adds (`outer * inner`), checked so that

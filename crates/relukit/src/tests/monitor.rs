@@ -187,3 +187,76 @@ fn the_sums_follow_the_documented_order() {
         }
     }
 }
+
+/// A caller's split (`observe_split`): any cover of the rows by aligned ranges, run on
+/// scoped threads in any order, gives the bits of one call; a split that leaves a gap,
+/// overlaps or starts off the alignment is an error and leaves the monitor as it was.
+#[test]
+fn a_callers_split_gives_the_bits_of_one_call() {
+    let mut rng = Rng::new(31);
+    for (outer, units, inner) in [
+        (1000, 3, 1),
+        (700, 5, 4),
+        (6, 2, 3000),
+        (0, 3, 2),
+        (300, 1, 256),
+    ] {
+        let layout = ChannelLayout::new(outer, units, inner);
+        let x = f32::vec(&mut rng, outer * units * inner);
+        let h: Vec<f32> = x
+            .iter()
+            .map(|v| if *v > 0.0 { *v } else { -0.25 * v })
+            .collect();
+        for summing in [true, false] {
+            let fresh = || match summing {
+                true => DeadUnitMonitor::new(units),
+                false => DeadUnitMonitor::counts_only(units),
+            };
+            for outputs in [None, Some(&h[..])] {
+                let mut whole = fresh();
+                match outputs {
+                    Some(h) => whole.observe_outputs_slice(&x, h, layout).unwrap(),
+                    None => whole.observe_slice(&x, layout).unwrap(),
+                }
+                for pieces in [1, 2, 3, 7] {
+                    let mut split = fresh();
+                    split
+                        .observe_split(&x, outputs, layout, &|rows, align, part| {
+                            let per = rows.div_ceil(pieces).next_multiple_of(align).max(align);
+                            let starts: Vec<usize> = (0..rows).step_by(per).collect();
+                            std::thread::scope(|s| {
+                                for &first in starts.iter().rev() {
+                                    s.spawn(move || part(first, (first + per).min(rows)));
+                                }
+                            });
+                        })
+                        .unwrap();
+                    assert_eq!(split, whole, "{layout:?} summing {summing} pieces {pieces}");
+                }
+            }
+        }
+    }
+    let layout = ChannelLayout::new(600, 2, 1);
+    let x = f32::vec(&mut rng, 1200);
+    let mut monitor = DeadUnitMonitor::new(2);
+    monitor.observe_slice(&x, layout).unwrap();
+    let before = monitor.clone();
+    type Split<'a> = &'a dyn Fn(usize, usize, &crate::SplitPart<'_>);
+    let splits: [Split<'_>; 4] = [
+        &|rows, _, part| part(0, rows - 1), // a gap at the end
+        &|rows, _, part| {
+            part(0, 256);
+            part(0, rows);
+        }, // overlapping
+        &|rows, _, part| {
+            part(0, 100);
+            part(100, rows);
+        }, // not at a block
+        &|_, _, _| {},                      // nothing
+    ];
+    for split in splits {
+        let err = monitor.observe_split(&x, None, layout, split).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::LayoutMismatch, "{err}");
+        assert_eq!(monitor, before);
+    }
+}
