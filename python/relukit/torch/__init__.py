@@ -52,8 +52,10 @@ Modules: ``ReLU``, ``LeakyReLU``, ``PReLU``, ``ReLU6``, ``Hardtanh``, ``Threshol
 subclasses of ``torch.nn``'s, with the same constructor arguments, attributes,
 ``extra_repr`` and ``state_dict`` keys; only ``forward`` differs, and they train with
 ``inplace=True``. ``convert(model)`` swaps the ``torch.nn`` ones of a model for them.
-``DeadUnitTracker(model)`` counts, per unit of every ReLU-family module, the inputs that
-were positive over a window you open and close.
+``DeadUnitTracker(model)`` finds dying and dormant units of every ReLU-family module and
+functional call of a model over a window you open and close (inactive, dead, τ-dormant,
+low-firing units, the share of zeros, the effective rank), also across the ranks of a
+``torch.distributed`` job and into TensorBoard.
 
 >>> import torch, relukit.torch as rt
 >>> rt.relu(torch.tensor([-1.0, 0.0, 2.0]))
