@@ -55,7 +55,8 @@ subclasses of ``torch.nn``'s, with the same constructor arguments, attributes,
 ``DeadUnitTracker(model)`` finds dying and dormant units of every ReLU-family module and
 functional call of a model over a window you open and close (inactive, dead, τ-dormant,
 low-firing units, the share of zeros, the effective rank), also across the ranks of a
-``torch.distributed`` job and into TensorBoard.
+``torch.distributed`` job and into TensorBoard; ``ReDo(model, optimizer)`` recycles the
+τ-dormant units every ``every`` steps.
 
 >>> import torch, relukit.torch as rt
 >>> rt.relu(torch.tensor([-1.0, 0.0, 2.0]))
@@ -93,6 +94,7 @@ from ._autograd import (
     threshold_backward,
 )
 from ._modules import Hardtanh, LeakyReLU, PReLU, ReLU, ReLU6, RReLU, Threshold, convert
+from ._recycle import ReDo
 from ._tracker import DeadUnitTracker
 
 __all__ = [
@@ -101,6 +103,7 @@ __all__ = [
     "LeakyReLU",
     "PReLU",
     "RReLU",
+    "ReDo",
     "ReLU",
     "ReLU6",
     "Threshold",

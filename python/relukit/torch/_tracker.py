@@ -175,6 +175,7 @@ class DeadUnitTracker:
         self._lock = threading.Lock()
         self.history: list[list[dict[str, Any]]] = []
         """One list of per-layer records per closed window."""
+        self._last: dict[str, _distributed.Window] = {}
         self._modules: list[tuple[str, nn.Module, Optional[Layer]]] = []
         for name, module in model.named_modules():
             kind = module_kind(module)
@@ -351,6 +352,7 @@ class DeadUnitTracker:
                     if w.name not in self._by_name:  # seen on another rank only
                         layer = self._layer(w.name, w.kind, None)
                         layer.units, layer.call_zero_slope = w.units, w.zero_slope
+        self._last = {w.name: w for w in windows}  # for the recyclers: the window's monitors
         records = [self._record(len(self.history), w) for w in windows]
         self.history.append(records)
         if not reduce or _distributed.is_first_rank():

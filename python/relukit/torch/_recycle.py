@@ -1,0 +1,262 @@
+"""Reviving units: what recycling a unit does to the model and its optimizer, and ReDo
+(Sokar et al., ICML 2023), which recycles the τ-dormant units every ``every`` steps.
+
+Recycling unit ``u`` of an activation (``_structure.Pair``): the producer's row (output
+channel) ``u`` re-drawn as the producer's own ``reset_parameters`` draws it, its bias 0;
+the BatchNorm channel reset (weight 1, bias 0, running mean 0, running variance 1); the
+consumer's input columns of ``u`` zero; and the optimizer's state for exactly those
+entries zero (Adam/AdamW ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``; SGD
+``momentum_buffer``), without which Adam's moments recreate the dead unit at once.
+Parameters change in place, never the graph: a compiled model keeps its graphs.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+from typing import Any, Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from . import _distributed
+from ._structure import Pair, from_pairs, traced
+from ._tracker import DeadUnitTracker
+
+_STATE = {
+    torch.optim.Adam: ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+    torch.optim.AdamW: ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+    torch.optim.SGD: ("momentum_buffer",),
+}
+"""The per-entry state of each optimizer a recycler resets."""
+
+
+class Recycling:
+    """What ReDo and continual backprop share: the structure, the checks, and recycling
+    a list of units of one pair."""
+
+    def __init__(
+        self,
+        who: str,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        pairs: Optional[Sequence[Sequence[Any]]],
+        reset_optimizer: bool,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"{who}: `model` must be a torch.nn.Module, got {type(model).__name__}")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"{who}: `optimizer` must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        if pairs is None:
+            self.pairs, self.skipped = traced(model)
+        else:
+            self.pairs, self.skipped = from_pairs(model, pairs), []
+        if not self.pairs:
+            reasons = "; ".join(f"{name}: {why}" for name, why in self.skipped) or "no ReLU-family module"
+            raise ValueError(f"{who}: nothing in the model can be recycled ({reasons})")
+        held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        for pair in self.pairs:
+            for p in _parameters(pair):
+                if id(p) not in held:
+                    raise ValueError(
+                        f"{who}: `optimizer` does not hold the parameters of {pair.name!r}'s layers "
+                        "(make it from model.parameters())"
+                    )
+        self.state_keys: tuple[str, ...] = ()
+        if reset_optimizer:
+            keys = next((k for cls, k in _STATE.items() if type(optimizer) is cls), None)
+            if keys is None:
+                raise ValueError(
+                    f"{who}: cannot reset the state of {type(optimizer).__name__} (Adam, AdamW and SGD are "
+                    "known); pass reset_optimizer=False to recycle without resetting it"
+                )
+            self.state_keys = keys
+        self.model = model
+        self.optimizer = optimizer
+
+    def recycle(self, pair: Pair, units: list[int]) -> None:
+        """Recycles ``units`` of ``pair`` (see the module's docstring)."""
+        if not units:
+            return
+        rows = torch.tensor(units, dtype=torch.long, device=pair.producer.weight.device)
+        columns = (rows[:, None] * pair.positions + torch.arange(pair.positions, device=rows.device)).reshape(-1)
+        with torch.no_grad():
+            fresh = copy.deepcopy(pair.producer)
+            fresh.reset_parameters()
+            pair.producer.weight[rows] = fresh.weight[rows]
+            self._zero_state(pair.producer.weight, (rows,))
+            if pair.producer.bias is not None:
+                pair.producer.bias[rows] = 0
+                self._zero_state(pair.producer.bias, (rows,))
+            norm = pair.norm
+            if norm is not None:
+                if norm.affine:
+                    norm.weight[rows] = 1
+                    norm.bias[rows] = 0
+                    self._zero_state(norm.weight, (rows,))
+                    self._zero_state(norm.bias, (rows,))
+                if norm.track_running_stats and norm.running_mean is not None:
+                    norm.running_mean[rows] = 0
+                    norm.running_var[rows] = 1
+            pair.consumer.weight[:, columns] = 0
+            self._zero_state(pair.consumer.weight, (slice(None), columns))
+            if _distributed.initialised():
+                _broadcast(pair)
+
+    def _zero_state(self, parameter: Tensor, index: tuple) -> None:
+        state = self.optimizer.state.get(parameter, {})
+        for key in self.state_keys:
+            value = state.get(key)
+            if isinstance(value, Tensor) and value.shape == parameter.shape:
+                value[index] = 0
+
+
+def _parameters(pair: Pair) -> list[Tensor]:
+    modules = [pair.producer, pair.consumer] + ([pair.norm] if pair.norm is not None and pair.norm.affine else [])
+    return [p for m in modules for p in (m.weight, getattr(m, "bias", None)) if p is not None]
+
+
+def _broadcast(pair: Pair) -> None:
+    """Every rank takes rank 0's new incoming weights (the units are the same on every
+    rank: they come from the merged window)."""
+    import torch.distributed as dist
+
+    for p in (pair.producer.weight, pair.producer.bias):
+        if p is not None:
+            dist.broadcast(p.data, src=0)
+
+
+def _fraction(who: str, name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 < float(value) <= 1.0:
+        raise ValueError(f"{who}: `{name}` must be a number in (0, 1], got {value!r}")
+    return float(value)
+
+
+def _count(who: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{who}: `{name}` must be an integer >= 1, got {value!r}")
+    return value
+
+
+class ReDo:
+    """Recycles dormant units (Sokar et al., "The Dormant Neuron Phenomenon in Deep
+    Reinforcement Learning", ICML 2023): every ``every`` steps, the units whose score
+    ``E|h_i| / mean_k E|h_k|`` over the forward pass of that step is ``<= tau`` are
+    recycled: incoming weights re-drawn with the layer's own initialisation, bias 0,
+    outgoing weights 0, the optimizer's state for those entries 0 (the module docstring
+    of ``relukit.torch._recycle`` lists every entry).
+
+    Call ``step()`` after each ``optimizer.step()``; the forward of every ``every``-th
+    step is observed (a ``DeadUnitTracker`` window), and ``step()`` then recycles.
+    ``recycle(*inputs)`` scores on ``model(*inputs)`` (in evaluation mode) now and
+    recycles.
+
+    The structure is found by ``torch.fx`` tracing, or given as ``pairs=[(incoming,
+    activation, outgoing), ...]`` (or ``(incoming, norm, activation, outgoing)``);
+    activations that cannot be recycled are in ``skipped`` with the reason.
+    ``history``: one ``{"step", "layer", "units"}`` per layer and recycling that changed
+    something. Under ``torch.distributed`` the scores come from the ranks' merged window
+    and rank 0's new weights are broadcast: the replicas stay identical.
+
+    Parameters
+    ----------
+    model, optimizer
+        The optimizer must hold the parameters of every recycled layer.
+    tau : float in (0, 1], default 0.1
+    every : int >= 1, default 1000
+    pairs : optional
+    reset_optimizer : bool, default True
+        False: leave the optimizer's state (any optimizer then works).
+
+    >>> import torch, relukit.torch as rt
+    >>> model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    >>> with torch.no_grad():
+    ...     model[0].bias[:3] = -100.0  # three dead units
+    >>> redo = rt.ReDo(model, torch.optim.Adam(model.parameters()), every=1)
+    >>> redo.recycle(torch.randn(64, 4))
+    [{'step': 0, 'layer': '1', 'units': [0, 1, 2]}]
+    >>> bool(model[2].weight[:, :3].eq(0).all())
+    True
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        tau: float = 0.1,
+        every: int = 1000,
+        *,
+        pairs: Optional[Sequence[Sequence[Any]]] = None,
+        reset_optimizer: bool = True,
+    ) -> None:
+        self.tau = _fraction("ReDo", "tau", tau)
+        self.every = _count("ReDo", "every", every)
+        self._recycling = Recycling("ReDo", model, optimizer, pairs, bool(reset_optimizer))
+        self.pairs = self._recycling.pairs
+        self.skipped = self._recycling.skipped
+        self.history: list[dict[str, Any]] = []
+        self._steps = 0
+        self._tracker = DeadUnitTracker(model, functional=False, tau=self.tau, warn_at=None)
+        if self.every == 1:
+            self._tracker.start_epoch()
+
+    @property
+    def layers(self) -> list[str]:
+        """The activations ReDo recycles."""
+        return [pair.name for pair in self.pairs]
+
+    def step(self) -> list[dict[str, Any]]:
+        """Counts a step; on every ``every``-th, recycles the dormant units of its forward
+        pass and returns what it did (else ``[]``)."""
+        self._steps += 1
+        done = self._recycle_window() if self._tracker._open else []
+        if (self._steps + 1) % self.every == 0:
+            self._tracker.start_epoch()  # the next step's forward is scored
+        return done
+
+    def recycle(self, *inputs: Any) -> list[dict[str, Any]]:
+        """Scores the units on ``model(*inputs)`` in evaluation mode (no gradients, no
+        dropout, BatchNorm's running statistics untouched; the modes come back after)
+        and recycles the dormant ones now; returns what it did."""
+        scheduled = self._tracker._open
+        if scheduled:
+            self._tracker.end_epoch()
+        model = self._recycling.model
+        modes = [(m, m.training) for m in model.modules()]
+        self._tracker.start_epoch()
+        try:
+            model.eval()
+            with torch.no_grad():
+                model(*inputs)
+        finally:
+            for m, training in modes:
+                m.training = training
+        done = self._recycle_window()
+        if scheduled:
+            self._tracker.start_epoch()
+        return done
+
+    def _recycle_window(self) -> list[dict[str, Any]]:
+        self._tracker.end_epoch()
+        self._tracker.history.clear()  # only the last window is needed
+        done = []
+        for pair in self.pairs:
+            window = self._tracker._last.get(pair.name)
+            monitor = None if window is None else window.monitor
+            if monitor is None or monitor.samples == 0:
+                continue
+            units = monitor.dormant_units(self.tau)
+            if units:
+                self._recycling.recycle(pair, units)
+                done.append({"step": self._steps, "layer": pair.name, "units": units})
+        self.history.extend(done)
+        return done
+
+    def remove(self) -> None:
+        """Detaches ReDo from the model (its tracker's hooks); the history stays."""
+        if self._tracker._open:
+            self._tracker.end_epoch()
+        self._tracker.remove()
+
+
+ReDo.__module__ = "relukit.torch"

@@ -1,0 +1,271 @@
+"""relukit.torch.ReDo: the structure it finds (and what it skips, and why), the
+recycling invariants (the output does not change but for the zeroed outgoing weights,
+bit for bit; nothing else changes; recycled units come back), the schedule, the
+optimizers, bfloat16, torch.compile and bad arguments.
+
+The test command installs torch and sets RELUKIT_REQUIRE_OPTIONAL=1, so that a missing
+torch fails there instead of skipping."""
+
+import copy
+
+import pytest
+from conftest import optional
+
+torch = optional("torch")
+from torch import nn  # noqa: E402
+
+import relukit.torch as rt  # noqa: E402
+
+
+class Net(nn.Module):
+    """A CNN with every kind of link: conv -> BN -> ReLU -> pool -> flatten -> linear,
+    linear -> ReLU -> dropout -> linear, and a ReLU whose output goes to two places."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 6, 3)
+        self.bn = nn.BatchNorm2d(6)
+        self.act = nn.ReLU()
+        self.pool = nn.MaxPool2d(2)
+        self.flat = nn.Flatten()
+        self.fc = nn.Linear(6 * 3 * 3, 12)
+        self.act2 = nn.LeakyReLU(0.0)
+        self.drop = nn.Dropout(0.1)
+        self.out = nn.Linear(12, 3)
+        self.side = nn.Linear(3, 3)
+        self.act3 = nn.ReLU()
+
+    def forward(self, x):
+        y = self.out(self.drop(self.act2(self.fc(self.flat(self.pool(self.act(self.bn(self.conv(x)))))))))
+        z = self.act3(self.side(y))
+        return z + y
+
+
+def dead_net(dtype=torch.float32):
+    torch.manual_seed(1)
+    model = Net().to(dtype)
+    with torch.no_grad():
+        model.conv.bias[:2] = -100.0
+        model.bn.bias[:2] = -100.0  # channels 0 and 1 dead after the norm
+        model.fc.bias[:4] = -1000.0  # units 0-3 dead
+    return model
+
+
+def train(model, optimizer, steps=3, dtype=torch.float32):
+    generator = torch.Generator().manual_seed(2)
+    for _ in range(steps):
+        x = torch.randn(16, 1, 8, 8, generator=generator).to(dtype)
+        optimizer.zero_grad()
+        model(x).square().mean().backward()
+        optimizer.step()
+
+
+def test_the_structure_is_found_by_tracing_and_what_cannot_be_recycled_says_why():
+    model = Net()
+    redo = rt.ReDo(model, torch.optim.Adam(model.parameters()))
+    assert redo.layers == ["act", "act2"]
+    assert [(p.producer, p.norm, p.consumer, p.positions) for p in redo.pairs] == [
+        (model.conv, model.bn, model.fc, 9),
+        (model.fc, None, model.out, 1),
+    ]
+    assert redo.skipped == [("act3", "its output goes to add (not a Linear or Conv)")]
+    redo.remove()
+    given = rt.ReDo(model, torch.optim.Adam(model.parameters()), pairs=[(model.fc, model.act2, model.out)])
+    assert given.layers == ["act2"] and given.skipped == []
+    given.remove()
+
+
+def test_recycling_changes_the_output_only_by_the_zeroed_outgoing_weights_and_nothing_else():
+    model = dead_net()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    train(model, optimizer)
+    before = copy.deepcopy(model.state_dict())
+    state = {name: {k: v.clone() for k, v in optimizer.state[p].items()} for name, p in model.named_parameters()}
+    redo = rt.ReDo(model, optimizer, tau=0.1)
+    done = redo.recycle(torch.randn(64, 1, 8, 8))
+    units = {d["layer"]: d["units"] for d in done}
+    assert set(units["act"]) >= {0, 1} and set(units["act2"]) >= {0, 1, 2, 3}
+    assert redo.history == done and all(d["step"] == 0 for d in done)
+    conv_units, fc_units = units["act"], units["act2"]
+    fc_columns = [u * 9 + j for u in conv_units for j in range(9)]
+    # Where each parameter changed, exactly: (rows of dim 0, columns of dim 1).
+    changed = {
+        "conv.weight": (conv_units, None),
+        "conv.bias": (conv_units, None),
+        "bn.weight": (conv_units, None),
+        "bn.bias": (conv_units, None),
+        "bn.running_mean": (conv_units, None),
+        "bn.running_var": (conv_units, None),
+        "fc.weight": (fc_units, fc_columns),
+        "fc.bias": (fc_units, None),
+        "out.weight": (None, fc_units),
+    }
+    after = model.state_dict()
+    for name, value in before.items():
+        rows, columns = changed.get(name, (None, None))
+        keep = torch.ones(value.shape, dtype=torch.bool)
+        if rows is not None:
+            keep[rows] = False
+        if columns is not None:
+            keep[:, columns] = False
+        assert torch.equal(after[name][keep], value[keep]), name
+    assert torch.equal(after["out.weight"][:, fc_units], torch.zeros(3, len(fc_units)))
+    kept_rows = [r for r in range(12) if r not in fc_units]  # the others were re-drawn whole
+    assert torch.equal(after["fc.weight"][kept_rows][:, fc_columns], torch.zeros(len(kept_rows), len(fc_columns)))
+    assert torch.equal(after["fc.bias"][fc_units], torch.zeros(len(fc_units)))
+    assert torch.equal(after["bn.weight"][conv_units], torch.ones(len(conv_units)))
+    assert torch.equal(after["bn.running_var"][conv_units], torch.ones(len(conv_units)))
+    assert not torch.equal(after["conv.weight"][conv_units], before["conv.weight"][conv_units])
+    for name, p in model.named_parameters():
+        rows, columns = changed.get(name, (None, None))
+        for key, old in state[name].items():
+            new = optimizer.state[p][key]
+            if key == "step":
+                assert torch.equal(new, old)
+                continue
+            keep = torch.ones(old.shape, dtype=torch.bool)
+            if rows is not None:
+                keep[rows] = False
+            if columns is not None:
+                keep[:, columns] = False
+            assert torch.equal(new[keep], old[keep]), (name, key)
+            assert not new[~keep].any(), (name, key)  # recycled entries: zero
+    # The output is the old model's with the recycled units' outgoing weights zero, bit
+    # for bit: the re-drawn incoming weights change nothing downstream.
+    reference = Net()
+    reference.load_state_dict(before)
+    with torch.no_grad():
+        reference.fc.weight[:, fc_columns] = 0
+        reference.out.weight[:, fc_units] = 0
+    model.eval()
+    reference.eval()
+    x = torch.randn(32, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(model(x), reference(x))
+    redo.remove()
+
+
+def test_recycled_dead_units_are_active_again_with_weights_in_the_layers_init_range():
+    model = dead_net()
+    redo = rt.ReDo(model, torch.optim.Adam(model.parameters()))
+    units = {d["layer"]: d["units"] for d in redo.recycle(torch.randn(64, 1, 8, 8))}["act2"]
+    bound = 1 / (model.fc.in_features**0.5)  # kaiming_uniform_(a=sqrt(5)) of nn.Linear
+    rows = model.fc.weight[units]
+    assert rows.abs().max() <= bound and rows.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        features = model.flat(model.pool(model.act(model.bn(model.conv(torch.randn(256, 1, 8, 8))))))
+        fresh = copy.deepcopy(model.fc)
+        fresh.reset_parameters()
+        fresh.bias.zero_()
+        recycled = (model.fc(features)[:, units] > 0).any(dim=0).float().mean()
+        expected = (fresh(features) > 0).any(dim=0).float().mean()
+    # Active again as often as units just drawn by the layer's initialisation are (on
+    # non-negative ReLU features some are not, whatever the draw).
+    assert recycled > 0.5 and abs(recycled - expected) <= 0.35
+    redo.remove()
+
+
+def test_the_draw_is_the_one_reset_parameters_makes():
+    model = dead_net()
+    model.eval()  # no dropout: scoring draws nothing
+    redo = rt.ReDo(model, torch.optim.Adam(model.parameters()))
+    scoring = torch.randn(64, 1, 8, 8)
+    torch.manual_seed(9)
+    conv_fresh = copy.deepcopy(model.conv)
+    conv_fresh.reset_parameters()
+    fc_fresh = copy.deepcopy(model.fc)
+    fc_fresh.reset_parameters()
+    torch.manual_seed(9)
+    done = {d["layer"]: d["units"] for d in redo.recycle(scoring)}
+    assert torch.equal(model.conv.weight[done["act"]], conv_fresh.weight[done["act"]])
+    assert torch.equal(model.fc.weight[done["act2"]], fc_fresh.weight[done["act2"]])
+    redo.remove()
+
+
+def test_step_recycles_on_every_nth_step_scoring_that_steps_forward_only():
+    model = dead_net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
+    redo = rt.ReDo(model, optimizer, every=3)
+    generator = torch.Generator().manual_seed(3)
+    steps_done = []
+    for step in range(1, 8):
+        assert redo._tracker._open == (step % 3 == 0)  # only the scored step's forward is seen
+        if step == 4:
+            with torch.no_grad():
+                model.fc.bias[5] = -1000.0  # dies after the first recycling
+        optimizer.zero_grad()
+        model(torch.randn(16, 1, 8, 8, generator=generator)).sum().backward()
+        optimizer.step()
+        done = redo.step()
+        steps_done += [(d["step"], d["layer"]) for d in done]
+        if step == 3:
+            assert 5 not in {u for d in done for u in d["units"]}
+        if step == 6:
+            assert 5 in next(d["units"] for d in done if d["layer"] == "act2")
+            assert not optimizer.state[model.out.weight]["momentum_buffer"][:, 5].any()
+    assert {s for s, _ in steps_done} == {3, 6}
+    assert redo.history == [d for d in redo.history if d["step"] in (3, 6)]
+    redo.remove()
+
+
+def test_bfloat16_parameters_and_a_compiled_model_are_recycled_in_place():
+    model = dead_net(torch.bfloat16)
+    model.eval()
+    optimizer = torch.optim.AdamW(model.parameters())
+    train(model, optimizer, steps=1, dtype=torch.bfloat16)
+    compiled = torch.compile(model, backend="aot_eager")
+    x = torch.randn(8, 1, 8, 8).to(torch.bfloat16)
+    compiled(x)
+    redo = rt.ReDo(model, optimizer)
+    done = redo.recycle(torch.randn(64, 1, 8, 8).to(torch.bfloat16))
+    assert {d["layer"] for d in done} == {"act", "act2"}
+    assert model.fc.weight.dtype == torch.bfloat16 and not model.out.weight[:, done[-1]["units"]].any()
+    with torch.no_grad():
+        assert torch.equal(compiled(x), model(x))  # the compiled model sees the new weights
+    redo.remove()
+
+
+def test_optimizers_and_bad_arguments_are_clear_errors_that_change_nothing():
+    model = dead_net()
+    before = copy.deepcopy(model.state_dict())
+    adam = torch.optim.Adam(model.parameters())
+    with pytest.raises(ValueError, match="RMSprop.*reset_optimizer=False"):
+        rt.ReDo(model, torch.optim.RMSprop(model.parameters()))
+    with pytest.raises(ValueError, match="does not hold the parameters"):
+        rt.ReDo(model, torch.optim.Adam(model.out.parameters()))
+    for arguments, name in [({"tau": 0.0}, "tau"), ({"tau": 1.5}, "tau"), ({"every": 0}, "every")]:
+        with pytest.raises(ValueError, match=f"`{name}`"):
+            rt.ReDo(model, adam, **arguments)
+    with pytest.raises(ValueError, match="pairs"):
+        rt.ReDo(model, adam, pairs=[(model.fc, model.act2, model.side)])  # 12 units into 3 inputs
+    with pytest.raises(ValueError, match="pairs"):
+        rt.ReDo(model, adam, pairs=[(model.fc, model.act2)])
+    with pytest.raises(ValueError, match="nothing in the model can be recycled"):
+        rt.ReDo(nn.Sequential(nn.Linear(2, 2), nn.ReLU()), torch.optim.SGD(model.parameters(), lr=0.1))
+
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.act = nn.Linear(2, 2), nn.ReLU()
+
+        def forward(self, x):
+            return self.act(self.fc(x)) if x.sum() > 0 else x
+
+    with pytest.raises(ValueError, match="pairs="):
+        branchy = Branchy()
+        rt.ReDo(branchy, torch.optim.SGD(branchy.parameters(), lr=0.1))
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert all(not m._forward_pre_hooks and not m._forward_hooks for m in model.modules())
+    plain = rt.ReDo(model, torch.optim.RMSprop(model.parameters()), reset_optimizer=False)
+    assert plain.recycle(torch.randn(32, 1, 8, 8))
+    plain.remove()
+
+
+def test_the_redo_docstring_example_runs():
+    import doctest
+
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    for test in doctest.DocTestFinder().find(rt.ReDo, "ReDo", globs={}):
+        runner.run(test)
+    assert runner.tries >= 4 and runner.failures == 0
