@@ -35,3 +35,21 @@ def test_the_torch_example_tells_the_story(tmp_path):
     assert rows[("ReLU", 0.001)][0] > 0.9 and rows[("PReLU", 0.001)][0] > 0.9, rows
     lines = (tmp_path / "t.csv").read_text().splitlines()
     assert lines[0].startswith("window,layer,kind") and len(lines) == 1 + 4 * 30 * 3
+
+
+REVIVE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "revive_torch.py"
+
+
+def test_the_revive_example_tells_the_story():
+    """ReDo ends with far fewer dead units than plain training at the same learning rate."""
+    result = subprocess.run([sys.executable, str(REVIVE)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    final = result.stdout.split("After 20 epochs")[1].splitlines()
+    rows = {
+        parts[0]: parts[1:] for parts in (line.split() for line in final) if parts and parts[0] in ("plain", "ReDo")
+    }
+    assert set(rows) == {"plain", "ReDo"}, result.stdout
+    plain_dead, redo_dead = int(rows["plain"][1]), int(rows["ReDo"][1])
+    assert plain_dead >= 50 and redo_dead * 4 < plain_dead, rows
+    assert float(rows["ReDo"][0]) > 0.5, rows  # it still learns
+    assert result.stdout.count("\n    1 ") == 2  # a table per run, epoch by epoch

@@ -269,3 +269,45 @@ def test_the_redo_docstring_example_runs():
     for test in doctest.DocTestFinder().find(rt.ReDo, "ReDo", globs={}):
         runner.run(test)
     assert runner.tries >= 4 and runner.failures == 0
+
+
+def _halves():
+    generator = torch.Generator().manual_seed(12)
+    return [torch.randn(32, 1, 8, 8, generator=generator) for _ in range(2)]
+
+
+def _redo_rank(rank, init, out):
+    import pickle
+
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    try:
+        model = dead_net()
+        redo = rt.ReDo(model, torch.optim.Adam(model.parameters()))
+        torch.manual_seed(100 + rank)  # each rank would draw other weights: rank 0's win
+        done = redo.recycle(_halves()[rank])
+        with open(f"{out}.{rank}", "wb") as f:
+            pickle.dump((done, model.state_dict()), f)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_under_torch_distributed_every_rank_recycles_the_same_units_with_the_same_weights(tmp_path):
+    import pickle
+
+    import torch.multiprocessing as mp
+
+    init, out = f"file://{tmp_path}/init", str(tmp_path / "redo")
+    mp.spawn(_redo_rank, args=(init, out), nprocs=2, join=True)
+    results = []
+    for rank in range(2):
+        with open(f"{out}.{rank}", "rb") as f:
+            results.append(pickle.load(f))
+    (done0, state0), (done1, state1) = results
+    assert done0 == done1 and done0
+    assert all(torch.equal(state0[k], state1[k]) for k in state0)  # the replicas stay identical
+    model = dead_net()
+    redo = rt.ReDo(model, torch.optim.Adam(model.parameters()))
+    assert redo.recycle(torch.cat(_halves())) == done0  # scores of all the data
+    redo.remove()
