@@ -311,3 +311,124 @@ def test_under_torch_distributed_every_rank_recycles_the_same_units_with_the_sam
     redo = rt.ReDo(model, torch.optim.Adam(model.parameters()))
     assert redo.recycle(torch.cat(_halves())) == done0  # scores of all the data
     redo.remove()
+
+
+def mlp(dead=0):
+    torch.manual_seed(6)
+    model = nn.Sequential(nn.Linear(4, 10), nn.ReLU(), nn.Linear(10, 3))
+    if dead:
+        with torch.no_grad():
+            model[0].bias[:dead] = -100.0
+    return model
+
+
+def test_continual_backprop_replaces_the_lowest_utility_mature_units_at_the_accumulated_rate():
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    rate, maturity, decay = 0.07, 3, 0.9
+    cbp = rt.ContinualBackprop(model, optimizer, replacement_rate=rate, maturity=maturity, decay=decay)
+    assert cbp.layers == ["1"]
+    seen = []
+    model[1].register_forward_hook(lambda m, a, o: seen.append(o.detach().double()))
+    # The definition, computed here: ages, utilities, owed replacements.
+    age = torch.zeros(10, dtype=torch.long)
+    utility = torch.zeros(10, dtype=torch.float64)
+    owed = 0.0
+    generator = torch.Generator().manual_seed(8)
+    for step in range(1, 40):
+        x = torch.randn(16, 4, generator=generator)
+        optimizer.zero_grad()
+        model(x).square().mean().backward()
+        optimizer.step()
+        h = seen.pop()
+        outgoing = model[2].weight.detach().double().abs().sum(dim=0)
+        age += 1
+        utility = decay * utility + (1 - decay) * h.abs().mean(dim=0) * outgoing
+        mature = torch.nonzero(age > maturity).reshape(-1)
+        owed += rate * len(mature)
+        count = int(owed)
+        owed -= count
+        corrected = utility / (1 - decay ** age.double())
+        expected = sorted(mature[torch.sort(corrected[mature], stable=True).indices[:count]].tolist())
+        done = cbp.step()
+        assert done == ([{"step": step, "layer": "1", "units": expected}] if count else []), step
+        age[expected] = 0
+        utility[expected] = 0
+        assert torch.equal(cbp.ages("1"), age)
+        live = age > 0
+        corrected = utility / (1 - decay ** age.double())
+        torch.testing.assert_close(cbp.utility("1")[live], corrected[live], rtol=1e-12, atol=0)
+    assert cbp.history and all(d["step"] > maturity for d in cbp.history)
+    cbp.remove()
+
+
+def test_continual_backprop_moves_the_mean_contribution_into_the_consumers_bias():
+    for model, consumer in [(mlp(), 2), (None, None)]:
+        if model is None:  # conv -> ReLU -> flatten -> linear: per position
+            torch.manual_seed(7)
+            model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+            consumer = 3
+            x = torch.randn(32, 1, 6, 6)
+        else:
+            x = torch.randn(32, 4)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # the means see one model
+        cbp = rt.ContinualBackprop(model, optimizer, replacement_rate=0.2, maturity=5, decay=0.5)
+        head = nn.Sequential(*list(model)[:consumer])
+        done = []
+        while not done:
+            with torch.no_grad():
+                before = model(x).mean(dim=0)
+            done = cbp.step()
+        with torch.no_grad():
+            after = model(x).mean(dim=0)
+            assert not torch.equal(head(x), head(x) * 0)  # the replaced units are live ones
+        torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-6)
+        cbp.remove()
+
+
+def test_continual_backprop_of_dead_units_changes_no_output_bit():
+    model = mlp(dead=3)
+    optimizer = torch.optim.Adam(model.parameters())
+    cbp = rt.ContinualBackprop(model, optimizer, replacement_rate=0.3, maturity=1)
+    x = torch.randn(64, 4)
+    done = []
+    while not done:
+        optimizer.zero_grad()
+        model(x).square().mean().backward()
+        optimizer.step()
+        with torch.no_grad():
+            probe = torch.randn(16, 4)
+            before, bias = model(probe), model[2].bias.clone()
+        done = cbp.step()
+    assert done[0]["units"] == [0, 1, 2][: len(done[0]["units"])]  # utility 0: replaced first
+    with torch.no_grad():
+        assert torch.equal(model[2].bias, bias) and torch.equal(model(probe), before)
+    state = optimizer.state[model[2].weight]
+    assert not state["exp_avg"][:, done[0]["units"]].any()
+    cbp.remove()
+
+
+@pytest.mark.parametrize(
+    "arguments, name",
+    [
+        ({"replacement_rate": -0.1}, "replacement_rate"),
+        ({"replacement_rate": 1.0}, "replacement_rate"),
+        ({"maturity": -1}, "maturity"),
+        ({"maturity": 1.5}, "maturity"),
+        ({"decay": 1.0}, "decay"),
+    ],
+)
+def test_continual_backprop_bad_arguments_are_value_errors_naming_them(arguments, name):
+    model = mlp()
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        rt.ContinualBackprop(model, torch.optim.Adam(model.parameters()), **arguments)
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_the_continual_backprop_docstring_example_runs():
+    import doctest
+
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    for test in doctest.DocTestFinder().find(rt.ContinualBackprop, "ContinualBackprop", globs={}):
+        runner.run(test)
+    assert runner.tries >= 4 and runner.failures == 0

@@ -56,7 +56,8 @@ subclasses of ``torch.nn``'s, with the same constructor arguments, attributes,
 functional call of a model over a window you open and close (inactive, dead, τ-dormant,
 low-firing units, the share of zeros, the effective rank), also across the ranks of a
 ``torch.distributed`` job and into TensorBoard; ``ReDo(model, optimizer)`` recycles the
-τ-dormant units every ``every`` steps.
+τ-dormant units every ``every`` steps, ``ContinualBackprop(model, optimizer)`` replaces a
+small fraction of the mature units of lowest utility every step.
 
 >>> import torch, relukit.torch as rt
 >>> rt.relu(torch.tensor([-1.0, 0.0, 2.0]))
@@ -94,10 +95,11 @@ from ._autograd import (
     threshold_backward,
 )
 from ._modules import Hardtanh, LeakyReLU, PReLU, ReLU, ReLU6, RReLU, Threshold, convert
-from ._recycle import ReDo
+from ._recycle import ContinualBackprop, ReDo
 from ._tracker import DeadUnitTracker
 
 __all__ = [
+    "ContinualBackprop",
     "DeadUnitTracker",
     "Hardtanh",
     "LeakyReLU",

@@ -260,3 +260,208 @@ class ReDo:
 
 
 ReDo.__module__ = "relukit.torch"
+
+
+def _replacement_rate(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"ContinualBackprop: `replacement_rate` must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+class _Units:
+    """One pair's per-unit state: ages, running utility and running mean output (per
+    consumer input, so per flattened position after a Flatten), and the statistics of
+    the forwards since the last step."""
+
+    def __init__(self, pair: Pair) -> None:
+        weight = pair.producer.weight
+        units, positions = pair.units, pair.positions
+        self.age = torch.zeros(units, dtype=torch.long, device=weight.device)
+        self.utility = torch.zeros(units, dtype=torch.float64, device=weight.device)
+        self.mean = torch.zeros(units, positions, dtype=torch.float64, device=weight.device)
+        self.owed = 0.0  # replacements accumulated, not yet made (rate * eligible per step)
+        self.seen = 0  # forwards since the last step
+        self.magnitude = torch.zeros(units, dtype=torch.float64, device=weight.device)
+        self.output = torch.zeros(units, positions, dtype=torch.float64, device=weight.device)
+
+    def add(self, h: Tensor, positions: int) -> None:
+        """Adds a forward's outputs: per unit the batch mean of ``|h|``, and per consumer
+        input the batch mean of ``h``."""
+        h = h.detach().to(torch.float64)
+        units = h.shape[1] if h.dim() >= 2 else h.shape[0]
+        by_unit = h.reshape(h.shape[0], units, -1) if h.dim() >= 2 else h.reshape(1, units, 1)
+        self.magnitude += by_unit.abs().mean(dim=(0, 2))
+        if positions == 1:
+            self.output += by_unit.mean(dim=(0, 2))[:, None]
+        else:  # through a Flatten: position by position
+            self.output += by_unit.mean(dim=0).reshape(units, positions)
+        self.seen += 1
+
+
+class ContinualBackprop:
+    """Continual backprop (Dohare et al., "Loss of plasticity in deep continual
+    learning", Nature 2024): each step, a fraction of the mature units with the lowest
+    contribution utility are replaced, which keeps a network able to learn task after
+    task.
+
+    Per unit ``i`` of each recyclable activation, each step (call ``step()`` after each
+    ``optimizer.step()``; the step's forward passes are watched by hooks, averaged when
+    there are several): its age grows by 1; its utility
+    ``u = decay * u + (1 - decay) * mean|h_i| * sum_k |w_out[k, i]|`` and its mean
+    output ``f = decay * f + (1 - decay) * mean h_i`` are updated (both bias-corrected
+    by ``1 - decay**age`` when read); ``replacement_rate`` times the number of mature
+    units (age > ``maturity``) accumulates, and that many (its whole part) mature units
+    of lowest utility are replaced: the consumer's bias first takes their mean
+    contribution (``sum_i w_out[:, i] * f_i``: the mean output over the data the means
+    were taken on does not change; per flattened position through a Flatten; a Conv
+    consumer takes each channel's mean times its kernel's sum, exact away from padded
+    borders), then the unit is recycled as ReDo does (incoming weights re-drawn, bias 0,
+    outgoing weights 0, optimizer state 0) and its age, utility and mean start from 0.
+
+    Structure, ``pairs``, ``skipped``, ``reset_optimizer`` and ``torch.distributed``
+    (rank 0's new weights are broadcast; the utilities are each rank's own) as for
+    ``ReDo``. ``history``: ``{"step", "layer", "units"}`` per replacement.
+
+    >>> import torch, relukit.torch as rt
+    >>> model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    >>> cbp = rt.ContinualBackprop(model, torch.optim.SGD(model.parameters(), lr=0.01),
+    ...                            replacement_rate=0.1, maturity=2)
+    >>> for _ in range(5):
+    ...     _ = model(torch.randn(16, 4))
+    ...     _ = cbp.step()
+    >>> [len(d["units"]) for d in cbp.history]  # 0.1 of 8 mature units a step, from step 3
+    [1, 1]
+    >>> cbp.remove()
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        replacement_rate: float = 1e-4,
+        maturity: int = 100,
+        decay: float = 0.99,
+        *,
+        pairs: Optional[Sequence[Sequence[Any]]] = None,
+        reset_optimizer: bool = True,
+    ) -> None:
+        self.replacement_rate = _replacement_rate(replacement_rate)
+        if isinstance(maturity, bool) or not isinstance(maturity, int) or maturity < 0:
+            raise ValueError(f"ContinualBackprop: `maturity` must be an integer >= 0, got {maturity!r}")
+        self.maturity = maturity
+        if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not 0.0 <= float(decay) < 1.0:
+            raise ValueError(f"ContinualBackprop: `decay` must be a number in [0, 1), got {decay!r}")
+        self.decay = float(decay)
+        self._recycling = Recycling("ContinualBackprop", model, optimizer, pairs, bool(reset_optimizer))
+        self.pairs = self._recycling.pairs
+        self.skipped = self._recycling.skipped
+        self.history: list[dict[str, Any]] = []
+        self._steps = 0
+        self._units = [_Units(pair) for pair in self.pairs]
+        self._handles = [
+            pair.activation.register_forward_hook(self._hook(pair, units))
+            for pair, units in zip(self.pairs, self._units)
+        ]
+
+    @property
+    def layers(self) -> list[str]:
+        """The activations continual backprop replaces units of."""
+        return [pair.name for pair in self.pairs]
+
+    def _hook(self, pair: Pair, units: _Units) -> Any:
+        @torch.compiler.disable
+        def hook(module: nn.Module, args: tuple, output: Any) -> None:
+            if isinstance(output, Tensor) and output.dim() >= 1:
+                with torch.no_grad():
+                    units.add(output, pair.positions)
+
+        return hook
+
+    def utility(self, layer: str) -> Tensor:
+        """The bias-corrected utility of each unit of ``layer`` (0 before its first step)."""
+        units = self._units[self.layers.index(layer)]
+        return units.utility / self._correction(units.age)
+
+    def ages(self, layer: str) -> Tensor:
+        """Each unit's age in steps (0 when it was replaced at the last one)."""
+        return self._units[self.layers.index(layer)].age.clone()
+
+    def _correction(self, age: Tensor) -> Tensor:
+        return (1.0 - self.decay ** age.double()).clamp_min(1e-300)
+
+    def step(self) -> list[dict[str, Any]]:
+        """Counts a step: ages, utilities and mean outputs from the step's forwards, then
+        the replacements due; returns them (``[]`` when none)."""
+        self._steps += 1
+        done = []
+        with torch.no_grad():
+            for pair, units in zip(self.pairs, self._units):
+                replaced = self._step(pair, units)
+                if replaced:
+                    done.append({"step": self._steps, "layer": pair.name, "units": replaced})
+        self.history.extend(done)
+        return done
+
+    def _step(self, pair: Pair, units: _Units) -> list[int]:
+        units.age += 1
+        if units.seen:
+            magnitude = units.magnitude / units.seen
+            output = units.output / units.seen
+            outgoing = _outgoing_abs_sum(pair)
+            units.utility.mul_(self.decay).add_((1 - self.decay) * magnitude * outgoing)
+            units.mean.mul_(self.decay).add_((1 - self.decay) * output)
+            units.magnitude.zero_()
+            units.output.zero_()
+            units.seen = 0
+        mature = torch.nonzero(units.age > self.maturity).reshape(-1)
+        units.owed += self.replacement_rate * len(mature)
+        count = int(units.owed)
+        if count == 0:
+            return []
+        units.owed -= count
+        utility = (units.utility / self._correction(units.age))[mature]
+        order = torch.sort(utility, stable=True).indices[:count]
+        chosen = mature[order].sort().values
+        mean = units.mean[chosen] / self._correction(units.age[chosen])[:, None]
+        self._absorb(pair, chosen, mean)
+        replaced = chosen.tolist()
+        self._recycling.recycle(pair, replaced)
+        units.utility[chosen] = 0
+        units.mean[chosen] = 0
+        units.age[chosen] = 0
+        return replaced
+
+    def _absorb(self, pair: Pair, chosen: Tensor, mean: Tensor) -> None:
+        """The consumer's bias takes the chosen units' mean contribution (units whose
+        mean output is exactly 0 add nothing, so the bias keeps its bits)."""
+        bias = pair.consumer.bias
+        if bias is None:
+            return
+        w = pair.consumer.weight
+        if isinstance(pair.consumer, nn.Linear):
+            columns = w.reshape(w.shape[0], -1, pair.positions)[:, chosen]  # [out, chosen, positions]
+        else:  # a Conv: the kernel's sum per input channel
+            columns = w[:, chosen].sum(dim=tuple(range(2, w.dim())))[:, :, None]
+        nonzero = mean != 0
+        if not nonzero.any():
+            return
+        contribution = (columns.double() * mean[None]).masked_fill(~nonzero[None], 0).sum(dim=(1, 2))
+        bias.add_(contribution.to(bias.dtype))
+
+    def remove(self) -> None:
+        """Detaches the hooks; the history stays."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+
+def _outgoing_abs_sum(pair: Pair) -> Tensor:
+    """Per unit, the sum of the absolute outgoing weights (over every consumer output
+    and, after a Flatten, every position), in float64."""
+    w = pair.consumer.weight.detach().double().abs()
+    if isinstance(pair.consumer, nn.Linear):
+        return w.reshape(w.shape[0], -1, pair.positions).sum(dim=(0, 2))
+    return w.sum(dim=tuple(d for d in range(w.dim()) if d != 1))
+
+
+ContinualBackprop.__module__ = "relukit.torch"
