@@ -432,3 +432,40 @@ def test_the_continual_backprop_docstring_example_runs():
     for test in doctest.DocTestFinder().find(rt.ContinualBackprop, "ContinualBackprop", globs={}):
         runner.run(test)
     assert runner.tries >= 4 and runner.failures == 0
+
+
+def _cbp_rank(rank, init, out):
+    import pickle
+
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    try:
+        model = mlp()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+        cbp = rt.ContinualBackprop(model, optimizer, replacement_rate=0.2, maturity=2)
+        generator = torch.Generator().manual_seed(30 + rank)  # each rank its own data
+        torch.manual_seed(200 + rank)  # and its own draws: rank 0's win
+        for _ in range(8):
+            model(torch.randn(16, 4, generator=generator))
+            cbp.step()
+        with open(f"{out}.{rank}", "wb") as f:
+            pickle.dump((cbp.history, model.state_dict()), f)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_continual_backprop_under_torch_distributed_keeps_the_replicas_identical(tmp_path):
+    import pickle
+
+    import torch.multiprocessing as mp
+
+    init, out = f"file://{tmp_path}/init", str(tmp_path / "cbp")
+    mp.spawn(_cbp_rank, args=(init, out), nprocs=2, join=True)
+    results = []
+    for rank in range(2):
+        with open(f"{out}.{rank}", "rb") as f:
+            results.append(pickle.load(f))
+    (history0, state0), (history1, state1) = results
+    assert history0 == history1 and history0
+    assert all(torch.equal(state0[k], state1[k]) for k in state0)

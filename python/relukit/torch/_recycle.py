@@ -318,9 +318,11 @@ class ContinualBackprop:
     borders), then the unit is recycled as ReDo does (incoming weights re-drawn, bias 0,
     outgoing weights 0, optimizer state 0) and its age, utility and mean start from 0.
 
-    Structure, ``pairs``, ``skipped``, ``reset_optimizer`` and ``torch.distributed``
-    (rank 0's new weights are broadcast; the utilities are each rank's own) as for
-    ``ReDo``. ``history``: ``{"step", "layer", "units"}`` per replacement.
+    Structure, ``pairs``, ``skipped`` and ``reset_optimizer`` as for ``ReDo``. Under
+    ``torch.distributed`` each step's statistics are summed over the ranks (a
+    collective: every rank calls ``step()``), so every rank replaces the same units, and
+    rank 0's new weights are broadcast: the replicas stay identical. ``history``:
+    ``{"step", "layer", "units"}`` per replacement.
 
     >>> import torch, relukit.torch as rt
     >>> model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
@@ -404,6 +406,8 @@ class ContinualBackprop:
 
     def _step(self, pair: Pair, units: _Units) -> list[int]:
         units.age += 1
+        if _distributed.initialised():
+            _average_across_ranks(units)
         if units.seen:
             magnitude = units.magnitude / units.seen
             output = units.output / units.seen
@@ -453,6 +457,17 @@ class ContinualBackprop:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+
+
+def _average_across_ranks(units: _Units) -> None:
+    """Every rank takes the step's statistics of all ranks (summed by an all-reduce,
+    which gives every rank the same bits), so all choose the same units."""
+    import torch.distributed as dist
+
+    seen = torch.tensor([float(units.seen)], dtype=torch.float64, device=units.magnitude.device)
+    for t in (units.magnitude, units.output, seen):
+        dist.all_reduce(t)
+    units.seen = int(seen.item())
 
 
 def _outgoing_abs_sum(pair: Pair) -> Tensor:
