@@ -593,3 +593,44 @@ def test_large_dense_tensors_on_torchs_team_give_the_monitors_bits(threads):
             tracker.remove()
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_window_closed_or_a_tracker_removed_during_a_forward_unhooks_when_it_ends():
+    """A forward pass running on another thread when the window closes (or the tracker
+    is removed) finishes its bookkeeping; the hooks go when it ends, no torch function
+    mode is left behind on its thread."""
+    import threading
+
+    from torch.overrides import _get_current_function_mode_stack
+
+    entered, release = threading.Event(), threading.Event()
+    stacks = []
+
+    class Slow(nn.Module):
+        def forward(self, x):
+            entered.set()
+            release.wait(10)
+            return F.relu(x)
+
+    model = nn.Sequential(nn.Linear(2, 3), Slow(), nn.ReLU())
+    for action in ("end_epoch", "remove"):
+        tracker = rt.DeadUnitTracker(model, warn_at=None)
+        tracker.start_epoch()
+
+        def run():
+            model(torch.randn(4, 2))
+            stacks.append(len(_get_current_function_mode_stack()))
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        assert entered.wait(10)
+        getattr(tracker, action)()
+        assert tracker._handles  # still hooked: the forward is running
+        release.set()
+        worker.join()
+        assert not tracker._handles and stacks[-1] == 0
+        assert all(not m._forward_pre_hooks and not m._forward_hooks for m in model.modules())
+        if action == "remove":
+            tracker.end_epoch()
+        entered.clear()
+        release.clear()

@@ -262,6 +262,8 @@ class DeadUnitTracker:
                 t.frames.clear()
                 with self._lock:
                     self._busy -= 1
+                    if (not self._open or self._removed) and not self._busy:
+                        self._unhook()  # the window closed (or remove() came) while this forward ran
 
     # Under torch.compile: the same, run eagerly at a graph break.
     _enter_compiled = torch.compiler.disable(_enter)
@@ -331,7 +333,7 @@ class DeadUnitTracker:
             for layer in self._layers:
                 layer.reset()
             self._forwards = 0
-            if not self._removed:
+            if not self._removed and not self._handles:
                 self._hook()
             self._open = True
 
@@ -342,7 +344,8 @@ class DeadUnitTracker:
             if not self._open:
                 raise RuntimeError("DeadUnitTracker: no window is open (call start_epoch() first)")
             self._open = False
-            self._unhook()
+            if not self._busy:  # else the last forward still running unhooks when it ends
+                self._unhook()
             windows = [self._window(layer) for layer in self._layers]
         reduce = self.distributed and _distributed.initialised()
         if reduce:
@@ -473,7 +476,8 @@ class DeadUnitTracker:
         leaving ``with tracker.epoch():``, closes it with the counts made before)."""
         with self._lock:
             self._removed = True
-            self._unhook()
+            if not self._busy:  # else the last forward still running unhooks when it ends
+                self._unhook()
 
 
 def _log(writer: Any, prefix: str, records: list[dict[str, Any]]) -> None:
