@@ -347,20 +347,20 @@ class ContinualBackprop:
         pairs: Optional[Sequence[Sequence[Any]]] = None,
         reset_optimizer: bool = True,
     ) -> None:
-        self.replacement_rate = _replacement_rate(replacement_rate)
+        self.replacement_rate: float = _replacement_rate(replacement_rate)
         if isinstance(maturity, bool) or not isinstance(maturity, int) or maturity < 0:
             raise ValueError(f"ContinualBackprop: `maturity` must be an integer >= 0, got {maturity!r}")
-        self.maturity = maturity
+        self.maturity: int = maturity
         if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not 0.0 <= float(decay) < 1.0:
             raise ValueError(f"ContinualBackprop: `decay` must be a number in [0, 1), got {decay!r}")
-        self.decay = float(decay)
-        self._recycling = Recycling("ContinualBackprop", model, optimizer, pairs, bool(reset_optimizer))
-        self.pairs = self._recycling.pairs
-        self.skipped = self._recycling.skipped
+        self.decay: float = float(decay)
+        self._recycling: Recycling = Recycling("ContinualBackprop", model, optimizer, pairs, bool(reset_optimizer))
+        self.pairs: list[Pair] = self._recycling.pairs
+        self.skipped: list[tuple[str, str]] = self._recycling.skipped
         self.history: list[dict[str, Any]] = []
-        self._steps = 0
-        self._units = [_Units(pair) for pair in self.pairs]
-        self._handles = [
+        self._steps: int = 0
+        self._units: list[_Units] = [_Units(pair) for pair in self.pairs]
+        self._handles: list[Any] = [
             pair.activation.register_forward_hook(self._hook(pair, units))
             for pair, units in zip(self.pairs, self._units)
         ]
