@@ -22,10 +22,11 @@ import gzip
 import pathlib
 import sys
 import time
+from typing import Callable, Optional
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 import relukit.torch as rt
 
@@ -57,6 +58,31 @@ def mlp(activation: str) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Linear(128, 10))
 
 
+def train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    after_step: Optional[Callable[[], None]] = None,
+) -> float:
+    """One epoch in batches of 32, in a random order; ``after_step()`` after each
+    optimizer step. Returns the mean loss."""
+    model.train()
+    order = torch.randperm(len(y))
+    total = 0.0
+    for start in range(0, len(y), 32):
+        batch = order[start : start + 32]
+        loss = loss_fn(model(x[batch]), y[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if after_step is not None:
+            after_step()
+        total += loss.item() * len(batch)
+    return total / len(y)
+
+
 def run(activation: str, lr: float, data: tuple, epochs: int, seed: int, csv: list) -> dict:
     x, y, tx, ty = data
     torch.manual_seed(seed)
@@ -71,16 +97,7 @@ def run(activation: str, lr: float, data: tuple, epochs: int, seed: int, csv: li
         + "  ".join(f"{'layer ' + n + ' inactive/dead':>24}" for n in names)
     )
     for epoch in range(1, epochs + 1):
-        model.train()
-        order = torch.randperm(len(y))
-        total = 0.0
-        for start in range(0, len(y), 32):
-            batch = order[start : start + 32]
-            loss = loss_fn(model(x[batch]), y[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(batch)
+        loss = train_epoch(model, optimizer, loss_fn, x, y)
         model.eval()
         with torch.no_grad(), tracker.epoch():
             model(x)  # one pass of the training set, in the window
@@ -90,7 +107,7 @@ def run(activation: str, lr: float, data: tuple, epochs: int, seed: int, csv: li
         cells = [
             f"{r['inactive']:>4}/{r['units']} ({100 * r['inactive_fraction']:5.1f}%) / {r['dead']:>3}" for r in records
         ]
-        print(f"{epoch:>5} {total / len(y):>8.4f} {accuracy:>8.3f}  " + "  ".join(f"{c:>24}" for c in cells))
+        print(f"{epoch:>5} {loss:>8.4f} {accuracy:>8.3f}  " + "  ".join(f"{c:>24}" for c in cells))
         csv.extend(dict(r, activation=activation, lr=lr, epoch=epoch, test_accuracy=accuracy) for r in records)
     tracker.remove()
     last = tracker.history[-1]

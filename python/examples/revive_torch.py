@@ -32,7 +32,7 @@ from torch import nn
 import relukit.torch as rt
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from dying_relu_torch import DATA, load, mlp  # noqa: E402 - the same data and model
+from dying_relu_torch import DATA, load, mlp, train_epoch  # noqa: E402 - the same data, model and loop
 
 
 def run(revive: bool, data: tuple, epochs: int, lr: float, every: int, seed: int) -> dict:
@@ -47,19 +47,14 @@ def run(revive: bool, data: tuple, epochs: int, lr: float, every: int, seed: int
     print(f"\nReLU, Adam lr {lr:g}, {title}")
     print(f"{'epoch':>5} {'loss':>8} {'test acc':>8} {'dead':>9} {'dormant':>9} {'recycled':>9}")
     recycled = 0
+
+    def recycle() -> None:
+        nonlocal recycled
+        if redo is not None:
+            recycled += sum(len(d["units"]) for d in redo.step())
+
     for epoch in range(1, epochs + 1):
-        model.train()
-        order = torch.randperm(len(y))
-        total = 0.0
-        for start in range(0, len(y), 32):
-            batch = order[start : start + 32]
-            loss = loss_fn(model(x[batch]), y[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if redo is not None:
-                recycled += sum(len(d["units"]) for d in redo.step())
-            total += loss.item() * len(batch)
+        loss = train_epoch(model, optimizer, loss_fn, x, y, after_step=recycle)
         model.eval()
         with torch.no_grad(), tracker.epoch():
             model(x)  # one pass of the training set, in the window
@@ -69,9 +64,7 @@ def run(revive: bool, data: tuple, epochs: int, lr: float, every: int, seed: int
         units = sum(r["units"] for r in records)
         dead = sum(r["dead"] for r in records)
         dormant = sum(r["dormant"] for r in records)
-        print(
-            f"{epoch:>5} {total / len(y):>8.4f} {accuracy:>8.3f} {dead:>4}/{units} {dormant:>4}/{units} {recycled:>9}"
-        )
+        print(f"{epoch:>5} {loss:>8.4f} {accuracy:>8.3f} {dead:>4}/{units} {dormant:>4}/{units} {recycled:>9}")
     tracker.remove()
     if redo is not None:
         redo.remove()

@@ -10,6 +10,7 @@ import copy
 
 import pytest
 from conftest import optional
+from distributed_ranks import on_two_ranks
 
 torch = optional("torch")
 from torch import nn  # noqa: E402
@@ -276,35 +277,15 @@ def _halves():
     return [torch.randn(32, 1, 8, 8, generator=generator) for _ in range(2)]
 
 
-def _redo_rank(rank, init, out):
-    import pickle
-
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
-    try:
-        model = dead_net()
-        redo = rt.ReDo(model, torch.optim.Adam(model.parameters()))
-        torch.manual_seed(100 + rank)  # each rank would draw other weights: rank 0's win
-        done = redo.recycle(_halves()[rank])
-        with open(f"{out}.{rank}", "wb") as f:
-            pickle.dump((done, model.state_dict()), f)
-    finally:
-        dist.destroy_process_group()
+def _redo_rank(rank):
+    model = dead_net()
+    redo = rt.ReDo(model, torch.optim.Adam(model.parameters()))
+    torch.manual_seed(100 + rank)  # each rank would draw other weights: rank 0's win
+    return redo.recycle(_halves()[rank]), model.state_dict()
 
 
 def test_under_torch_distributed_every_rank_recycles_the_same_units_with_the_same_weights(tmp_path):
-    import pickle
-
-    import torch.multiprocessing as mp
-
-    init, out = f"file://{tmp_path}/init", str(tmp_path / "redo")
-    mp.spawn(_redo_rank, args=(init, out), nprocs=2, join=True)
-    results = []
-    for rank in range(2):
-        with open(f"{out}.{rank}", "rb") as f:
-            results.append(pickle.load(f))
-    (done0, state0), (done1, state1) = results
+    (done0, state0), (done1, state1) = on_two_ranks(_redo_rank, tmp_path)
     assert done0 == done1 and done0
     assert all(torch.equal(state0[k], state1[k]) for k in state0)  # the replicas stay identical
     model = dead_net()
@@ -434,38 +415,20 @@ def test_the_continual_backprop_docstring_example_runs():
     assert runner.tries >= 4 and runner.failures == 0
 
 
-def _cbp_rank(rank, init, out):
-    import pickle
-
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
-    try:
-        model = mlp()
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
-        cbp = rt.ContinualBackprop(model, optimizer, replacement_rate=0.2, maturity=2)
-        generator = torch.Generator().manual_seed(30 + rank)  # each rank its own data
-        torch.manual_seed(200 + rank)  # and its own draws: rank 0's win
-        for _ in range(8):
-            model(torch.randn(16, 4, generator=generator))
-            cbp.step()
-        with open(f"{out}.{rank}", "wb") as f:
-            pickle.dump((cbp.history, model.state_dict()), f)
-    finally:
-        dist.destroy_process_group()
+def _cbp_rank(rank):
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    cbp = rt.ContinualBackprop(model, optimizer, replacement_rate=0.2, maturity=2)
+    generator = torch.Generator().manual_seed(30 + rank)  # each rank its own data
+    torch.manual_seed(200 + rank)  # and its own draws: rank 0's win
+    for _ in range(8):
+        model(torch.randn(16, 4, generator=generator))
+        cbp.step()
+    return cbp.history, model.state_dict()
 
 
 def test_continual_backprop_under_torch_distributed_keeps_the_replicas_identical(tmp_path):
-    import pickle
-
-    import torch.multiprocessing as mp
-
-    init, out = f"file://{tmp_path}/init", str(tmp_path / "cbp")
-    mp.spawn(_cbp_rank, args=(init, out), nprocs=2, join=True)
-    results = []
-    for rank in range(2):
-        with open(f"{out}.{rank}", "rb") as f:
-            results.append(pickle.load(f))
+    results = on_two_ranks(_cbp_rank, tmp_path)
     (history0, state0), (history1, state1) = results
     assert history0 == history1 and history0
     assert all(torch.equal(state0[k], state1[k]) for k in state0)

@@ -8,11 +8,11 @@ that a missing one fails there instead of skipping."""
 
 import io
 import math
-import pickle
 import warnings
 
 import pytest
 from conftest import optional
+from distributed_ranks import on_two_ranks
 
 torch = optional("torch")
 import torch.nn.functional as F  # noqa: E402
@@ -525,38 +525,24 @@ def _ddp_batches():
     return [torch.randn(48, 6, generator=generator) for _ in range(2)]
 
 
-def _ddp_rank(rank, init, out):
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
-    try:
-        model = _Net()
-        tracker = rt.DeadUnitTracker(model, rank_samples=64, warn_at=None)
-        logged = Logged()
-        tracker.log_to(logged)
-        with tracker:
-            model(_ddp_batches()[rank])
-        with open(f"{out}.{rank}", "wb") as f:
-            pickle.dump((tracker.to_records(), logged.calls), f)
-    finally:
-        dist.destroy_process_group()
+def _ddp_rank(rank):
+    model = _Net()
+    tracker = rt.DeadUnitTracker(model, rank_samples=64, warn_at=None)
+    logged = Logged()
+    tracker.log_to(logged)
+    with tracker:
+        model(_ddp_batches()[rank])
+    return tracker.to_records(), logged.calls
 
 
 def test_under_torch_distributed_every_rank_gets_the_records_of_all_the_data(tmp_path):
-    import torch.multiprocessing as mp
-
-    init, out = f"file://{tmp_path}/init", str(tmp_path / "records")
-    mp.spawn(_ddp_rank, args=(init, out), nprocs=2, join=True)
+    results = on_two_ranks(_ddp_rank, tmp_path)
     model = _Net()
     tracker = rt.DeadUnitTracker(model, rank_samples=64, warn_at=None)
     with tracker:
         for batch in _ddp_batches():  # one process, both halves, rank 0's first
             model(batch)
     expected = tracker.to_records()
-    results = []
-    for rank in range(2):
-        with open(f"{out}.{rank}", "rb") as f:
-            results.append(pickle.load(f))
     assert expected[0]["samples"] == 96 and expected[0]["inactive"] >= 3
     assert results[0][0] == expected  # sums merged in rank order: the same bits
     assert results[1][0] == expected

@@ -110,9 +110,7 @@ class Layer:
         if rank_samples is not None and self.feature_rows < rank_samples:
             self._keep_features(x if h is None else h, h is None, rank_samples)
         if x.device.type == "cpu":
-            if not x.dtype.is_floating_point:  # integer inputs (nn.ReLU takes them): exact in float64
-                x, h = x.double(), (None if h is None else h.double())
-            elif x.dtype not in K.DTYPES:
+            if x.dtype not in K.DTYPES:  # integer inputs (nn.ReLU takes them): exact in float64
                 x, h = x.double(), (None if h is None else h.double())
             if h is not None and h.dtype != x.dtype:
                 h = h.to(x.dtype)
@@ -245,13 +243,9 @@ class Layer:
             low_firing=len(monitor.low_firing_units(low_firing_rate)),
             low_firing_fraction=monitor.low_firing_fraction(low_firing_rate),
             zero_fraction=1.0 - nonzero / (samples * units),
-            effective_rank=None if features is None else effective_rank(features, axis=unit_axis_of(features)),
+            effective_rank=None if features is None else effective_rank(features),  # rows: samples
         )
         return record
-
-
-def unit_axis_of(features: np.ndarray) -> int:
-    return 1 if features.ndim >= 2 else 0
 
 
 def prelu_zero_slope(weight: Tensor, units: int) -> Optional[np.ndarray]:

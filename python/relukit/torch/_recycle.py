@@ -13,13 +13,13 @@ Parameters change in place, never the graph: a compiled model keeps its graphs.
 from __future__ import annotations
 
 import copy
-import numbers
 from typing import Any, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from . import _distributed
+from ._arguments import integer_from, number_in
 from ._structure import Pair, from_pairs, traced
 from ._tracker import DeadUnitTracker
 
@@ -126,18 +126,6 @@ def _broadcast(pair: Pair) -> None:
             dist.broadcast(p.data, src=0)
 
 
-def _fraction(who: str, name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 < float(value) <= 1.0:
-        raise ValueError(f"{who}: `{name}` must be a number in (0, 1], got {value!r}")
-    return float(value)
-
-
-def _count(who: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{who}: `{name}` must be an integer >= 1, got {value!r}")
-    return value
-
-
 class ReDo:
     """Recycles dormant units (Sokar et al., "The Dormant Neuron Phenomenon in Deep
     Reinforcement Learning", ICML 2023): every ``every`` steps, the units whose score
@@ -189,8 +177,8 @@ class ReDo:
         pairs: Optional[Sequence[Sequence[Any]]] = None,
         reset_optimizer: bool = True,
     ) -> None:
-        self.tau = _fraction("ReDo", "tau", tau)
-        self.every = _count("ReDo", "every", every)
+        self.tau = number_in("ReDo", "tau", tau, "(0, 1]")
+        self.every = integer_from("ReDo", "every", every, 1)
         self._recycling = Recycling("ReDo", model, optimizer, pairs, bool(reset_optimizer))
         self.pairs = self._recycling.pairs
         self.skipped = self._recycling.skipped
@@ -260,12 +248,6 @@ class ReDo:
 
 
 ReDo.__module__ = "relukit.torch"
-
-
-def _replacement_rate(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"ContinualBackprop: `replacement_rate` must be a number in [0, 1), got {value!r}")
-    return float(value)
 
 
 class _Units:
@@ -347,13 +329,10 @@ class ContinualBackprop:
         pairs: Optional[Sequence[Sequence[Any]]] = None,
         reset_optimizer: bool = True,
     ) -> None:
-        self.replacement_rate: float = _replacement_rate(replacement_rate)
-        if isinstance(maturity, bool) or not isinstance(maturity, int) or maturity < 0:
-            raise ValueError(f"ContinualBackprop: `maturity` must be an integer >= 0, got {maturity!r}")
-        self.maturity: int = maturity
-        if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not 0.0 <= float(decay) < 1.0:
-            raise ValueError(f"ContinualBackprop: `decay` must be a number in [0, 1), got {decay!r}")
-        self.decay: float = float(decay)
+        who = "ContinualBackprop"
+        self.replacement_rate: float = number_in(who, "replacement_rate", replacement_rate, "[0, 1)")
+        self.maturity: int = integer_from(who, "maturity", maturity, 0)
+        self.decay: float = number_in(who, "decay", decay, "[0, 1)")
         self._recycling: Recycling = Recycling("ContinualBackprop", model, optimizer, pairs, bool(reset_optimizer))
         self.pairs: list[Pair] = self._recycling.pairs
         self.skipped: list[tuple[str, str]] = self._recycling.skipped

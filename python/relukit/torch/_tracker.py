@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
-import numbers
 import os
 import threading
 import warnings
@@ -20,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from . import _distributed
+from ._arguments import integer_from, number_in
 from ._calls import Calls, Function
 from ._layers import FIELDS, Layer, module_kind, prelu_zero_slope, unit_axis
 
@@ -42,22 +41,6 @@ class _Thread(threading.local):
         self.observing = False
         self.frames: list[_Frame] = []
         self.calls: Optional[Calls] = None  # the pushed torch function mode
-
-
-def _fraction(name: str, value: Any, low_open: bool) -> float:
-    """``value`` as a float in (0, 1] (``low_open``) or [0, 1], else a ValueError naming it."""
-    number = float(value) if isinstance(value, numbers.Real) else math.nan
-    if isinstance(value, bool) or not (0.0 < number <= 1.0 if low_open else 0.0 <= number <= 1.0):
-        interval = "(0, 1]" if low_open else "[0, 1]"
-        raise ValueError(f"DeadUnitTracker: `{name}` must be a number in {interval}, got {value!r}")
-    return number
-
-
-def _count(name: str, value: Any) -> int:
-    """``value`` as an int >= 1, else a ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"DeadUnitTracker: `{name}` must be an integer >= 1, got {value!r}")
-    return value
 
 
 class DeadUnitTracker:
@@ -154,11 +137,12 @@ class DeadUnitTracker:
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"DeadUnitTracker: `model` must be a torch.nn.Module, got {type(model).__name__}")
-        self.tau = _fraction("tau", tau, low_open=True)
-        self.low_firing_rate = _fraction("low_firing_rate", low_firing_rate, low_open=False)
-        self.every = _count("every", every)
-        self.warn_at = None if warn_at is None else _fraction("warn_at", warn_at, low_open=True)
-        self.rank_samples = None if rank_samples is None else _count("rank_samples", rank_samples)
+        who = "DeadUnitTracker"
+        self.tau = number_in(who, "tau", tau, "(0, 1]")
+        self.low_firing_rate = number_in(who, "low_firing_rate", low_firing_rate, "[0, 1]")
+        self.every = integer_from(who, "every", every, 1)
+        self.warn_at = None if warn_at is None else number_in(who, "warn_at", warn_at, "(0, 1]")
+        self.rank_samples = None if rank_samples is None else integer_from(who, "rank_samples", rank_samples, 1)
         self.functional = bool(functional)
         self.distributed = bool(distributed)
         self.model = model

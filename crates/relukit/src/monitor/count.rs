@@ -169,39 +169,17 @@ pub(super) fn tally_rows<T: Float>(
     first: usize,
     last: usize,
 ) -> Batch {
-    let simd = Exec::current().simd;
     let period = units * inner;
     let (start, end) = (first * period, last * period);
-    let part = &data[start..end];
-    match magnitudes {
-        Magnitudes::Skip => rows(
-            simd,
-            part,
-            None,
-            units,
-            inner,
-            None,
-            None::<(&[T], fn(T) -> f64)>,
-        ),
-        Magnitudes::OfRelu => rows(
-            simd,
-            part,
-            None,
-            units,
-            inner,
-            None,
-            Some((part, relu_magnitude)),
-        ),
-        Magnitudes::Of(h) => rows(
-            simd,
-            part,
-            None,
-            units,
-            inner,
-            None,
-            Some((&h[start..end], magnitude)),
-        ),
-    }
+    let magnitudes = match magnitudes {
+        Magnitudes::Of(h) => Magnitudes::Of(&h[start..end]),
+        m => m,
+    };
+    let here = Exec {
+        parallel_min_bytes: usize::MAX, // the caller's split is the only one
+        ..Exec::current()
+    };
+    tally(&here, &data[start..end], None, units, inner, magnitudes)
 }
 
 /// [`tally`] with the magnitudes `m(source[i])`, split over threads.

@@ -276,8 +276,7 @@ impl DeadUnitMonitor {
         pre_activations: &[T],
         layout: ChannelLayout,
     ) -> Result<(), Error> {
-        layout.check("pre_activations", pre_activations.len())?;
-        self.check_units(layout.channels())?;
+        self.check_batch(pre_activations, None, layout)?;
         self.observe_layout(pre_activations, None, layout, false)
     }
 
@@ -306,14 +305,7 @@ impl DeadUnitMonitor {
         outputs: &[T],
         layout: ChannelLayout,
     ) -> Result<(), Error> {
-        layout.check("pre_activations", pre_activations.len())?;
-        self.check_units(layout.channels())?;
-        Error::check_len(
-            "outputs",
-            outputs.len(),
-            "pre_activations",
-            pre_activations.len(),
-        )?;
+        self.check_batch(pre_activations, Some(outputs.len()), layout)?;
         self.observe_layout(pre_activations, Some(outputs), layout, false)
     }
 
@@ -354,16 +346,7 @@ impl DeadUnitMonitor {
         layout: ChannelLayout,
         split: &dyn Fn(usize, usize, &SplitPart<'_>),
     ) -> Result<(), Error> {
-        layout.check("pre_activations", pre_activations.len())?;
-        self.check_units(layout.channels())?;
-        if let Some(outputs) = outputs {
-            Error::check_len(
-                "outputs",
-                outputs.len(),
-                "pre_activations",
-                pre_activations.len(),
-            )?;
-        }
+        self.check_batch(pre_activations, outputs.map(<[T]>::len), layout)?;
         let samples = self.check_samples(layout)?;
         let (units, inner, rows) = (layout.channels(), layout.inner(), layout.outer());
         let magnitudes = self.magnitudes_of(outputs);
@@ -406,6 +389,22 @@ impl DeadUnitMonitor {
         }
         self.add_batch(batch, layout, samples, false);
         Ok(())
+    }
+
+    /// That `layout` describes the pre-activations, its channels are this monitor's
+    /// units, and the outputs (their length, when given) are as long.
+    fn check_batch<T>(
+        &self,
+        pre_activations: &[T],
+        outputs: Option<usize>,
+        layout: ChannelLayout,
+    ) -> Result<(), Error> {
+        layout.check("pre_activations", pre_activations.len())?;
+        self.check_units(layout.channels())?;
+        match outputs {
+            Some(n) => Error::check_len("outputs", n, "pre_activations", pre_activations.len()),
+            None => Ok(()),
+        }
     }
 
     /// The samples a batch under `layout` adds (`outer * inner`), checked so that
