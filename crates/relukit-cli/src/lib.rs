@@ -1,6 +1,6 @@
 //! The `relukit` program as a library: [`run`] is the whole program (the binary calls
 //! it, and so can the Python package's `relukit` command); [`data`] is public for the
-//! fuzz target of the CSV reader.
+//! fuzz target of the CSV reader, [`rank`] for whoever wants the program's effective rank.
 //!
 //! `relukit` (or `relukit study`) trains small networks on the 8x8 digits with ReLU,
 //! Leaky ReLU and PReLU (and, on request, very leaky ReLU and RReLU) under conditions that
@@ -18,6 +18,7 @@ pub mod data;
 mod limits;
 mod mlp;
 mod plot;
+pub mod rank;
 mod report;
 mod rng;
 mod staging;

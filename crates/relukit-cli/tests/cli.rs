@@ -107,7 +107,7 @@ fn a_small_study_writes_the_whole_report() {
             .unwrap()
             .contains("study --epochs 2")
     );
-    assert_eq!(provenance["data_sha256"], relukit_cli::data::DIGITS_SHA256);
+    assert_eq!(provenance["data_sha256"], relukit_cli::data::DIGITS.sha256);
     assert_eq!(provenance["split_seed"], 0);
     assert!(!provenance["cpu"].as_str().unwrap().is_empty());
     assert_eq!(json["high_learning_rate"], 0.05);
@@ -508,6 +508,41 @@ fn bad_flags_and_files_fail_clearly() {
     std::fs::write(&blocker, "x").unwrap();
     let output = relukit(&["study", "--out", blocker.join("report").to_str().unwrap()]);
     assert_failure(&output, &["cannot create the output folder"]);
+}
+
+#[test]
+fn the_study_runs_on_the_embedded_mnist() {
+    let out = scratch("mnist");
+    let output = relukit(&[
+        "study",
+        "--data",
+        "mnist",
+        "--epochs",
+        "1",
+        "--seeds",
+        "1",
+        "--activations",
+        "relu",
+        "--conditions",
+        "control",
+        "--hidden",
+        "16",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_success(&output);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let provenance = &json["provenance"];
+    assert_eq!(provenance["data_sha256"], relukit_cli::data::MNIST.sha256);
+    assert_eq!(
+        (&provenance["train_samples"], &provenance["test_samples"]),
+        (&serde_json::json!(4000), &serde_json::json!(1000))
+    );
+    assert!(provenance["data"].as_str().unwrap().contains("MNIST"));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("MNIST"), "{report}");
 }
 
 #[test]
