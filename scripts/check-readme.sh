@@ -16,13 +16,15 @@ cd "$work"
 gzip -dc "$root/data/digits/digits.csv.gz" | awk 'NR % 3 == 0' >my.csv
 export PATH="$root/target/release:$PATH"
 
-# A study at its smallest size: one seed, two epochs (or 50 networks per born-dead cell),
-# the command's own --seeds/--epochs/--trials replaced.
+# A study at its smallest size: one seed, two epochs (or 50 networks per born-dead cell,
+# or two tasks of the plasticity study), the command's own --seeds/--epochs/--trials/--tasks
+# replaced.
 run_small() {
     local cmd
-    cmd=$(sed -E 's/ --(seeds|epochs|trials) [0-9]+//g' <<<"$1")
+    cmd=$(sed -E 's/ --(seeds|epochs|trials|tasks) [0-9]+//g' <<<"$1")
     case "$cmd" in
     *born-dead*) cmd="$cmd --trials 50" ;;
+    *plasticity*) cmd="$cmd --seeds 1 --tasks 2" ;;
     *) cmd="$cmd --seeds 1 --epochs 2" ;;
     esac
     echo "--- $1 (as: $cmd)"
@@ -81,7 +83,7 @@ for cmd in "${commands[@]}"; do
         # The default study takes minutes: the same program, every condition and
         # activation, at the smallest size (its full run belongs to the benchmarks).
         run_small "$cmd -- study" ;;
-    "relukit study"* | "relukit born-dead"*)
+    "relukit study"* | "relukit born-dead"* | "relukit plasticity"*)
         run_small "$cmd" ;;
     "python -m relukit")
         echo "--- $cmd: the Python package's copy of the program; run by the Python step (python/tests/test_program.py)" ;;

@@ -381,13 +381,36 @@ pub fn line_figure(
     panels: &[Panel],
 ) -> Result<(), String> {
     register_font();
-    let size = (
-        420 * grid.1 as u32 + 40,
-        320 * grid.0 as u32 + 60 + LEGEND_STRIP,
-    );
+    let width = 420 * grid.1 as u32 + 40;
+    let strip = legend_panel(panels).map_or(LEGEND_STRIP, |p| legend_height(&p.series, width));
+    let size = (width, 320 * grid.0 as u32 + 60 + strip);
     png_and_svg(path, size, |root| {
-        draw_lines(root, path, title, grid, axes, panels)
+        draw_lines(root, path, title, grid, axes, panels, strip)
     })
+}
+
+/// The panel whose series the legend lists: the first with the most (a panel may leave
+/// out a reference line that would repeat its own).
+fn legend_panel(panels: &[Panel]) -> Option<&Panel> {
+    let most = panels.iter().map(|p| p.series.len()).max()?;
+    panels.iter().find(|p| p.series.len() == most)
+}
+
+/// The height of a legend strip for `series` in a figure `width` wide: room for as many
+/// rows as the entries need, at least [`LEGEND_STRIP`]. Labels are measured at a generous
+/// 9 px per character of the 14 px font, so that an entry never falls below the strip.
+fn legend_height(series: &[Series], width: u32) -> u32 {
+    let right = width as i32 - 12;
+    let (mut x, mut rows) = (24i32, 1u32);
+    for s in series {
+        let label = 9 * s.label.chars().count() as i32;
+        if x > 24 && x + 32 + label > right {
+            x = 24;
+            rows += 1;
+        }
+        x += 32 + label + 28;
+    }
+    LEGEND_STRIP.max(rows * LEGEND_ROW as u32 + 6)
 }
 
 fn draw_lines<DB: DrawingBackend>(
@@ -397,13 +420,14 @@ fn draw_lines<DB: DrawingBackend>(
     grid: (usize, usize),
     axes: &Axes,
     panels: &[Panel],
+    legend: u32,
 ) -> Result<(), String> {
     root.fill(&WHITE).map_err(failed(path))?;
     let root = titled(root, title, 24, path)?;
     let height = root.dim_in_pixel().1;
-    let (root, strip) = root.split_vertically(height.saturating_sub(LEGEND_STRIP));
-    if let Some(first) = panels.first() {
-        shared_legend(&strip, &first.series, Mark::Line, path)?;
+    let (root, strip) = root.split_vertically(height.saturating_sub(legend));
+    if let Some(panel) = legend_panel(panels) {
+        shared_legend(&strip, &panel.series, Mark::Line, path)?;
     }
     for (area, panel) in root.split_evenly(grid).iter().zip(panels) {
         let mut chart = panel_chart(area, &panel.title, axes, path)?;

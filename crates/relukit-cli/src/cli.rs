@@ -25,7 +25,7 @@ fn commit(staging: Staging) -> Result<std::path::PathBuf, String> {
     Ok(out)
 }
 use crate::study::{Condition, StudyConfig};
-use crate::{bench, charts, data, limits, plot, report, study};
+use crate::{bench, charts, data, limits, plasticity, plasticity_report, plot, report, study};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -35,6 +35,7 @@ use crate::{bench, charts, data, limits, plot, report, study};
     long_about = "relukit trains small networks on real data (the 8x8 handwritten digits, built in) with \
 ReLU, Leaky ReLU and PReLU and shows, in tables and charts, units dying: a ReLU unit whose \
 pre-activation is <= 0 for every input outputs 0 and gets no gradient, so it cannot recover. \
+`relukit plasticity` shows the modern face of the problem: loss of plasticity in continual learning. \
 Run without arguments for the full study (its time on two machines: BENCHMARKS.md, \"The programs\"); see `relukit help study`."
 )]
 struct Cli {
@@ -69,6 +70,20 @@ asymmetric initialisation (RAI). The paper proves that the probability goes to 1
 for narrow networks, and that RAI lowers it."
     )]
     BornDead(BornDeadArgs),
+    /// Loss of plasticity in continual learning: Permuted MNIST, task after task (Dohare et al. 2024).
+    #[command(
+        long_about = "Trains one MLP 784 -> width -> width -> width -> 10 (He-uniform weights, zero biases) on task \
+after task of Permuted MNIST, scaled down to the 5,000 built-in MNIST images (4,000 training, 1,000 test; each task a \
+fixed random permutation of the pixels, task 1 the identity), without any reset between tasks, as Dohare et al., \
+\"Loss of plasticity in deep continual learning\" (Nature 632, 2024) do with 60,000 images and 800 tasks. After each \
+task it measures, on that task's test images, the new-task accuracy (plasticity) and per hidden layer the inactive, \
+tau-dormant (Sokar et al. 2023) and low-firing fractions, the effective rank of the features and the mean absolute \
+weight. Conditions: sgd, adam, adam-l2 (weight decay), adam-leaky, adam-prelu, adam-layer-norm, adam-redo (ReDo: \
+dormant units re-drawn every --redo-every steps) and adam-cbp (continual backprop: a small share of mature \
+low-utility units replaced every step). Writes report.md (first tasks against last, with 95% intervals), figures \
+(SVG and PNG), results.json and tasks.csv."
+    )]
+    Plasticity(PlasticityArgs),
     /// Plots ReLU, Leaky ReLU and PReLU and their derivatives (PNG and SVG).
     Plot(OutArgs),
     /// Measures the kernels against a copy of the same bytes, on one thread and on all.
@@ -151,6 +166,82 @@ impl Default for StudyArgs {
             _ => unreachable!("`relukit study` parses to the study command"),
         }
     }
+}
+
+#[derive(Args, Debug)]
+struct PlasticityArgs {
+    /// Conditions to compare (comma or space separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        num_args = 1..,
+        default_values = ["sgd", "adam", "adam-l2", "adam-leaky", "adam-prelu", "adam-layer-norm", "adam-redo", "adam-cbp"]
+    )]
+    conditions: Vec<plasticity::Condition>,
+    /// Seeds per condition: different initial weights, permutations and batch orders.
+    #[arg(long, default_value_t = 3)]
+    seeds: u64,
+    /// The first seed.
+    #[arg(long, default_value_t = 0)]
+    seed_offset: u64,
+    /// Tasks, one after the other.
+    #[arg(long, default_value_t = 60)]
+    tasks: usize,
+    /// Units in each of the three hidden layers.
+    #[arg(long, default_value_t = 100)]
+    width: usize,
+    /// Epochs (passes over the 4,000 training images) per task.
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
+    /// Minibatch size.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Adam's learning rate (every adam-* condition).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// SGD's learning rate (momentum 0.9).
+    #[arg(long, default_value_t = 0.01)]
+    sgd_lr: f64,
+    /// adam-l2's weight decay (L2, as PyTorch's Adam `weight_decay`).
+    #[arg(long, default_value_t = 1e-3)]
+    weight_decay: f64,
+    /// ReDo's period in steps; it fires half a period in (mid-task when the period is a task's
+    /// steps), then every period.
+    #[arg(long, default_value_t = 250)]
+    redo_every: usize,
+    /// ReDo's tau: units with a score <= tau are re-drawn, in (0, 1].
+    #[arg(long, default_value_t = 0.1)]
+    redo_tau: f64,
+    /// Continual backprop's replacement rate: the share of mature units replaced per step, in (0, 1].
+    #[arg(long, default_value_t = 1e-3)]
+    cbp_rate: f64,
+    /// Continual backprop's maturity: steps before a unit may be replaced.
+    #[arg(long, default_value_t = 100)]
+    cbp_maturity: u64,
+    /// Also measure the accuracy on the first task after every task (forgetting).
+    #[arg(long)]
+    forgetting: bool,
+    /// The data: `mnist` (built in), or a CSV of 784 pixel columns and a label column.
+    #[arg(long, default_value = "mnist")]
+    data: data::Source,
+    /// Seed of the train/test split.
+    #[arg(long, default_value_t = 0)]
+    split_seed: u64,
+    /// Threads for the runs (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Report folder (replaced whole when the run finishes).
+    #[arg(long, default_value = "relukit-plasticity")]
+    out: PathBuf,
+    /// Replace --out even if it holds files relukit did not write (discarded, and listed)
+    /// or another command's report.
+    #[arg(long)]
+    force: bool,
+    /// No progress bar on stderr (results and errors still print).
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    charts: ChartArgs,
 }
 
 #[derive(Args, Debug)]
@@ -297,6 +388,7 @@ where
         None => study(StudyArgs::default()),
         Some(Command::Study(args)) => study(args),
         Some(Command::BornDead(args)) => born_dead(args),
+        Some(Command::Plasticity(args)) => plasticity(args),
         Some(Command::Plot(args)) => plot(args),
         Some(Command::Bench(args)) => bench(args),
     };
@@ -309,16 +401,55 @@ where
     }
 }
 
-fn study(args: StudyArgs) -> Result<(), String> {
-    limits::check_count("--seeds", args.seeds, limits::MAX_SEEDS)?;
-    if args.seed_offset.checked_add(args.seeds).is_none() {
+/// `--seeds` and `--seed-offset`: at least one seed, and the last one representable.
+fn check_seeds(seeds: u64, offset: u64) -> Result<(), String> {
+    limits::check_count("--seeds", seeds, limits::MAX_SEEDS)?;
+    if offset.checked_add(seeds).is_none() {
         return Err(format!(
-            "--seed-offset {} + --seeds {} is beyond the last seed ({})",
-            args.seed_offset,
-            args.seeds,
+            "--seed-offset {offset} + --seeds {seeds} is beyond the last seed ({})",
             u64::MAX
         ));
     }
+    Ok(())
+}
+
+/// The data of `--data` and the fixed 80/20 stratified split of `--split-seed`.
+fn load_and_split(
+    source: &data::Source,
+    split_seed: u64,
+) -> Result<(data::Loaded, data::Split), String> {
+    let loaded = source.load()?;
+    let split = data::stratified_split(&loaded.data, data::TEST_FRACTION, split_seed)
+        .map_err(|e| format!("{}: {e}", loaded.description))?;
+    Ok((loaded, split))
+}
+
+/// The runs' threads.
+fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, String> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| format!("cannot start {threads} threads: {e}"))
+}
+
+/// A progress bar of `len` `unit` on stderr (hidden with `--quiet`).
+fn progress_bar(quiet: bool, len: u64, unit: &str) -> indicatif::ProgressBar {
+    let bar = if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(len)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{bar:40}} {{pos}}/{{len}} {unit}, {{elapsed}} elapsed, ~{{eta}} left"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn study(args: StudyArgs) -> Result<(), String> {
+    check_seeds(args.seeds, args.seed_offset)?;
     limits::check_count("--epochs", args.epochs, limits::MAX_EPOCHS)?;
     limits::check_count("--batch-size", args.batch_size, limits::MAX_BATCH)?;
     if args.hidden.is_empty() || args.hidden.contains(&0) || args.hidden.len() > limits::MAX_DEPTH {
@@ -331,13 +462,7 @@ fn study(args: StudyArgs) -> Result<(), String> {
     limits::check_finite("--high-lr", args.high_lr, true)?;
     limits::check_finite("--negative-bias", args.negative_bias as f64, false)?;
     let threads = limits::threads(args.threads)?;
-    let data::Loaded {
-        data,
-        description: source,
-        sha256: data_sha256,
-    } = args.data.load()?;
-    let split = data::stratified_split(&data, 0.2, args.split_seed)
-        .map_err(|e| format!("{source}: {e}"))?;
+    let (data, split) = load_and_split(&args.data, args.split_seed)?;
     let config = StudyConfig {
         activations: args.activations,
         conditions: args.conditions,
@@ -358,10 +483,7 @@ fn study(args: StudyArgs) -> Result<(), String> {
     )?;
     charts::set_dpi(args.charts.dpi);
     let staging = Staging::new(&args.out, "study", args.force)?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| format!("cannot start {threads} threads: {e}"))?;
+    let pool = thread_pool(threads)?;
     if !args.quiet {
         eprintln!(
             "relukit study: {runs} runs ({} activations x {} conditions x {} seeds), {} epochs, {} train / {} test samples, {threads} threads",
@@ -374,34 +496,97 @@ fn study(args: StudyArgs) -> Result<(), String> {
         );
     }
     let epochs = (runs as u64).saturating_mul(config.epochs as u64);
-    let bar = if args.quiet {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(epochs)
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} epochs, {elapsed} elapsed, ~{eta} left",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(args.quiet, epochs, "epochs");
     let start = Instant::now();
     let results = pool.install(|| study::run_study(&config, &split, &|| bar.inc(1)));
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
-    let provenance = report::Provenance {
-        relukit_version: env!("CARGO_PKG_VERSION"),
-        command: std::env::args().collect::<Vec<_>>().join(" "),
-        data: source,
-        data_sha256,
-        split_seed: args.split_seed,
-        test_fraction: 0.2,
-        train_samples: split.train.labels.len(),
-        test_samples: split.test.labels.len(),
-        threads,
-        cpu: report::Provenance::cpu_model(),
-    };
+    let provenance = report::Provenance::of_run(data, args.split_seed, &split, threads);
     let table = report::write_report(&config, staging.path(), &provenance, &results, seconds)?;
+    let out = commit(staging)?;
+    println!("{table}");
+    println!(
+        "Trained {runs} runs in {seconds:.1} s. Report: {}",
+        out.join("report.md").display()
+    );
+    Ok(())
+}
+
+fn plasticity(args: PlasticityArgs) -> Result<(), String> {
+    check_seeds(args.seeds, args.seed_offset)?;
+    limits::check_count("--tasks", args.tasks, limits::MAX_EPOCHS)?;
+    limits::check_count("--epochs", args.epochs, limits::MAX_EPOCHS)?;
+    limits::check_count("--batch-size", args.batch_size, limits::MAX_BATCH)?;
+    limits::check_count("--width", args.width, limits::MAX_WIDTH)?;
+    limits::check_count("--redo-every", args.redo_every, usize::MAX)?;
+    limits::check_finite("--lr", args.lr, true)?;
+    limits::check_finite("--sgd-lr", args.sgd_lr, true)?;
+    limits::check_finite("--weight-decay", args.weight_decay, false)?;
+    if args.weight_decay < 0.0 {
+        return Err(format!(
+            "--weight-decay must be >= 0, got {}",
+            args.weight_decay
+        ));
+    }
+    for (flag, value) in [("--redo-tau", args.redo_tau), ("--cbp-rate", args.cbp_rate)] {
+        if !(value > 0.0 && value <= 1.0) {
+            return Err(format!("{flag} must be in (0, 1], got {value}"));
+        }
+    }
+    let threads = limits::threads(args.threads)?;
+    let (data, split) = load_and_split(&args.data, args.split_seed)?;
+    if data.data.features.ncols() != 784 {
+        return Err(format!(
+            "{}: Permuted MNIST needs 784 pixel columns (28x28 images), found {}",
+            data.description,
+            data.data.features.ncols()
+        ));
+    }
+    let config = plasticity::PlasticityConfig {
+        conditions: args.conditions,
+        seeds: args.seeds,
+        seed_offset: args.seed_offset,
+        tasks: args.tasks,
+        width: args.width,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        sgd_lr: args.sgd_lr,
+        weight_decay: args.weight_decay,
+        redo_every: args.redo_every,
+        redo_tau: args.redo_tau,
+        cbp_rate: args.cbp_rate,
+        cbp_maturity: args.cbp_maturity,
+        forgetting: args.forgetting,
+    };
+    let runs = config.conditions.len() * config.seeds as usize;
+    limits::check_memory(
+        &format!("training {} runs at once", threads.min(runs)),
+        plasticity::memory_needed(&config, &split, threads.min(runs)),
+    )?;
+    charts::set_dpi(args.charts.dpi);
+    let staging = Staging::new(&args.out, "plasticity", args.force)?;
+    let pool = thread_pool(threads)?;
+    if !args.quiet {
+        eprintln!(
+            "relukit plasticity: {runs} runs ({} conditions x {} seeds), {} tasks of {} epoch(s), {} train / {} test images, {threads} threads",
+            config.conditions.len(),
+            config.seeds,
+            config.tasks,
+            config.epochs,
+            split.train.labels.len(),
+            split.test.labels.len()
+        );
+    }
+    let tasks = (runs as u64).saturating_mul(config.tasks as u64);
+    let bar = progress_bar(args.quiet, tasks, "tasks");
+    let start = Instant::now();
+    let results = pool.install(|| plasticity::run_all(&config, &split, &|| bar.inc(1)));
+    bar.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    let provenance = report::Provenance::of_run(data, args.split_seed, &split, threads);
+    let table =
+        plasticity_report::write_report(&config, staging.path(), &provenance, &results, seconds)?;
     let out = commit(staging)?;
     println!("{table}");
     println!(

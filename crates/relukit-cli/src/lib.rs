@@ -6,7 +6,10 @@
 //! Leaky ReLU and PReLU (and, on request, very leaky ReLU and RReLU) under conditions that
 //! kill units (a high learning rate, negative biases) and ones that prevent it (warm-up,
 //! batch normalisation, RAI), and reports how many units die;
-//! `relukit born-dead` reproduces Lu et al.'s born-dead probabilities; `relukit plot`
+//! `relukit born-dead` reproduces Lu et al.'s born-dead probabilities; `relukit
+//! plasticity` shows loss of plasticity on Permuted MNIST (Dohare et al. 2024) with the
+//! fixes beside it (weight decay, Leaky ReLU, PReLU, layer norm, ReDo, continual
+//! backprop); `relukit plot`
 //! draws the functions; `relukit bench` measures the kernels.
 
 mod bench;
@@ -17,6 +20,8 @@ mod cli;
 pub mod data;
 mod limits;
 mod mlp;
+mod plasticity;
+mod plasticity_report;
 mod plot;
 pub mod rank;
 mod report;

@@ -7,6 +7,8 @@ pub const MAX_SEEDS: u64 = 10_000;
 pub const MAX_EPOCHS: usize = 100_000;
 /// Largest minibatch.
 pub const MAX_BATCH: usize = 1 << 24;
+/// Widest hidden layer of the plasticity study.
+pub const MAX_WIDTH: usize = 1 << 16;
 /// Most hidden layers, and most layers of a born-dead network.
 pub const MAX_DEPTH: usize = 10_000;
 /// Most networks per born-dead cell.

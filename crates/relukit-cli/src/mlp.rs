@@ -78,20 +78,33 @@ pub struct Layer {
     pub weight: Array2<f32>,
     pub bias: Array1<f32>,
     pub slope: Option<Array1<f32>>,
-    /// Batch normalisation between the linear map and the activation (hidden layers of
-    /// a network built with it).
+    /// Batch or layer normalisation between the linear map and the activation (hidden
+    /// layers of a network built with it).
     pub norm: Option<BatchNorm>,
 }
 
-/// Batch normalisation of a layer's pre-activations (Ioffe and Szegedy 2015): in
-/// training, each unit standardised over the batch, then scaled by `gamma` and shifted
-/// by `beta`; in evaluation, standardised with the running averages instead.
+/// Which statistics a normalisation standardises with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NormKind {
+    /// Each unit over the batch (Ioffe and Szegedy 2015), with running averages for
+    /// evaluation.
+    Batch,
+    /// Each sample over the layer's units (Ba et al. 2016), the same in training and
+    /// evaluation.
+    Layer,
+}
+
+/// Normalisation of a layer's pre-activations, then a scale `gamma` and a shift `beta`
+/// per unit. Batch normalisation (Ioffe and Szegedy 2015): in training, each unit
+/// standardised over the batch; in evaluation, with the running averages instead.
+/// Layer normalisation (Ba et al. 2016): each sample standardised over the units.
 #[derive(Debug, Clone)]
 pub struct BatchNorm {
+    pub kind: NormKind,
     pub gamma: Array1<f32>,
     pub beta: Array1<f32>,
-    /// Running mean and (unbiased) variance, updated after each training step (empty in
-    /// gradients).
+    /// Running mean and (unbiased) variance of batch normalisation, updated after each
+    /// training step (unused by layer normalisation; empty in gradients).
     pub running_mean: Array1<f32>,
     pub running_var: Array1<f32>,
 }
@@ -102,15 +115,26 @@ const NORM_EPS: f32 = 1e-5;
 const NORM_MOMENTUM: f32 = 0.1;
 
 /// How a network's hidden layers are initialised.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Setup {
     /// Every hidden bias (He initialisation only).
     pub hidden_bias: f32,
     /// Lu et al.'s randomized asymmetric initialisation for the hidden layers instead of
     /// He's (the output layer stays He).
     pub rai: bool,
-    /// Batch normalisation before every hidden activation.
-    pub batch_norm: bool,
+    /// He-uniform weights (`U(-b, b)`, `b = sqrt(6 / fan_in)`) instead of He-normal, in
+    /// every layer.
+    pub uniform: bool,
+    /// Batch or layer normalisation before every hidden activation.
+    pub norm: Option<NormKind>,
+}
+
+/// He-uniform weights of one unit (or any `n` weights) with `fan_in` inputs.
+pub fn he_uniform(fan_in: usize, n: usize, rng: &mut Rng) -> Vec<f32> {
+    let bound = (6.0 / fan_in as f64).sqrt();
+    (0..n)
+        .map(|_| ((2.0 * rng.uniform() - 1.0) * bound) as f32)
+        .collect()
 }
 
 /// Hidden layers with `activation`, then a linear output layer (softmax cross-entropy).
@@ -163,10 +187,19 @@ impl Mlp {
                 let (weight, bias) = if hidden && setup.rai {
                     crate::born_dead::layer(inputs, outputs, crate::born_dead::Init::Rai, rng)
                 } else {
-                    (
+                    let weight = if setup.uniform {
+                        Array2::from_shape_vec(
+                            (inputs, outputs),
+                            he_uniform(inputs, inputs * outputs, rng),
+                        )
+                        .unwrap_or_else(|_| Array2::zeros((inputs, outputs)))
+                    } else {
                         Array2::from_shape_simple_fn((inputs, outputs), || {
                             (rng.normal() * std) as f32
-                        }),
+                        })
+                    };
+                    (
+                        weight,
                         Array1::from_elem(outputs, if hidden { setup.hidden_bias } else { 0.0 }),
                     )
                 };
@@ -175,7 +208,8 @@ impl Mlp {
                     bias,
                     slope: (hidden && activation == Activation::Prelu)
                         .then(|| Array1::from_elem(outputs, PRELU_INIT)),
-                    norm: (hidden && setup.batch_norm).then(|| BatchNorm {
+                    norm: setup.norm.filter(|_| hidden).map(|kind| BatchNorm {
+                        kind,
                         gamma: Array1::ones(outputs),
                         beta: Array1::zeros(outputs),
                         running_mean: Array1::zeros(outputs),
@@ -190,7 +224,9 @@ impl Mlp {
     /// Folds a training step's batch statistics into the running averages.
     pub fn update_running_stats(&mut self, stats: &[Option<(Array1<f32>, Array1<f32>)>]) {
         for (layer, stat) in self.layers.iter_mut().zip(stats) {
-            if let (Some(norm), Some((mean, var))) = (&mut layer.norm, stat) {
+            if let (Some(norm), Some((mean, var))) = (&mut layer.norm, stat)
+                && norm.kind == NormKind::Batch
+            {
                 norm.running_mean =
                     &norm.running_mean * (1.0 - NORM_MOMENTUM) + mean * NORM_MOMENTUM;
                 norm.running_var = &norm.running_var * (1.0 - NORM_MOMENTUM) + var * NORM_MOMENTUM;
@@ -269,6 +305,18 @@ impl Mlp {
         labels: &[usize],
         noise: u64,
     ) -> (f64, Gradients) {
+        let (loss, gradients, _) = self.training_step(x, labels, noise);
+        (loss, gradients)
+    }
+
+    /// [`Mlp::loss_and_gradients`], with the training forward pass it went back through
+    /// (its activations: what continual backprop's utilities are computed from).
+    pub fn training_step(
+        &self,
+        x: ArrayView2<'_, f32>,
+        labels: &[usize],
+        noise: u64,
+    ) -> (f64, Gradients, Forward) {
         let mut forward = self.forward(x, Some(noise));
         let (loss, mut delta) = softmax_cross_entropy(forward.logits.view(), labels);
         let mut grads: Vec<Layer> = Vec::with_capacity(self.layers.len());
@@ -327,6 +375,7 @@ impl Mlp {
                 layers: grads,
                 batch_stats,
             },
+            forward,
         )
     }
 
@@ -342,6 +391,15 @@ impl Mlp {
             .filter(|(row, label)| argmax(*row) == **label)
             .count();
         correct as f64 / labels.len() as f64
+    }
+
+    /// The index, in [`Mlp::parameters_mut`]'s order, of layer `layer`'s weights (its
+    /// bias is the next one).
+    pub fn weight_tensor(&self, layer: usize) -> usize {
+        self.layers[..layer]
+            .iter()
+            .map(|l| 2 + usize::from(l.slope.is_some()) + 2 * usize::from(l.norm.is_some()))
+            .sum()
     }
 
     /// Every parameter tensor as a flat slice, in a fixed order (for the optimisers).
@@ -365,6 +423,9 @@ impl Mlp {
 /// Batch normalisation forward: with the batch's statistics in training (returning
 /// what the backward pass needs), with the running averages in evaluation.
 fn normalise(z: Array2<f32>, norm: &BatchNorm, training: bool) -> (Array2<f32>, Option<NormCache>) {
+    if norm.kind == NormKind::Layer {
+        return layer_normalise(z, norm, training);
+    }
     let rows = z.nrows().max(1) as f32;
     let (mean, var) = if training {
         let mean = z.sum_axis(Axis(0)) / rows;
@@ -391,13 +452,56 @@ fn normalise(z: Array2<f32>, norm: &BatchNorm, training: bool) -> (Array2<f32>, 
     (out, cache)
 }
 
-/// Batch normalisation backward: the gradient at its input and those of `gamma` and
-/// `beta`, from the gradient `dy` at its output.
+/// Layer normalisation forward: each row standardised over its units (the cache's
+/// `inv_std`, `mean` and `var` are per row).
+fn layer_normalise(
+    z: Array2<f32>,
+    norm: &BatchNorm,
+    training: bool,
+) -> (Array2<f32>, Option<NormCache>) {
+    let units = z.ncols().max(1) as f32;
+    let mean = z.sum_axis(Axis(1)) / units;
+    let centred = &z - &mean.view().insert_axis(Axis(1));
+    let var = (&centred * &centred).sum_axis(Axis(1)) / units;
+    let inv_std = var.mapv(|v| 1.0 / (v + NORM_EPS).sqrt());
+    let standardised = centred * inv_std.view().insert_axis(Axis(1));
+    let out = &standardised * &norm.gamma + &norm.beta;
+    let cache = training.then_some(NormCache {
+        standardised,
+        inv_std,
+        mean,
+        var,
+    });
+    (out, cache)
+}
+
+/// Normalisation backward: the gradient at its input and those of `gamma` and `beta`,
+/// from the gradient `dy` at its output.
 fn normalise_backward(
     dy: &Array2<f32>,
     norm: &BatchNorm,
     cache: &NormCache,
 ) -> (Array2<f32>, BatchNorm) {
+    if norm.kind == NormKind::Layer {
+        // The batch formula with the roles of the axes swapped: sums over each row's units.
+        let units = dy.ncols().max(1) as f32;
+        let d_standardised = dy * &norm.gamma;
+        let sum = d_standardised.sum_axis(Axis(1)).insert_axis(Axis(1));
+        let dot = (&d_standardised * &cache.standardised)
+            .sum_axis(Axis(1))
+            .insert_axis(Axis(1));
+        let dz = (&d_standardised * units - &sum - &cache.standardised * &dot)
+            * cache.inv_std.view().insert_axis(Axis(1))
+            / units;
+        let grad = BatchNorm {
+            kind: norm.kind,
+            gamma: (dy * &cache.standardised).sum_axis(Axis(0)),
+            beta: dy.sum_axis(Axis(0)),
+            running_mean: Array1::zeros(0),
+            running_var: Array1::zeros(0),
+        };
+        return (dz, grad);
+    }
     let rows = dy.nrows().max(1) as f32;
     let d_gamma = (dy * &cache.standardised).sum_axis(Axis(0));
     let d_beta = dy.sum_axis(Axis(0));
@@ -406,6 +510,7 @@ fn normalise_backward(
     let dot = (&d_standardised * &cache.standardised).sum_axis(Axis(0));
     let dz = (&d_standardised * rows - &sum - &cache.standardised * &dot) * &cache.inv_std / rows;
     let grad = BatchNorm {
+        kind: norm.kind,
         gamma: d_gamma,
         beta: d_beta,
         running_mean: Array1::zeros(0),
@@ -469,11 +574,13 @@ pub enum OptimizerKind {
     Sgd,
 }
 
-/// Optimiser state, one buffer pair per parameter tensor. No weight decay (in
-/// particular none on PReLU slopes, as He et al. recommend).
+/// Optimiser state, one buffer pair per parameter tensor. No weight decay unless
+/// [`Optimizer::with_weight_decay`] asks for it (the study has none: in particular none on
+/// PReLU slopes, as He et al. recommend).
 pub struct Optimizer {
     kind: OptimizerKind,
     lr: f32,
+    weight_decay: f32,
     step: i32,
     first: Vec<Vec<f32>>,
     second: Vec<Vec<f32>>,
@@ -485,10 +592,35 @@ impl Optimizer {
         Optimizer {
             kind,
             lr: lr as f32,
+            weight_decay: 0.0,
             step: 0,
             first: shapes.iter().map(|&n| vec![0.0; n]).collect(),
             second: shapes.iter().map(|&n| vec![0.0; n]).collect(),
         }
+    }
+
+    /// L2 regularisation as PyTorch's `weight_decay`: `decay * parameter` added to every
+    /// gradient before the update.
+    pub fn with_weight_decay(mut self, decay: f64) -> Optimizer {
+        self.weight_decay = decay as f32;
+        self
+    }
+
+    /// Zeroes the state (Adam's moments, SGD's momentum) of `elements` of parameter
+    /// tensor `tensor` ([`Mlp::parameters_mut`]'s order): what recycling a unit does.
+    pub fn reset(&mut self, tensor: usize, elements: impl IntoIterator<Item = usize>) {
+        let (m, v) = (&mut self.first[tensor], &mut self.second[tensor]);
+        for i in elements {
+            m[i] = 0.0;
+            v[i] = 0.0;
+        }
+    }
+
+    /// The state of parameter tensor `tensor`: first and second moments (SGD: momentum and
+    /// zeros).
+    #[cfg(test)]
+    pub fn state(&self, tensor: usize) -> (&[f32], &[f32]) {
+        (&self.first[tensor], &self.second[tensor])
     }
 
     /// The learning rate of the next steps (a warm-up changes it every step).
@@ -501,21 +633,28 @@ impl Optimizer {
         let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
         let correction1 = 1.0 - b1.powi(self.step);
         let correction2 = 1.0 - b2.powi(self.step);
+        let (lr, decay) = (self.lr, self.weight_decay);
         let params = model.parameters_mut();
         for (k, (param, grad)) in params.into_iter().zip(grads.flat()).enumerate() {
-            let (m, v) = (&mut self.first[k], &mut self.second[k]);
-            for i in 0..param.len() {
-                let g = grad[i];
-                match self.kind {
-                    OptimizerKind::Adam => {
-                        m[i] = b1 * m[i] + (1.0 - b1) * g;
-                        v[i] = b2 * v[i] + (1.0 - b2) * g * g;
-                        param[i] -=
-                            self.lr * (m[i] / correction1) / ((v[i] / correction2).sqrt() + eps);
+            let (m, v) = (&mut self.first[k][..], &mut self.second[k][..]);
+            // One loop per case, over zipped slices, so that the compiler vectorises it.
+            // The gradient is left as it is without weight decay (`g + 0 * p` is not `g`
+            // for p = inf or g = -0.0).
+            let with_decay = |g: f32, p: f32| if decay == 0.0 { g } else { g + decay * p };
+            match self.kind {
+                OptimizerKind::Adam => {
+                    for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(m).zip(v) {
+                        let g = with_decay(g, *p);
+                        *m = b1 * *m + (1.0 - b1) * g;
+                        *v = b2 * *v + (1.0 - b2) * g * g;
+                        *p -= lr * (*m / correction1) / ((*v / correction2).sqrt() + eps);
                     }
-                    OptimizerKind::Sgd => {
-                        m[i] = 0.9 * m[i] + g;
-                        param[i] -= self.lr * m[i];
+                }
+                OptimizerKind::Sgd => {
+                    for ((p, &g), m) in param.iter_mut().zip(grad).zip(m) {
+                        let g = with_decay(g, *p);
+                        *m = 0.9 * *m + g;
+                        *p -= lr * *m;
                     }
                 }
             }
@@ -530,15 +669,15 @@ mod tests {
     /// Central finite differences against the analytic gradient of every parameter
     /// tensor (PReLU slopes included), skipping perturbations that cross a kink.
     fn check_gradients(activation: Activation) {
-        check_gradients_with(activation, false);
+        check_gradients_with(activation, None);
     }
 
-    fn check_gradients_with(activation: Activation, batch_norm: bool) {
+    fn check_gradients_with(activation: Activation, norm: Option<NormKind>) {
         let mut rng = Rng::new(11, 3);
         let setup = Setup {
             hidden_bias: 0.1,
-            rai: false,
-            batch_norm,
+            norm,
+            ..Setup::default()
         };
         let mut model = Mlp::with_setup(&[5, 6, 6, 3], activation, setup, &mut rng);
         for layer in &mut model.layers {
@@ -578,7 +717,7 @@ mod tests {
                 2
             } else {
                 0
-            } + if batch_norm { 4 } else { 0 };
+            } + if norm.is_some() { 4 } else { 0 };
         assert_eq!(analytic.len(), expected_tensors);
         let total: usize = analytic.iter().map(Vec::len).sum();
         let eps = 1e-3f32;
@@ -617,17 +756,103 @@ mod tests {
 
     #[test]
     fn batch_norm_gradients_match_finite_differences() {
-        check_gradients_with(Activation::Relu, true);
-        check_gradients_with(Activation::Prelu, true);
+        check_gradients_with(Activation::Relu, Some(NormKind::Batch));
+        check_gradients_with(Activation::Prelu, Some(NormKind::Batch));
+    }
+
+    #[test]
+    fn layer_norm_gradients_match_finite_differences() {
+        check_gradients_with(Activation::Relu, Some(NormKind::Layer));
+        check_gradients_with(Activation::LeakyRelu, Some(NormKind::Layer));
+    }
+
+    #[test]
+    fn layer_norm_standardises_each_sample_in_training_and_evaluation() {
+        let mut rng = Rng::new(5, 2);
+        let setup = Setup {
+            norm: Some(NormKind::Layer),
+            ..Setup::default()
+        };
+        let model = Mlp::with_setup(&[4, 16, 2], Activation::Relu, setup, &mut rng);
+        let x = Array2::from_shape_simple_fn((8, 4), || (rng.normal() * 3.0 + 1.0) as f32);
+        for noise in [Some(1), None] {
+            let z = &model.forward(x.view(), noise).pre_activations[0];
+            for row in z.rows() {
+                let mean = row.mean().unwrap();
+                let var = row.mapv(|v| (v - mean).powi(2)).mean().unwrap();
+                assert!(
+                    mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-3,
+                    "{mean} {var}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn he_uniform_weights_lie_in_their_bound_with_the_right_variance() {
+        let mut rng = Rng::new(2, 2);
+        let setup = Setup {
+            uniform: true,
+            ..Setup::default()
+        };
+        let model = Mlp::with_setup(&[600, 300, 10], Activation::Relu, setup, &mut rng);
+        for layer in &model.layers {
+            let fan_in = layer.weight.nrows() as f64;
+            let bound = (6.0 / fan_in).sqrt() as f32;
+            assert!(layer.weight.iter().all(|w| w.abs() <= bound));
+            let var = layer
+                .weight
+                .iter()
+                .map(|&w| f64::from(w).powi(2))
+                .sum::<f64>()
+                / layer.weight.len() as f64;
+            // U(-b, b) has variance b^2 / 3 = 2 / fan_in, He's.
+            assert!((var * fan_in / 2.0 - 1.0).abs() < 0.05, "{var}");
+            assert!(layer.bias.iter().all(|&b| b == 0.0));
+        }
+    }
+
+    #[test]
+    fn weight_decay_adds_the_parameter_to_the_gradient_and_reset_zeroes_state() {
+        let mut rng = Rng::new(3, 3);
+        let mut model = Mlp::with_setup(&[3, 4, 2], Activation::Relu, Setup::default(), &mut rng);
+        let mut decayed = model.clone();
+        let x = Array2::from_shape_simple_fn((5, 3), || rng.normal() as f32);
+        let labels = [0, 1, 0, 1, 1];
+        let (_, grads) = model.loss_and_gradients(x.view(), &labels, 0);
+        // SGD's first step is `lr * (g + decay * p)`: with decay, each parameter moves
+        // by lr * decay * p more.
+        let mut plain = Optimizer::new(OptimizerKind::Sgd, 0.1, &mut model);
+        let mut with_decay =
+            Optimizer::new(OptimizerKind::Sgd, 0.1, &mut decayed).with_weight_decay(0.5);
+        let before = model.clone();
+        plain.step(&mut model, &grads);
+        with_decay.step(&mut decayed, &grads);
+        let w = |m: &Mlp| m.layers[0].weight.clone();
+        let expected = w(&model) - &(w(&before) * 0.05);
+        assert!(
+            w(&decayed)
+                .iter()
+                .zip(&expected)
+                .all(|(a, b)| (a - b).abs() < 1e-6)
+        );
+        // reset zeroes the given elements' state only.
+        let tensor = model.weight_tensor(1);
+        assert_eq!(tensor, 2);
+        plain.reset(tensor, [1, 3]);
+        let (momentum, _) = plain.state(tensor);
+        let g = grads.flat()[tensor];
+        for (i, &m) in momentum.iter().enumerate() {
+            assert_eq!(m, if i == 1 || i == 3 { 0.0 } else { g[i] }, "{i}");
+        }
     }
 
     #[test]
     fn batch_norm_standardises_in_training_and_uses_running_averages_after() {
         let mut rng = Rng::new(5, 1);
         let setup = Setup {
-            hidden_bias: 0.0,
-            rai: false,
-            batch_norm: true,
+            norm: Some(NormKind::Batch),
+            ..Setup::default()
         };
         let mut model = Mlp::with_setup(&[4, 8, 2], Activation::Relu, setup, &mut rng);
         let x = Array2::from_shape_simple_fn((64, 4), || (rng.normal() * 3.0 + 1.0) as f32);
@@ -673,7 +898,7 @@ mod tests {
         let setup = Setup {
             hidden_bias: -3.0,
             rai: true,
-            batch_norm: false,
+            ..Setup::default()
         };
         let model = Mlp::with_setup(&[20, 30, 30, 5], Activation::Relu, setup, &mut rng);
         for layer in &model.layers[..2] {
@@ -722,8 +947,7 @@ mod tests {
             Activation::Relu,
             Setup {
                 hidden_bias: -3.0,
-                rai: false,
-                batch_norm: false,
+                ..Setup::default()
             },
             &mut rng,
         );

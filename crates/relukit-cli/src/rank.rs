@@ -6,7 +6,7 @@
 //! one size); a matrix of zeros has rank 0. The same definition as the Python package's
 //! `relukit.effective_rank`, which uses NumPy's SVD.
 
-use nalgebra::DMatrix;
+use nalgebra::{DMatrix, SVD};
 use ndarray::ArrayView2;
 
 /// The effective rank of `features` (one row per sample, one column per unit), in f64
@@ -24,8 +24,22 @@ pub fn effective_rank(features: ArrayView2<'_, f32>) -> Result<f64, String> {
     if features.iter().any(|v| !v.is_finite()) {
         return Err("the effective rank's features contain NaN or infinity".into());
     }
-    let matrix = DMatrix::from_fn(samples, units, |i, j| f64::from(features[[i, j]]));
-    Ok(of_singular_values(matrix.singular_values().as_slice()))
+    // The rank does not depend on the scale: divided by the largest magnitude, features of
+    // any finite size (1e38) decompose without overflow.
+    let largest = features
+        .iter()
+        .fold(0.0f64, |m, &v| m.max(f64::from(v).abs()));
+    if largest == 0.0 {
+        return Ok(0.0);
+    }
+    let matrix = DMatrix::from_fn(samples, units, |i, j| f64::from(features[[i, j]]) / largest);
+    // Iterated until it converges (0: no limit); no singular vectors.
+    let svd = SVD::try_new(matrix, false, false, f64::EPSILON, 0)
+        .ok_or("the singular value decomposition did not converge")?;
+    if svd.singular_values.iter().any(|s| !s.is_finite()) {
+        return Err("the singular value decomposition gave a value that is not finite".into());
+    }
+    Ok(of_singular_values(svd.singular_values.as_slice()))
 }
 
 /// `exp` of the entropy of the normalised singular values `s` (all `>= 0`).
@@ -99,5 +113,20 @@ mod tests {
         let err = effective_rank(array![[1.0f32, f32::NAN]].view()).unwrap_err();
         assert!(err.contains("NaN or infinity"), "{err}");
         assert!(effective_rank(array![[f32::INFINITY]].view()).is_err());
+    }
+
+    #[test]
+    fn features_of_any_finite_size_decompose() {
+        // Near float32's largest value: the squares would overflow without the scaling.
+        // Singular values s and t: exp of the entropy of (s, t) / (s + t).
+        let expected = |s: f32, t: f32| {
+            let (s, t) = (f64::from(s), f64::from(t));
+            let (p, q) = (s / (s + t), t / (s + t));
+            (-(p * p.ln() + q * q.ln())).exp()
+        };
+        for (s, t) in [(3.0e38f32, 1.0e38f32), (3.0e-40, 1.0e-40), (3.0, 1.0)] {
+            let rank = effective_rank(array![[s, 0.0], [0.0, t]].view()).unwrap();
+            assert!((rank - expected(s, t)).abs() < 1e-12, "{s} {t}: {rank}");
+        }
     }
 }

@@ -36,6 +36,44 @@ pub struct Provenance {
 }
 
 impl Provenance {
+    /// The provenance of a run of this process on `data`, split by `split_seed`.
+    pub fn of_run(
+        data: crate::data::Loaded,
+        split_seed: u64,
+        split: &crate::data::Split,
+        threads: usize,
+    ) -> Provenance {
+        Provenance {
+            relukit_version: env!("CARGO_PKG_VERSION"),
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            data: data.description,
+            data_sha256: data.sha256,
+            split_seed,
+            test_fraction: crate::data::TEST_FRACTION,
+            train_samples: split.train.labels.len(),
+            test_samples: split.test.labels.len(),
+            threads,
+            cpu: Provenance::cpu_model(),
+        }
+    }
+
+    /// The report's "Reproduce:" line: the command, the program, the data, the split and the
+    /// machine; `depends` says what the results do not depend on.
+    pub fn reproduce(&self, depends: &str) -> String {
+        format!(
+            "Reproduce: `{}` (relukit {}; data SHA-256 {}, split seed {}, {} train / {} test samples; {} threads on {}; \
+             {depends}).\n",
+            self.command,
+            self.relukit_version,
+            self.data_sha256,
+            self.split_seed,
+            self.train_samples,
+            self.test_samples,
+            self.threads,
+            self.cpu
+        )
+    }
+
     /// The CPU's model name, or "unknown".
     pub fn cpu_model() -> String {
         std::fs::read_to_string("/proc/cpuinfo")
@@ -128,16 +166,8 @@ pub fn write_report(
     );
     let _ = writeln!(
         md,
-        "Reproduce: `{}` (relukit {}; data SHA-256 {}, split seed {}, {} train / {} test samples; {} threads on {}; \
-         the results do not depend on the thread count or the CPU).\n",
-        provenance.command,
-        provenance.relukit_version,
-        provenance.data_sha256,
-        provenance.split_seed,
-        provenance.train_samples,
-        provenance.test_samples,
-        provenance.threads,
-        provenance.cpu
+        "{}",
+        provenance.reproduce("the results do not depend on the thread count or the CPU")
     );
     let _ = writeln!(
         md,
@@ -226,7 +256,7 @@ fn slopes_csv(results: &[RunResult]) -> String {
 }
 
 /// Per epoch: `(epoch, mean)` points and `(epoch, min, max)` bands.
-type MeanAndBand = (Vec<(f64, f64)>, Vec<(f64, f64, f64)>);
+pub type MeanAndBand = (Vec<(f64, f64)>, Vec<(f64, f64, f64)>);
 
 /// Mean and min-max band over `runs` of `value(epoch record)`, per epoch.
 fn band(runs: &[&RunResult], value: impl Fn(&crate::study::EpochRecord) -> f64) -> MeanAndBand {

@@ -12,7 +12,8 @@ use serde::Serialize;
 
 use crate::data::{Dataset, Split};
 use crate::mlp::{
-    Activation, LEAKY_SLOPE, Mlp, Optimizer, OptimizerKind, RRELU_RANGE, Setup, VERY_LEAKY_SLOPE,
+    Activation, LEAKY_SLOPE, Mlp, NormKind, Optimizer, OptimizerKind, RRELU_RANGE, Setup,
+    VERY_LEAKY_SLOPE,
 };
 use crate::rng::Rng;
 use crate::stats::{difference_interval, mean_interval, percent, points};
@@ -214,7 +215,8 @@ fn train(config: &StudyConfig, split: &Split, run: Run, progress: &(dyn Fn() + S
     let setup = Setup {
         hidden_bias: bias,
         rai: run.condition == Condition::HighLrRai,
-        batch_norm: run.condition == Condition::HighLrBatchNorm,
+        norm: (run.condition == Condition::HighLrBatchNorm).then_some(NormKind::Batch),
+        ..Setup::default()
     };
     let mut sizes = vec![split.train.features.ncols()];
     sizes.extend(&config.hidden);

@@ -838,3 +838,154 @@ fn an_interrupted_run_leaves_the_old_report_or_the_new_one() {
     assert_eq!(left, vec![std::ffi::OsString::from("report")], "{left:?}");
     assert_eq!(trials_of(&out), 60);
 }
+
+#[test]
+fn plasticity_runs_task_after_task_and_writes_its_report() {
+    let out = scratch("plasticity");
+    let output = relukit(&[
+        "plasticity",
+        "--conditions",
+        "adam,adam-redo",
+        "adam-cbp",
+        "--seeds",
+        "2",
+        "--tasks",
+        "3",
+        "--width",
+        "16",
+        "--redo-every",
+        "100",
+        "--forgetting",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_success(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("| adam-cbp | 2 |"), "{stdout}");
+    let csv = std::fs::read_to_string(out.join("tasks.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(
+        header.starts_with(
+            "condition,seed,task,layer,accuracy,inactive_fraction,dormant_fraction_0.1,dormant_fraction_0.025,low_firing_fraction,effective_rank,mean_abs_weight"
+        ),
+        "{header}"
+    );
+    // 3 conditions x 2 seeds x 3 tasks x 3 layers.
+    assert_eq!(csv.lines().count(), 1 + 3 * 2 * 3 * 3);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(
+        json["provenance"]["data_sha256"],
+        relukit_cli::data::MNIST.sha256
+    );
+    assert_eq!(json["settings"]["tasks"], 3);
+    let runs = json["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 6);
+    let task = &runs[0]["tasks"][2];
+    assert!(task["first_task_accuracy"].as_f64().is_some());
+    assert!(
+        task["layers"][0]["dormant_fraction_0.025"]
+            .as_f64()
+            .is_some()
+    );
+    // ReDo fires at step 50, 150, ...: it recycled during the tasks; plain Adam never does.
+    let recycled = |condition: &str| -> u64 {
+        runs.iter()
+            .filter(|r| r["condition"] == condition)
+            .flat_map(|r| r["tasks"].as_array().unwrap().iter())
+            .map(|t| t["recycled"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(recycled("adam"), 0);
+    assert!(recycled("adam-redo") > 0);
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("Permuted MNIST") && report.contains("| adam-redo |"));
+    // The same numbers on one thread (each run is sequential; runs go to threads whole).
+    let one = scratch("plasticity-one-thread");
+    let output = relukit(&[
+        "plasticity",
+        "--conditions",
+        "adam,adam-redo,adam-cbp",
+        "--seeds",
+        "2",
+        "--tasks",
+        "3",
+        "--width",
+        "16",
+        "--redo-every",
+        "100",
+        "--forgetting",
+        "--quiet",
+        "--threads",
+        "1",
+        "--out",
+        one.to_str().unwrap(),
+    ]);
+    assert_success(&output);
+    assert_eq!(std::fs::read_to_string(one.join("tasks.csv")).unwrap(), csv);
+    for png in [
+        "accuracy.png",
+        "inactive_fraction.png",
+        "dormant_fraction.png",
+        "effective_rank.png",
+    ] {
+        assert_png(&out.join(png));
+        let svg = std::fs::read_to_string(out.join(png).with_extension("svg")).unwrap();
+        assert!(svg.starts_with("<svg"), "{png}");
+    }
+}
+
+#[test]
+fn plasticity_refuses_bad_flags_and_data_before_training() {
+    let dir = scratch("plasticity-bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    let narrow = dir.join("narrow.csv");
+    std::fs::write(&narrow, "1,2,0\n3,4,1\n5,6,1\n7,8,0\n9,9,0\n1,1,1\n").unwrap();
+    let cases: [(&[&str], &[&str]); 8] = [
+        (
+            &["plasticity", "--tasks", "0"],
+            &["--tasks", "between 1 and"],
+        ),
+        (
+            &["plasticity", "--width", "0"],
+            &["--width", "between 1 and"],
+        ),
+        (
+            &["plasticity", "--seeds", "0"],
+            &["--seeds", "between 1 and"],
+        ),
+        (
+            &["plasticity", "--redo-tau", "0"],
+            &["--redo-tau", "(0, 1]"],
+        ),
+        (
+            &["plasticity", "--redo-tau", "1.5"],
+            &["--redo-tau", "(0, 1]"],
+        ),
+        (
+            &["plasticity", "--cbp-rate", "nan"],
+            &["--cbp-rate", "(0, 1]"],
+        ),
+        (
+            &["plasticity", "--conditions", "adam-dropout"],
+            &["invalid value", "adam-dropout"],
+        ),
+        (
+            &["plasticity", "--data", narrow.to_str().unwrap()],
+            &["narrow.csv", "784 pixel columns", "found 2"],
+        ),
+    ];
+    for (args, words) in cases {
+        let start = std::time::Instant::now();
+        let out = dir.join("report");
+        let mut args = args.to_vec();
+        args.extend(["--out", out.to_str().unwrap()]);
+        assert_failure(&relukit(&args), words);
+        assert!(!out.exists(), "{args:?} left a report");
+        assert!(
+            start.elapsed().as_secs() < 10,
+            "{args:?} trained before failing"
+        );
+    }
+}
