@@ -12,7 +12,8 @@
 #   4. the CPU table on that machine's cores (`relukit bench --threads <all>`);
 #   5. the Python package on CUDA tensors and CuPy arrays, then its benchmark
 #      (scripts/gpu_bench_python.py: per call at 2^10, bandwidth at 2^24) (python/tests/test_cuda.py,
-#      test_cuda_arrays.py, test_torch.py; RELUKIT_REQUIRE_GPU=1: no skipping): the
+#      test_cuda_arrays.py, test_cuda_models.py (the tracker, ReDo and continual backprop
+#      on a CUDA model), test_torch.py; RELUKIT_REQUIRE_GPU=1: no skipping): the
 #      wheel built here, with pytest and ml_dtypes wheels fetched here (the GPU machine
 #      reaches no registry), installed there beside its PyTorch and CuPy.
 # NVRTC: RELUKIT_NVRTC_DIR if set, else the nvidia-cuda-nvrtc beside PyTorch, else the CUDA
@@ -104,9 +105,9 @@ rm -rf "$out/bench-cuda" "$out/bench-cpu"
 venv=$(mktemp -d)/venv
 python3 -m venv --system-site-packages "$venv" >>"$log" 2>&1 &&
     "$venv/bin/python" -m pip install --quiet --no-index --find-links "$bin/wheels" relukit pytest ml_dtypes >>"$log" 2>&1
-step "Python: relukit.torch on CUDA tensors, relukit.cuda on CuPy arrays" timeout 180 \
+step "Python: relukit.torch on CUDA tensors, relukit.cuda on CuPy arrays, the tracker and recyclers on a CUDA model" timeout 180 \
     env RELUKIT_REQUIRE_OPTIONAL=1 RELUKIT_REQUIRE_GPU=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider \
-    python/tests/test_cuda.py python/tests/test_cuda_arrays.py python/tests/test_torch.py
+    python/tests/test_cuda.py python/tests/test_cuda_arrays.py python/tests/test_cuda_models.py python/tests/test_torch.py
 step "Python paths benchmark (relukit.torch, relukit.cuda)" timeout 90 sh -c \
     "PYTHONUNBUFFERED=1 '$venv/bin/python' scripts/gpu_bench_python.py > '$out/python.md'"
 cat "$out"/*.md
