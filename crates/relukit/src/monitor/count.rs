@@ -17,7 +17,7 @@
 use rayon::prelude::*;
 
 use crate::Float;
-use crate::arch::Simd;
+use crate::arch::{Kernel, Level, Simd};
 use crate::exec::Exec;
 use crate::kernel::reduce::{CountRows, LaneSum, MapSum, RunLanes, Streamed};
 use crate::kernel::{Fence, Tile};
@@ -238,33 +238,18 @@ fn rows<T: Float, M: Fn(T) -> f64 + Copy>(
     let mut batch = Batch::empty(units);
     let f = |x: T| (x.relu(), code(x));
     if inner >= RUN_MIN {
-        // Each run belongs to one unit: one integer sum per piece of a run.
-        let piece = if sums.is_some() { RUN_PIECE } else { FOLD };
-        let mut tile = Tile::new();
-        for (r, run) in data.chunks(inner).enumerate() {
-            let mut lanes = RunLanes::new();
-            for (p, x) in run.chunks(piece).enumerate() {
-                let start = r * inner + p * piece;
-                let range = start..start + x.len();
-                let out = out.as_deref_mut().map(|out| &mut out[range.clone()]);
-                let stream = stream.map(|wide| Streamed {
-                    wide,
-                    tile: &mut tile,
-                });
-                let packed = simd.run(MapSum { x, out, f, stream });
-                batch.counts.add_packed(r % units, packed);
-                if let Some((source, m)) = sums {
-                    let (x, lanes) = (&source[range], &mut lanes);
-                    simd.run(LaneSum { x, lanes, f: m });
-                }
-            }
-            if sums.is_some() {
-                batch.pieces.push(lanes.total());
-            }
-        }
-        if stream.is_some() {
-            simd.run(Fence);
-        }
+        // Each run belongs to one unit: one integer sum per piece of a run. The whole
+        // loop is one kernel (one dispatch, everything inlined for the level), not one
+        // dispatch per piece: short runs (NCHW 16x16) paid a call per run twice.
+        simd.run(Runs {
+            data,
+            out,
+            units,
+            inner,
+            stream,
+            sums,
+            batch: &mut batch,
+        });
         return batch;
     }
     // Units interleave: count (and sum) per position of a row, in passes of a few rows
@@ -323,6 +308,60 @@ fn rows<T: Float, M: Fn(T) -> f64 + Copy>(
     }
     carry(&mut batch.counts, &mut acc, inner);
     batch
+}
+
+/// The runs of [`rows`] (`inner >= RUN_MIN`: each run one unit's), as one kernel.
+struct Runs<'a, T, M> {
+    data: &'a [T],
+    out: Option<&'a mut [T]>,
+    units: usize,
+    inner: usize,
+    stream: Option<bool>,
+    sums: Option<(&'a [T], M)>,
+    batch: &'a mut Batch,
+}
+
+impl<T: Float, M: Fn(T) -> f64 + Copy> Kernel for Runs<'_, T, M> {
+    type Output = ();
+    #[inline(always)]
+    fn run<L: Level>(self, level: L) {
+        let Runs {
+            data,
+            mut out,
+            units,
+            inner,
+            stream,
+            sums,
+            batch,
+        } = self;
+        let f = |x: T| (x.relu(), code(x));
+        let piece = if sums.is_some() { RUN_PIECE } else { FOLD };
+        let mut tile = Tile::new();
+        for (r, run) in data.chunks(inner).enumerate() {
+            let mut lanes = RunLanes::new();
+            for (p, x) in run.chunks(piece).enumerate() {
+                let start = r * inner + p * piece;
+                let range = start..start + x.len();
+                let out = out.as_deref_mut().map(|out| &mut out[range.clone()]);
+                let stream = stream.map(|wide| Streamed {
+                    wide,
+                    tile: &mut tile,
+                });
+                let packed = MapSum { x, out, f, stream }.run(level);
+                batch.counts.add_packed(r % units, packed);
+                if let Some((source, m)) = sums {
+                    let (x, lanes) = (&source[range], &mut lanes);
+                    LaneSum { x, lanes, f: m }.run(level);
+                }
+            }
+            if sums.is_some() {
+                batch.pieces.push(lanes.total());
+            }
+        }
+        if stream.is_some() {
+            Fence.run(level);
+        }
+    }
 }
 
 /// Moves the packed counts per position into the per-unit counts.
