@@ -74,6 +74,11 @@ def test_the_structure_is_found_by_tracing_and_what_cannot_be_recycled_says_why(
     given = rt.ReDo(model, torch.optim.Adam(model.parameters()), pairs=[(model.fc, model.act2, model.out)])
     assert given.layers == ["act2"] and given.skipped == []
     given.remove()
+    # A DataParallel (or DistributedDataParallel) wrapper is looked through: the same
+    # structure, named as in the wrapped model.
+    wrapped = rt.ContinualBackprop(nn.DataParallel(model), torch.optim.Adam(model.parameters()))
+    assert wrapped.layers == ["act", "act2"] and wrapped.pairs[0].producer is model.conv
+    wrapped.remove()
 
 
 def test_recycling_changes_the_output_only_by_the_zeroed_outgoing_weights_and_nothing_else():
@@ -279,7 +284,10 @@ def _halves():
 
 def _redo_rank(rank):
     model = dead_net()
-    redo = rt.ReDo(model, torch.optim.Adam(model.parameters()))
+    # Wrapped for DDP training, as users do: ReDo looks through the wrapper.
+    wrapped = nn.parallel.DistributedDataParallel(model)
+    redo = rt.ReDo(wrapped, torch.optim.Adam(wrapped.parameters()))
+    assert redo.layers == ["act", "act2"]
     torch.manual_seed(100 + rank)  # each rank would draw other weights: rank 0's win
     return redo.recycle(_halves()[rank]), model.state_dict()
 
@@ -365,6 +373,42 @@ def test_continual_backprop_moves_the_mean_contribution_into_the_consumers_bias(
             assert not torch.equal(head(x), head(x) * 0)  # the replaced units are live ones
         torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-6)
         cbp.remove()
+
+
+def test_continual_backprop_into_a_conv_consumer_moves_a_constant_channel_into_its_bias():
+    """conv -> ReLU -> conv (no padding): a channel whose output is the same everywhere,
+    replaced, leaves every output of the consumer as it was (its kernel's sum times the
+    channel's mean, now in the bias)."""
+    torch.manual_seed(9)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 3, 3))
+    with torch.no_grad():
+        model[0].bias.fill_(2.0)  # every channel active
+        model[0].weight[2] = 0.0
+        model[0].bias[2] = 0.5  # channel 2: 0.5 everywhere
+        model[2].weight[:, 2] *= 1e-3  # and by far the lowest utility
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # only replacement changes weights
+    cbp = rt.ContinualBackprop(model, optimizer, replacement_rate=0.3, maturity=2, decay=0.5)
+    assert cbp.layers == ["1"]
+    x = torch.randn(8, 1, 9, 9)
+    done = []
+    for _ in range(10):
+        optimizer.zero_grad()
+        model(x).square().mean().backward()
+        optimizer.step()
+        with torch.no_grad():
+            before = model(x)
+            kernel_sum = model[2].weight[:, 2].sum(dim=(1, 2)).clone()
+            bias = model[2].bias.clone()
+        done = cbp.step()
+        if done:
+            break
+    assert done and done[0]["units"] == [2], done
+    with torch.no_grad():
+        torch.testing.assert_close(model[2].bias, bias + 0.5 * kernel_sum, rtol=1e-6, atol=1e-7)
+        assert not model[2].weight[:, 2].any()  # outgoing kernel zero
+        assert model[0].weight[2].abs().sum() > 0  # incoming re-drawn
+        torch.testing.assert_close(model(x), before, rtol=1e-5, atol=1e-6)
+    cbp.remove()
 
 
 def test_continual_backprop_of_dead_units_changes_no_output_bit():

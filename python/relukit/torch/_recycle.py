@@ -47,6 +47,10 @@ class Recycling:
             raise TypeError(f"{who}: `model` must be a torch.nn.Module, got {type(model).__name__}")
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"{who}: `optimizer` must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+            # The wrapper runs the wrapped model's modules: recycle those (torch.fx cannot
+            # trace the wrapper itself). Layer names are the wrapped model's.
+            model = model.module
         if pairs is None:
             self.pairs, self.skipped = traced(model)
         else:
@@ -149,7 +153,9 @@ class ReDo:
     Parameters
     ----------
     model, optimizer
-        The optimizer must hold the parameters of every recycled layer.
+        The optimizer must hold the parameters of every recycled layer. A
+        ``DistributedDataParallel`` or ``DataParallel`` wrapper is looked through: the
+        wrapped model is recycled, its layers named as in the wrapped model.
     tau : float in (0, 1], default 0.1
     every : int >= 1, default 1000
     pairs : optional
@@ -184,7 +190,7 @@ class ReDo:
         self.skipped = self._recycling.skipped
         self.history: list[dict[str, Any]] = []
         self._steps = 0
-        self._tracker = DeadUnitTracker(model, functional=False, tau=self.tau, warn_at=None)
+        self._tracker = DeadUnitTracker(self._recycling.model, functional=False, tau=self.tau, warn_at=None)
         if self.every == 1:
             self._tracker.start_epoch()
 
@@ -300,7 +306,7 @@ class ContinualBackprop:
     borders), then the unit is recycled as ReDo does (incoming weights re-drawn, bias 0,
     outgoing weights 0, optimizer state 0) and its age, utility and mean start from 0.
 
-    Structure, ``pairs``, ``skipped`` and ``reset_optimizer`` as for ``ReDo``. Under
+    Structure, ``pairs``, ``skipped``, ``reset_optimizer`` and wrappers (DDP) as for ``ReDo``. Under
     ``torch.distributed`` each step's statistics are summed over the ranks (a
     collective: every rank calls ``step()``), so every rank replaces the same units, and
     rank 0's new weights are broadcast: the replicas stay identical. ``history``:
