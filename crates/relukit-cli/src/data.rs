@@ -104,11 +104,6 @@ impl Embedded {
     }
 }
 
-/// The embedded digits.
-pub fn digits() -> Result<Dataset<f64>, String> {
-    DIGITS.load()
-}
-
 /// Where a study's data comes from: `--data digits`, `--data mnist` or `--data FILE.csv`
 /// (a file named like an embedded set is given with a path: `./mnist`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -359,7 +354,7 @@ mod tests {
     #[test]
     fn digits_load_with_their_checksum_shape_and_labels() {
         assert_eq!(sha256_hex(DIGITS.bytes), DIGITS.sha256);
-        let data = digits().unwrap();
+        let data = DIGITS.load().unwrap();
         assert_eq!(data.features.dim(), (1797, 64));
         assert_eq!(data.classes, 10);
         let mut counts = [0usize; 10];
@@ -436,7 +431,7 @@ mod tests {
 
     #[test]
     fn the_split_is_stratified_standardised_and_reproducible() {
-        let data = digits().unwrap();
+        let data = DIGITS.load().unwrap();
         let split = stratified_split(&data, 0.2, 7).unwrap();
         assert_eq!(split.train.labels.len() + split.test.labels.len(), 1797);
         for class in 0..10 {

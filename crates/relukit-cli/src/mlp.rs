@@ -381,16 +381,7 @@ impl Mlp {
 
     /// Accuracy of the predictions (argmax of the logits) on a data set.
     pub fn accuracy(&self, x: ArrayView2<'_, f32>, labels: &[usize]) -> f64 {
-        if labels.is_empty() {
-            return 0.0;
-        }
-        let logits = self.forward(x, None).logits;
-        let correct = logits
-            .outer_iter()
-            .zip(labels)
-            .filter(|(row, label)| argmax(*row) == **label)
-            .count();
-        correct as f64 / labels.len() as f64
+        accuracy_of(self.forward(x, None).logits.view(), labels)
     }
 
     /// The index, in [`Mlp::parameters_mut`]'s order, of layer `layer`'s weights (its
@@ -536,6 +527,19 @@ impl Gradients {
         }
         all
     }
+}
+
+/// The share of rows of `logits` whose largest entry is at the row's label (0 for no rows).
+pub fn accuracy_of(logits: ArrayView2<'_, f32>, labels: &[usize]) -> f64 {
+    if labels.is_empty() {
+        return 0.0;
+    }
+    let correct = logits
+        .outer_iter()
+        .zip(labels)
+        .filter(|(row, label)| argmax(*row) == **label)
+        .count();
+    correct as f64 / labels.len() as f64
 }
 
 fn argmax(row: ArrayView1<'_, f32>) -> usize {

@@ -14,7 +14,9 @@ use relukit::DeadUnitMonitor;
 use serde::Serialize;
 
 use crate::data::Split;
-use crate::mlp::{Activation, Forward, Mlp, NormKind, Optimizer, OptimizerKind, Setup, he_uniform};
+use crate::mlp::{
+    Activation, Forward, Mlp, NormKind, Optimizer, OptimizerKind, Setup, accuracy_of, he_uniform,
+};
 use crate::rank::effective_rank;
 use crate::rng::Rng;
 
@@ -351,21 +353,6 @@ fn monitors(model: &Mlp, x: ArrayView2<'_, f32>) -> (Vec<DeadUnitMonitor>, Forwa
 /// The accuracy on `x` and every hidden layer's metrics.
 pub fn measure(model: &Mlp, x: ArrayView2<'_, f32>, labels: &[usize]) -> (f64, Vec<LayerMetrics>) {
     let (monitors, forward) = monitors(model, x);
-    let correct = forward
-        .logits
-        .outer_iter()
-        .zip(labels)
-        .filter(|(row, label)| {
-            let best = row
-                .iter()
-                .enumerate()
-                .fold(
-                    (0, f32::NEG_INFINITY),
-                    |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-                );
-            best.0 == **label
-        })
-        .count();
     let layers = monitors
         .iter()
         .zip(&forward.inputs[1..])
@@ -385,7 +372,7 @@ pub fn measure(model: &Mlp, x: ArrayView2<'_, f32>, labels: &[usize]) -> (f64, V
             }
         })
         .collect();
-    (correct as f64 / labels.len().max(1) as f64, layers)
+    (accuracy_of(forward.logits.view(), labels), layers)
 }
 
 /// Gives unit `unit` of hidden layer `layer` a fresh start: incoming weights re-drawn

@@ -10,8 +10,8 @@ use crate::charts::{self, Axes, PALETTE, Panel, Series, Ticks};
 use crate::plasticity::{
     Condition, HIDDEN_LAYERS, LayerMetrics, PlasticityConfig, RunResult, TaskRecord,
 };
-use crate::report::{MeanAndBand, Provenance};
-use crate::stats::{Estimate, difference_interval, mean_interval, mean_std, percent, points};
+use crate::report::{MeanAndBand, Provenance, mean_and_band};
+use crate::stats::{Estimate, difference_interval, mean_interval, percent, points};
 
 fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
@@ -167,26 +167,20 @@ fn tasks_csv(results: &[RunResult]) -> String {
 
 /// The mean over `runs` of `value(task)` task by task, with its min-max band.
 fn line(runs: &[&RunResult], tasks: usize, value: &dyn Fn(&TaskRecord) -> f64) -> MeanAndBand {
-    let (mut mean, mut band) = (Vec::new(), Vec::new());
-    for task in 0..tasks {
-        let values: Vec<f64> = runs
+    mean_and_band((0..tasks).map(|task| {
+        let values = runs
             .iter()
             .filter_map(|r| r.tasks.get(task))
             .map(value)
-            .filter(|v| v.is_finite())
             .collect();
-        if values.is_empty() {
-            continue;
-        }
-        let x = (task + 1) as f64;
-        mean.push((x, mean_std(&values).0));
-        band.push((
-            x,
-            values.iter().copied().fold(f64::INFINITY, f64::min),
-            values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        ));
-    }
-    (mean, band)
+        ((task + 1) as f64, values)
+    }))
+}
+
+/// A panel per condition, at most four to a row: `(rows, columns)`.
+fn grid(panels: usize) -> (usize, usize) {
+    let columns = panels.clamp(1, 4);
+    (panels.div_ceil(columns), columns)
 }
 
 fn runs_of(results: &[RunResult], condition: Condition) -> Vec<&RunResult> {
@@ -253,12 +247,10 @@ fn accuracy_chart(
         x_ticks: Ticks::Integer,
         reference: None,
     };
-    let columns = config.conditions.len().clamp(1, 4);
-    let rows = config.conditions.len().div_ceil(columns);
     charts::line_figure(
         path,
         "Loss of plasticity: accuracy on each new task, on its own test images",
-        (rows, columns),
+        grid(config.conditions.len()),
         &axes,
         &panels,
     )
@@ -301,8 +293,6 @@ fn per_layer_chart(
         .fold(0.0f64, f64::max);
     let step = y_max / 10.0;
     let top = ((largest / step).ceil() * step).clamp(step, y_max);
-    let columns = config.conditions.len().clamp(1, 4);
-    let rows = config.conditions.len().div_ceil(columns);
     let axes = Axes {
         x_label: "task".into(),
         y_label: y_label.into(),
@@ -311,7 +301,7 @@ fn per_layer_chart(
         x_ticks: Ticks::Integer,
         reference: None,
     };
-    charts::line_figure(path, title, (rows, columns), &axes, &panels)
+    charts::line_figure(path, title, grid(config.conditions.len()), &axes, &panels)
 }
 
 /// Writes the whole report; returns the summary table.

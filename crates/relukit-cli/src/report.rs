@@ -258,27 +258,34 @@ fn slopes_csv(results: &[RunResult]) -> String {
 /// Per epoch: `(epoch, mean)` points and `(epoch, min, max)` bands.
 pub type MeanAndBand = (Vec<(f64, f64)>, Vec<(f64, f64, f64)>);
 
-/// Mean and min-max band over `runs` of `value(epoch record)`, per epoch.
-fn band(runs: &[&RunResult], value: impl Fn(&crate::study::EpochRecord) -> f64) -> MeanAndBand {
-    let epochs = runs.iter().map(|r| r.epochs.len()).max().unwrap_or(0);
+/// Per point `(x, values over runs)`: the mean of the finite values at `x` and their
+/// min-max band (points with no finite value are left out).
+pub fn mean_and_band(points: impl Iterator<Item = (f64, Vec<f64>)>) -> MeanAndBand {
     let (mut mean, mut range) = (Vec::new(), Vec::new());
-    for e in 0..epochs {
-        let values: Vec<f64> = runs
-            .iter()
-            .filter_map(|r| r.epochs.get(e))
-            .map(&value)
-            .filter(|v| v.is_finite())
-            .collect();
+    for (x, mut values) in points {
+        values.retain(|v| v.is_finite());
         if values.is_empty() {
             continue;
         }
-        let (m, _) = mean_std(&values);
         let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        mean.push((e as f64, m));
-        range.push((e as f64, lo, hi));
+        mean.push((x, mean_std(&values).0));
+        range.push((x, lo, hi));
     }
     (mean, range)
+}
+
+/// Mean and min-max band over `runs` of `value(epoch record)`, per epoch.
+fn band(runs: &[&RunResult], value: impl Fn(&crate::study::EpochRecord) -> f64) -> MeanAndBand {
+    let epochs = runs.iter().map(|r| r.epochs.len()).max().unwrap_or(0);
+    mean_and_band((0..epochs).map(|e| {
+        let values = runs
+            .iter()
+            .filter_map(|r| r.epochs.get(e))
+            .map(&value)
+            .collect();
+        (e as f64, values)
+    }))
 }
 
 fn runs_of(results: &[RunResult], condition: Condition, activation: Activation) -> Vec<&RunResult> {

@@ -110,7 +110,7 @@ class Layer:
         if rank_samples is not None and self.feature_rows < rank_samples:
             self._keep_features(x if h is None else h, h is None, rank_samples)
         if x.device.type == "cpu":
-            if x.dtype not in K.DTYPES:  # integer inputs (nn.ReLU takes them): exact in float64
+            if x.dtype not in K.DTYPES:  # integers (nn.ReLU takes them), other floats: exact in float64
                 x, h = x.double(), (None if h is None else h.double())
             if h is not None and h.dtype != x.dtype:
                 h = h.to(x.dtype)
